@@ -1,0 +1,102 @@
+"""Clocks for the engine and the simulator: the system's (optionally sped up) and a manual one for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+log = logging.getLogger("ringback.clock")
+
+Callback = Callable[[], Awaitable[None]]
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def call_later(self, delay: float, callback: Callback) -> Timer: ...
+
+
+class SystemClock:
+    """Real time, optionally running `speed` times faster (for demos and end-to-end tests)."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.speed = speed
+        self._origin = datetime.now(UTC)
+        self._mono = time.monotonic()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def now(self) -> datetime:
+        return self._origin + timedelta(seconds=(time.monotonic() - self._mono) * self.speed)
+
+    def call_later(self, delay: float, callback: Callback) -> Timer:
+        loop = asyncio.get_running_loop()
+        return loop.call_later(max(0.0, delay) / self.speed, self._spawn, callback)
+
+    def _spawn(self, callback: Callback) -> None:
+        task = asyncio.ensure_future(_guarded(callback))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _guarded(callback: Callback) -> None:
+    try:
+        await callback()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("timer callback failed")
+
+
+class _ManualTimer:
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualClock:
+    """Time moves only when a test calls `advance`; due callbacks run one after another, in time order."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+        self._heap: list[tuple[datetime, int, _ManualTimer, Callback]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> datetime:
+        return self._now
+
+    def call_later(self, delay: float, callback: Callback) -> Timer:
+        timer = _ManualTimer()
+        when = self._now + timedelta(seconds=max(0.0, delay))
+        heapq.heappush(self._heap, (when, next(self._seq), timer, callback))
+        return timer
+
+    async def advance(self, seconds: float = 0.0) -> None:
+        target = self._now + timedelta(seconds=seconds)
+        while self._heap and self._heap[0][0] <= target:
+            when, _, timer, callback = heapq.heappop(self._heap)
+            if timer.cancelled:
+                continue
+            self._now = max(self._now, when)
+            await _guarded(callback)
+        self._now = target
+
+    async def run_until(self, done: Callable[[], Awaitable[bool]], *, limit: float = 3600, step: float = 1.0) -> None:
+        """Advance in steps until `done()` is true; fails if `limit` simulated seconds pass first."""
+        waited = 0.0
+        while not await done():
+            if waited >= limit:
+                raise TimeoutError(f"not done after {limit} simulated seconds")
+            await self.advance(step)
+            waited += step

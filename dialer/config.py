@@ -1,0 +1,81 @@
+"""Configuration, read from the environment once (a `.env` file in the working directory is read first)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./ringback.db"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+DEMO_SECRET_KEY = "demo-secret-key-do-not-use-in-production"
+
+
+class ConfigError(Exception):
+    """A setting is missing or not usable; the message says which and what to do."""
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    telephony: str = "simulator"
+    public_url: str = DEFAULT_PUBLIC_URL
+    secret_key: str = DEMO_SECRET_KEY
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_api_base_url: str | None = None
+    simulator_speed: float = 1.0
+    simulator_seed: int = 0
+    redis_url: str | None = None
+    demo: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, *, demo: bool = False) -> Settings:
+        env = dict(_read_dotenv(Path(".env")))
+        env.update(os.environ if environ is None else environ)
+        try:
+            speed = float(env.get("RINGBACK_SIMULATOR_SPEED", "1"))
+        except ValueError:
+            raise ConfigError("RINGBACK_SIMULATOR_SPEED must be a number, e.g. 1 or 50") from None
+        if speed <= 0:
+            raise ConfigError("RINGBACK_SIMULATOR_SPEED must be greater than 0")
+        telephony = env.get("RINGBACK_TELEPHONY", "simulator")
+        if telephony not in ("simulator", "twilio"):
+            raise ConfigError("RINGBACK_TELEPHONY must be 'simulator' or 'twilio'")
+        settings = cls(
+            database_url=env.get("RINGBACK_DATABASE_URL", DEFAULT_DATABASE_URL),
+            telephony=telephony,
+            public_url=env.get("RINGBACK_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/"),
+            secret_key=env.get("RINGBACK_SECRET_KEY", DEMO_SECRET_KEY),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+            twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
+            simulator_speed=speed,
+            simulator_seed=int(env.get("RINGBACK_SIMULATOR_SEED", "0") or 0),
+            redis_url=env.get("RINGBACK_REDIS_URL") or None,
+            demo=demo,
+        )
+        return settings
+
+    def check(self) -> None:
+        """Refuse to serve on settings that would be unsafe or cannot work (called before serving)."""
+        if self.secret_key == DEMO_SECRET_KEY and not self.demo:
+            raise ConfigError(
+                "set RINGBACK_SECRET_KEY to a long random string (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`); only `ringback demo` runs without one"
+            )
+        if self.telephony == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
+            raise ConfigError("RINGBACK_TELEPHONY=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")

@@ -1,0 +1,312 @@
+"""The engine: the imperative shell around the pure state machine.
+
+For each step it locks the lead, records what the provider reported, asks `machine.decide`, writes the
+result (new state, legs about to be dialed, timeline) and commits; only then does it ask the provider to
+act and publish the change. Wake-up times live in the database, so a new engine on the same database
+resumes every lead where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from . import store
+from .broadcast import Broadcast
+from .clock import Clock, Timer
+from .events import LegEnded, LegEvent
+from .machine import Decision, Policy, Trigger, decide
+from .models import CallLeg, Lead, Site
+from .states import EndReason, LeadStatus, LegRole
+from .telephony.base import CallRequest, Provider, ProviderError
+from .whisper import whisper_text
+
+log = logging.getLogger("ringback.engine")
+
+DUE_BATCH = 200
+PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up and finished
+
+
+def lead_channel(lead_id: str) -> str:
+    return f"lead:{lead_id}"
+
+
+def site_channel(site_id: int) -> str:
+    return f"site:{site_id}"
+
+
+def public_status(lead: Lead, step: int = 0) -> dict[str, Any]:
+    """What the visitor's widget is told about a lead: no manager names, no numbers."""
+    scheduled = lead.wake_at if lead.status == LeadStatus.SCHEDULED else lead.scheduled_for
+    return {
+        "id": lead.id,
+        "status": lead.status,
+        "version": lead.version,
+        "attempt": lead.attempt,
+        "step": step,
+        "scheduled_for": scheduled.isoformat() if scheduled else None,
+    }
+
+
+class Engine:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        provider: Provider,
+        clock: Clock,
+        broadcast: Broadcast,
+        policy: Policy | None = None,
+        *,
+        poll_interval: float | None = 1.0,
+    ) -> None:
+        self.sessions = sessions
+        self.provider = provider
+        self.clock = clock
+        self.broadcast = broadcast
+        self.policy = policy or Policy()
+        self.poll_interval = poll_interval
+        self.running = False
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._timer: Timer | None = None
+        self._timer_at: datetime | None = None
+        self._steps: dict[str, int] = {}
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # lifecycle --------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.running = True
+        self.provider.attach(self.on_provider_event)
+        await self.recover_pending_legs(older_than=0)
+        self._schedule(0)
+
+    async def stop(self) -> None:
+        """Stop claiming work; what is in flight finishes. Nothing is lost: the database holds it."""
+        self.running = False
+        self.provider.attach(None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, None
+        await self._idle.wait()
+
+    def nudge(self) -> None:
+        """Look for due leads now (a lead was just accepted, or a manager became free)."""
+        self._schedule(0)
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
+    # scheduling -------------------------------------------------------------------------------------
+
+    def _schedule(self, delay: float) -> None:
+        if not self.running:
+            return
+        when = self.clock.now() + timedelta(seconds=max(0.0, delay))
+        if self._timer is not None and self._timer_at is not None and self._timer_at <= when:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self.clock.call_later(delay, self._tick)
+
+    async def _tick(self) -> None:
+        self._timer, self._timer_at = None, None
+        if not self.running:
+            return
+        try:
+            await self.run_due()
+            if self.poll_interval is not None:
+                await self.recover_pending_legs(older_than=PLACE_CALL_GRACE)
+        finally:
+            await self._schedule_next()
+
+    async def _schedule_next(self) -> None:
+        async with self.sessions() as session:
+            wake = await store.next_wake(session)
+        delays = [] if self.poll_interval is None else [self.poll_interval]
+        if wake is not None:
+            delays.append((wake - self.clock.now()).total_seconds())
+        if delays:
+            self._schedule(min(delays))
+
+    async def run_due(self) -> int:
+        """Advance every lead whose wake-up time has come; returns how many were looked at."""
+        done = 0
+        while self.running:
+            async with self.sessions() as session:
+                ids = await store.due_lead_ids(session, self.clock.now(), DUE_BATCH)
+            for lead_id in ids:
+                await self.advance(lead_id, Trigger.WAKE, skip_locked=True)
+            done += len(ids)
+            if len(ids) < DUE_BATCH:
+                break
+        return done
+
+    # events -----------------------------------------------------------------------------------------
+
+    async def on_provider_event(self, event: LegEvent) -> None:
+        async with self.sessions() as session:
+            lead_id = await store.lead_id_for_leg(session, event.leg_id)
+        if lead_id is None:
+            log.warning("event for an unknown leg %s ignored", event.leg_id)
+            return
+        await self.advance(lead_id, Trigger.LEG, event)
+
+    async def cancel(self, lead_id: str) -> None:
+        await self.advance(lead_id, Trigger.CANCEL)
+
+    # one step ---------------------------------------------------------------------------------------
+
+    async def advance(
+        self, lead_id: str, trigger: Trigger, event: LegEvent | None = None, *, skip_locked: bool = False
+    ) -> Lead | None:
+        with self._working():
+            plan = None
+            async with self._locks[lead_id]:
+                for _ in range(5):
+                    try:
+                        plan = await self._step(lead_id, trigger, event, skip_locked)
+                        break
+                    except (store.StaleLead, store.ManagerTaken) as exc:
+                        log.debug("retrying step for lead %s: %r", lead_id, exc)
+                else:
+                    log.error("lead %s: gave up after repeated conflicts", lead_id)
+            if not self._locks[lead_id].locked():
+                self._locks.pop(lead_id, None)
+            if plan is None:
+                return None
+            await self._perform(plan)
+            return plan.lead
+
+    async def _step(
+        self, lead_id: str, trigger: Trigger, event: LegEvent | None, skip_locked: bool
+    ) -> store.Plan | None:
+        async with self.sessions() as session, session.begin():
+            lead = await store.lock_lead(session, lead_id, skip_locked=skip_locked)
+            if lead is None:
+                return None
+            now = self.clock.now()
+            legs = await store.legs_of(session, lead.id)
+            managers = await store.active_managers(session, lead.site_id)
+            if event is not None:
+                leg = next((leg for leg in legs if leg.id == event.leg_id), None)
+                if leg is None:
+                    return None
+                who = store.who(leg, {m.id: m for m in managers})
+                if not await store.apply_leg_event(session, lead, leg, event, now, who):
+                    return None
+            view = store.lead_view(lead, managers, legs)
+            decision = decide(view, trigger, now, self.policy)
+            if _no_change(lead, decision):
+                return None
+            previous = self._steps.get(lead.id, 0)
+            site = await store.get_site(session, lead.site_id)
+            plan = await store.write_decision(session, lead, site, legs, managers, decision, previous, now)
+            if decision.places_calls:
+                self._steps[lead.id] = decision.step
+            if decision.status in (LeadStatus.COMPLETED, LeadStatus.MISSED, LeadStatus.UNREACHABLE):
+                self._steps.pop(lead.id, None)
+            plan.step = decision.step
+            return plan
+
+    async def _perform(self, plan: store.Plan) -> None:
+        lead, site = plan.lead, plan.site
+        for leg, hangup in plan.hangups:
+            try:
+                await self.provider.hangup(leg.provider_sid or "", say=hangup.say)
+            except ProviderError as exc:
+                log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
+        if plan.status_changed or plan.step_changed:
+            message = public_status(lead, plan.step)
+            await self.broadcast.publish(lead_channel(lead.id), message)
+            await self.broadcast.publish(site_channel(lead.site_id), message)
+        for leg, _call in plan.calls:
+            await self._dial(lead, site, leg)
+        if plan.released_managers:
+            await self._wake_queue(lead.site_id)
+        if lead.wake_at is not None:
+            self._schedule((lead.wake_at - self.clock.now()).total_seconds())
+
+    async def _dial(self, lead: Lead, site: Site, leg: CallLeg, *, since: datetime | None = None) -> None:
+        try:
+            request = await self._request(lead, site, leg)
+            sid = None
+            if since is not None:  # this step's fate is unknown: never dial it twice
+                sid = await self.provider.find_call(request, since)
+            if sid is None:
+                sid = await self.provider.place_call(request)
+        except ProviderError as exc:
+            log.info("dialing leg %s failed: %s", leg.id, exc.reason)
+            await self.on_provider_event(LegEnded(leg.id, reason=EndReason.FAILED, detail=exc.reason))
+            return
+        if sid is not None:
+            async with self.sessions() as session, session.begin():
+                await store.set_sid(session, leg.id, sid)
+
+    async def _request(self, lead: Lead, site: Site, leg: CallLeg) -> CallRequest:
+        role = LegRole(leg.role)
+        whisper = None
+        if role is LegRole.MANAGER:
+            source = str((lead.source or {}).get("label") or "direct")
+            returning = bool((lead.source or {}).get("returning"))
+            whisper = whisper_text(site.name, source, lead.timezone, self.clock.now(), returning=returning)
+        bridge = None
+        if leg.bridged_to is not None:
+            async with self.sessions() as session:
+                bridge = await store.provider_sid(session, leg.bridged_to)
+        return CallRequest(
+            leg_id=leg.id,
+            to=leg.to_number,
+            role=role,
+            timeout=self.policy.ring_timeout,
+            caller_id=site.caller_id,
+            whisper=whisper,
+            bridge_sid=bridge,
+            record=site.recording,
+        )
+
+    async def _wake_queue(self, site_id: int) -> None:
+        async with self.sessions() as session, session.begin():
+            woke = await store.wake_oldest_queued(session, site_id, self.clock.now())
+        if woke:
+            self.nudge()
+
+    async def recover_pending_legs(self, older_than: float) -> None:
+        """Finish dials that were written but never confirmed (a crash between the write and the dial)."""
+        cutoff = self.clock.now() - timedelta(seconds=older_than)
+        async with self.sessions() as session:
+            legs = await store.pending_legs(session, cutoff)
+            for leg in legs:
+                lead = await session.get(Lead, leg.lead_id)
+                if lead is None:
+                    continue
+                site = await store.get_site(session, lead.site_id)
+                log.info("leg %s was written but its dial never confirmed: looking it up", leg.id)
+                await self._dial(lead, site, leg, since=leg.created_at)
+
+
+def _no_change(lead: Lead, decision: Decision) -> bool:
+    return (
+        decision.status == lead.status
+        and decision.wake_at == lead.wake_at
+        and decision.attempt == lead.attempt
+        and not decision.actions
+        and not decision.notes
+    )

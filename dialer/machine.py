@@ -1,0 +1,306 @@
+"""The lead state machine: pure, no I/O and no clock.
+
+`decide(lead, trigger, now, policy)` looks at a lead as the database holds it (its legs already updated by
+whatever the provider reported) and returns what to do next: the new status, the actions to perform and
+the next wake-up time. It judges the situation rather than the single event, so duplicated or
+out-of-order provider callbacks cannot push a lead the wrong way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .states import CALLING, TERMINAL, WAITING, EndReason, LeadStatus, LegRole, LegStatus
+
+
+@dataclass(frozen=True)
+class Policy:
+    ring_timeout: int = 20  # seconds a phone rings before we give up on it
+    whisper_seconds: int = 40  # how long a manager may listen to the whisper before pressing 1
+    visitor_retries: int = 2  # further attempts after the visitor did not answer
+    retry_delay: int = 180  # seconds between those attempts
+    queue_poll: int = 30  # a queued lead looks for a free manager at least this often
+    max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
+    grace: int = 10  # margin over the provider's own timeouts before our deadline fires
+
+
+@dataclass(frozen=True)
+class ManagerView:
+    id: int
+    phone: str
+    free: bool = True
+
+
+@dataclass(frozen=True)
+class LegView:
+    id: str
+    attempt: int
+    role: LegRole
+    status: LegStatus
+    manager_id: int | None = None
+    accepted: bool = False
+    end_reason: EndReason | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status is not LegStatus.ENDED
+
+
+@dataclass(frozen=True)
+class LeadView:
+    id: str
+    status: LeadStatus
+    attempt: int
+    phone: str
+    wake_at: datetime | None
+    managers: tuple[ManagerView, ...]  # active managers, in hunt order
+    legs: tuple[LegView, ...] = ()
+
+    def legs_now(self, role: LegRole) -> list[LegView]:
+        return [leg for leg in self.legs if leg.attempt == self.attempt and leg.role is role]
+
+
+class Trigger(StrEnum):
+    WAKE = "wake"  # the lead's wake-up time has come
+    LEG = "leg"  # one of its legs changed
+    CANCEL = "cancel"  # the visitor or a manager withdrew the request
+
+
+@dataclass(frozen=True)
+class PlaceCall:
+    role: LegRole
+    step: str
+    to: str
+    timeout: int
+    manager_id: int | None = None
+    bridge_leg_id: str | None = None  # the visitor is dialed into this manager's call
+
+
+@dataclass(frozen=True)
+class Hangup:
+    leg_id: str
+    reason: EndReason = EndReason.CANCELED
+    say: str | None = None
+
+
+Action = PlaceCall | Hangup
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: LeadStatus
+    wake_at: datetime | None
+    attempt: int
+    actions: tuple[Action, ...] = ()
+    notes: tuple[str, ...] = ()
+    outcome: str | None = None
+    step: int = 0  # which manager of the hunt is being rung (1-based), for the visitor's status
+
+    @property
+    def places_calls(self) -> bool:
+        return any(isinstance(a, PlaceCall) for a in self.actions)
+
+
+class IllegalMove(Exception):
+    """A trigger that makes no sense for the lead's status."""
+
+
+def unchanged(lead: LeadView) -> Decision:
+    return Decision(lead.status, lead.wake_at, lead.attempt)
+
+
+def admit(*, scheduled_for: datetime | None, now: datetime) -> tuple[LeadStatus, datetime]:
+    """Where a freshly accepted call request starts."""
+    if scheduled_for is not None and scheduled_for > now:
+        return LeadStatus.SCHEDULED, scheduled_for
+    return LeadStatus.QUEUED, now
+
+
+def decide(lead: LeadView, trigger: Trigger, now: datetime, policy: Policy) -> Decision:
+    if lead.status in TERMINAL or lead.status is LeadStatus.RECEIVED:
+        return unchanged(lead)
+    if trigger is Trigger.CANCEL:
+        return _cancel(lead)
+    if trigger is Trigger.WAKE:
+        if lead.wake_at is None or now < lead.wake_at:
+            return unchanged(lead)  # a stale or early wake-up: someone already moved this lead on
+        if lead.status in WAITING:
+            return _hunt(lead, now, policy)
+        return _deadline_passed(lead, now, policy)
+    if trigger is Trigger.LEG:
+        return _on_leg_change(lead, now, policy)
+    raise IllegalMove(f"expected a wake, leg or cancel trigger, got {trigger!r}")
+
+
+def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, ...] = ()) -> Decision:
+    """Ring the next manager in order who has not been rung in this attempt and is free."""
+    tried = {leg.manager_id for leg in lead.legs_now(LegRole.MANAGER)}
+    untried = [m for m in lead.managers if m.id not in tried]
+    if not untried:
+        note = "no manager answered" if lead.managers else "the site has no active manager"
+        return Decision(
+            LeadStatus.MISSED, None, lead.attempt, hangups, (note,), outcome=note, step=len(tried)
+        )
+    free = [m for m in untried if m.free]
+    if not free:
+        return Decision(
+            LeadStatus.QUEUED,
+            now + timedelta(seconds=policy.queue_poll),
+            lead.attempt,
+            hangups,
+            ("every manager is busy: waiting in the queue",),
+            step=len(tried),
+        )
+    manager = free[0]
+    call = PlaceCall(
+        LegRole.MANAGER,
+        step=f"a{lead.attempt}:m{manager.id}",
+        to=manager.phone,
+        timeout=policy.ring_timeout,
+        manager_id=manager.id,
+    )
+    deadline = now + timedelta(seconds=policy.ring_timeout + policy.whisper_seconds + policy.grace)
+    return Decision(
+        LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, call), step=len(tried) + 1
+    )
+
+
+def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
+    managers = lead.legs_now(LegRole.MANAGER)
+    visitors = lead.legs_now(LegRole.VISITOR)
+    visitor = visitors[-1] if visitors else None
+    accepted = next((leg for leg in managers if leg.accepted and leg.active), None)
+
+    if lead.status is LeadStatus.CALLING_MANAGER:
+        if accepted is not None:
+            others = tuple(Hangup(leg.id) for leg in managers if leg.active and leg is not accepted)
+            call = PlaceCall(
+                LegRole.VISITOR,
+                step=f"a{lead.attempt}:v:m{accepted.manager_id}",
+                to=lead.phone,
+                timeout=policy.ring_timeout,
+                bridge_leg_id=accepted.id,
+            )
+            deadline = now + timedelta(seconds=policy.ring_timeout + policy.grace)
+            return Decision(
+                LeadStatus.CALLING_VISITOR,
+                deadline,
+                lead.attempt,
+                (*others, call),
+                ("a manager pressed 1: dialing the visitor",),
+                step=len(managers),
+            )
+        if not any(leg.active for leg in managers):
+            return _hunt(lead, now, policy)
+        return unchanged(lead)
+
+    if lead.status is LeadStatus.CALLING_VISITOR:
+        if visitor is not None and visitor.status is LegStatus.ANSWERED:
+            deadline = now + timedelta(seconds=policy.max_call_seconds)
+            return Decision(
+                LeadStatus.CONNECTED, deadline, lead.attempt, notes=("visitor answered: connected",)
+            )
+        if visitor is not None and not visitor.active:
+            say = (
+                "The visitor did not answer. We will try again in "
+                f"{max(1, policy.retry_delay // 60)} minutes."
+                if lead.attempt <= policy.visitor_retries
+                else "The visitor did not answer. Goodbye."
+            )
+            hangups = tuple(Hangup(leg.id, say=say) for leg in managers if leg.active)
+            return _retry_or_give_up(lead, now, policy, hangups, visitor.end_reason)
+        if accepted is None:
+            # The manager hung up before the visitor picked up: stop dialing and find another manager.
+            hangups = (Hangup(visitor.id),) if visitor is not None and visitor.active else ()
+            return _hunt(lead, now, policy, hangups)
+        return unchanged(lead)
+
+    if lead.status is LeadStatus.CONNECTED:
+        live = [leg for leg in (*managers, *visitors) if leg.active]
+        bridged = [leg for leg in (accepted, visitor) if leg is not None]
+        if len(bridged) < 2 or any(not leg.active for leg in bridged):
+            return Decision(
+                LeadStatus.COMPLETED,
+                None,
+                lead.attempt,
+                tuple(Hangup(leg.id, EndReason.COMPLETED) for leg in live),
+                ("call ended",),
+                outcome="talked",
+            )
+        return unchanged(lead)
+
+    return unchanged(lead)
+
+
+def _retry_or_give_up(
+    lead: LeadView,
+    now: datetime,
+    policy: Policy,
+    hangups: tuple[Hangup, ...],
+    reason: EndReason | None,
+) -> Decision:
+    why = f"visitor did not answer ({reason or 'no answer'})"
+    if lead.attempt <= policy.visitor_retries:
+        wake = now + timedelta(seconds=policy.retry_delay)
+        return Decision(
+            LeadStatus.SCHEDULED,
+            wake,
+            lead.attempt + 1,
+            hangups,
+            (f"{why}: attempt {lead.attempt + 1} in {policy.retry_delay} s",),
+        )
+    return Decision(
+        LeadStatus.UNREACHABLE,
+        None,
+        lead.attempt,
+        hangups,
+        (f"{why} after {lead.attempt} attempts",),
+        outcome=why,
+    )
+
+
+def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
+    """Our own deadline fired while calling: a provider never reported back. Hang up and move on."""
+    live = [leg for leg in lead.legs if leg.active]
+    hangups = tuple(Hangup(leg.id, EndReason.TIMEOUT) for leg in live)
+    ended = replace(
+        lead,
+        legs=tuple(
+            replace(leg, status=LegStatus.ENDED, end_reason=EndReason.TIMEOUT) if leg.active else leg
+            for leg in lead.legs
+        ),
+    )
+    if lead.status is LeadStatus.CALLING_MANAGER:
+        decision = _hunt(ended, now, policy, hangups)
+    elif lead.status is LeadStatus.CALLING_VISITOR:
+        decision = _retry_or_give_up(ended, now, policy, hangups, EndReason.TIMEOUT)
+    else:
+        return Decision(
+            LeadStatus.COMPLETED, None, lead.attempt, hangups, ("call ended at the time limit",), "talked"
+        )
+    return replace(decision, notes=("no word from the telephony provider in time: hung up", *decision.notes))
+
+
+def _cancel(lead: LeadView) -> Decision:
+    if lead.status in CALLING or lead.status in WAITING:
+        hangups = tuple(Hangup(leg.id) for leg in lead.legs if leg.active)
+        return Decision(LeadStatus.CANCELLED, None, lead.attempt, hangups, ("cancelled",), "cancelled")
+    raise IllegalMove(f"expected a waiting or calling lead, got {lead.status}")
+
+
+__all__ = [
+    "Action",
+    "Decision",
+    "Hangup",
+    "IllegalMove",
+    "LeadView",
+    "LegView",
+    "ManagerView",
+    "PlaceCall",
+    "Policy",
+    "Trigger",
+    "admit",
+    "decide",
+]

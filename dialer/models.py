@@ -1,0 +1,173 @@
+"""The database tables: site, manager, lead, call leg and lead event (the timeline)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware timestamps on every database: stored in UTC, read back with tzinfo=UTC.
+
+    (SQLite keeps no offset, so without this it would hand back naive datetimes.)
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an aware one is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    country: Mapped[str] = mapped_column(String(2), default="US")
+    caller_id: Mapped[str | None] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    consent_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    recording: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Numbers from any country are accepted (used by the demo, whose calls are simulated).
+    any_country: Mapped[bool] = mapped_column(Boolean, default=False)
+    origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+    managers: Mapped[list[Manager]] = relationship(
+        back_populates="site", lazy="raise", order_by="Manager.position"
+    )
+
+
+class Manager(Base):
+    __tablename__ = "managers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The lead this manager is being rung for or talking on; claimed with a conditional update so a
+    # manager is never rung for two leads at once, whichever process asks.
+    busy_lead_id: Mapped[str | None] = mapped_column(String(32))
+
+    site: Mapped[Site] = relationship(back_populates="managers", lazy="raise")
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_due", "wake_at"),
+        Index("ix_leads_site_created", "site_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="call")
+    status: Mapped[str] = mapped_column(String(24))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(64))
+    scheduled_for: Mapped[datetime | None]
+    wake_at: Mapped[datetime | None]
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    visitor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    referrer: Mapped[str | None] = mapped_column(Text)
+    utm: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    legs: Mapped[list[CallLeg]] = relationship(lazy="raise", order_by="CallLeg.created_at")
+
+    # Optimistic versioning: every update says which version it read, and fails if another wrote since.
+    __mapper_args__ = {"version_id_col": version}
+
+
+class CallLeg(Base):
+    """One telephone call placed for a lead: a manager being rung, or the visitor being dialed."""
+
+    __tablename__ = "call_legs"
+    __table_args__ = (UniqueConstraint("lead_id", "step", name="uq_call_legs_step"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    # "a1:m3" is attempt 1, manager 3; "a1:v" the visitor in attempt 1. Unique per lead: a step is
+    # written before it is dialed, so a restart can never dial the same step twice.
+    step: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("managers.id", ondelete="SET NULL"))
+    to_number: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)  # a manager pressed 1
+    bridged_to: Mapped[str | None] = mapped_column(String(32))  # the manager leg a visitor leg joins
+    provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    duration: Mapped[int | None] = mapped_column(Integer)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 5))
+    price_unit: Mapped[str | None] = mapped_column(String(3))
+    recording_url: Mapped[str | None] = mapped_column(Text)
+
+
+class LeadEvent(Base):
+    """One line of a lead's timeline."""
+
+    __tablename__ = "lead_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str | None] = mapped_column(String(24))
+    leg_id: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")

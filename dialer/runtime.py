@@ -1,0 +1,73 @@
+"""Everything one Ringback process runs on, built from the settings: database, clock, provider, engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from . import db
+from .broadcast import Broadcast, MemoryBroadcast
+from .clock import Clock, SystemClock
+from .config import Settings
+from .engine import Engine
+from .machine import Policy
+from .telephony.base import Provider
+
+
+def make_provider(settings: Settings, clock: Clock) -> Provider:
+    if settings.telephony == "twilio":
+        from .telephony.twilio import TwilioProvider
+
+        return TwilioProvider.from_settings(settings)
+    from .telephony.simulator import SimulatedProvider
+
+    return SimulatedProvider(clock, seed=settings.simulator_seed)
+
+
+def make_broadcast(settings: Settings) -> Broadcast:
+    if settings.redis_url:
+        from .redis_broadcast import RedisBroadcast
+
+        return RedisBroadcast(settings.redis_url)
+    return MemoryBroadcast()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    provider: Provider
+    broadcast: Broadcast
+    engine: Engine
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        provider: Provider | None = None,
+        broadcast: Broadcast | None = None,
+        policy: Policy | None = None,
+        poll_interval: float | None = 1.0,
+    ) -> Runtime:
+        clock = clock or SystemClock(settings.simulator_speed if settings.telephony == "simulator" else 1.0)
+        database = db.create_engine(settings.database_url)
+        sessions = db.sessionmaker(database)
+        provider = provider or make_provider(settings, clock)
+        broadcast = broadcast or make_broadcast(settings)
+        engine = Engine(sessions, provider, clock, broadcast, policy, poll_interval=poll_interval)
+        return cls(settings, database, sessions, clock, provider, broadcast, engine)
+
+    async def start(self, *, run_engine: bool = True) -> None:
+        if run_engine:
+            await self.engine.start()
+
+    async def close(self) -> None:
+        await self.engine.stop()
+        await self.provider.close()
+        await self.broadcast.close()
+        await self.database.dispose()

@@ -1,0 +1,7 @@
+"""Telephony providers: one small interface, a simulator (the default) and Twilio."""
+
+from __future__ import annotations
+
+from .base import CallRequest, Provider, ProviderError
+
+__all__ = ["CallRequest", "Provider", "ProviderError"]

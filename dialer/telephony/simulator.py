@@ -1,0 +1,274 @@
+"""The simulated telephone network: a first-class provider for the demo, tests and benchmarks.
+
+Every number can be given a behaviour (answers after N s, never answers, busy, voicemail, presses 1).
+Numbers nobody scripted answer after a few seconds and press 1. It runs on any `Clock`, is
+deterministic under a seed, bills answered legs per started minute from a per-country rate table, and
+reports prices a little late, as real networks do. Like a real network, it outlives the engine: events
+it cannot deliver while no engine is attached wait until one is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import phonenumbers
+
+from ..clock import Clock, Timer
+from ..events import EventSink, KeyPressed, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown
+from ..states import EndReason, LegRole
+from .base import CallRequest, ProviderError
+
+log = logging.getLogger("ringback.simulator")
+
+# Per-minute prices by region, in the spirit of a carrier's price list; anything else costs DEFAULT_RATE.
+DEFAULT_RATES: dict[str, Decimal] = {
+    "US": Decimal("0.0140"),
+    "CA": Decimal("0.0140"),
+    "GB": Decimal("0.0250"),
+    "PL": Decimal("0.0350"),
+    "DE": Decimal("0.0400"),
+    "FR": Decimal("0.0400"),
+    "RU": Decimal("0.1200"),
+}
+DEFAULT_RATE = Decimal("0.0800")
+RING_DELAY = 1.0  # seconds from dialing to the first ring
+PRICE_DELAY = 5.0  # seconds after hang-up before the price is known
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How a simulated person treats an incoming call."""
+
+    answer_after: float | None = 3.0  # None: never picks up
+    busy: bool = False
+    voicemail: bool = False  # a voicemail greeting answers; it never presses a key
+    voicemail_seconds: float = 25.0
+    presses: str | None = "1"  # digits a manager presses after hearing the whisper
+    press_after: float = 4.0
+    talk_for: float = 60.0  # seconds of conversation before this person hangs up
+
+    @classmethod
+    def never_answers(cls) -> Behaviour:
+        return cls(answer_after=None)
+
+    @classmethod
+    def busy_line(cls) -> Behaviour:
+        return cls(busy=True)
+
+    @classmethod
+    def voicemail_after(cls, seconds: float = 8.0) -> Behaviour:
+        return cls(answer_after=seconds, voicemail=True, presses=None)
+
+    @classmethod
+    def presses_1(cls, after: float = 3.0, talk_for: float = 60.0) -> Behaviour:
+        return cls(answer_after=after, presses="1", talk_for=talk_for)
+
+    @classmethod
+    def answers(cls, after: float = 3.0, talk_for: float = 60.0, presses: str | None = None) -> Behaviour:
+        return cls(answer_after=after, presses=presses, talk_for=talk_for)
+
+
+@dataclass
+class SimCall:
+    sid: str
+    request: CallRequest
+    behaviour: Behaviour
+    placed_at: datetime
+    answered_at: datetime | None = None
+    ended: bool = False
+    partner: SimCall | None = None
+    timers: list[Timer] = field(default_factory=list)
+
+
+_Step = Callable[[SimCall], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Dialed:
+    to: str
+    leg_id: str
+    role: LegRole
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    to: str
+    body: str
+    at: datetime
+
+
+class SimulatedProvider:
+    name = "simulator"
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        seed: int = 0,
+        rates: dict[str, Decimal] | None = None,
+        currency: str = "USD",
+    ) -> None:
+        self.clock = clock
+        self.rates = dict(DEFAULT_RATES if rates is None else rates)
+        self.currency = currency
+        self.dialed: list[Dialed] = []
+        self.texts: list[TextMessage] = []
+        self._rng = random.Random(seed)
+        self._scripts: dict[str, Behaviour] = {}
+        self._calls: dict[str, SimCall] = {}
+        self._by_leg: dict[str, str] = {}
+        self._ids = itertools.count(1)
+        self._sink: EventSink | None = None
+        self._backlog: list[LegEvent] = []
+        self.refuse: dict[str, ProviderError] = {}
+
+    # scripting -------------------------------------------------------------------------------------
+
+    def script(self, number: str, behaviour: Behaviour) -> None:
+        self._scripts[number] = behaviour
+
+    def behaviour_for(self, number: str) -> Behaviour:
+        if number not in self._scripts:
+            # Someone nobody scripted: picks up after a few seconds, presses 1, talks a while.
+            self._scripts[number] = Behaviour(
+                answer_after=round(self._rng.uniform(2.0, 5.0), 1),
+                press_after=round(self._rng.uniform(2.0, 4.0), 1),
+                talk_for=round(self._rng.uniform(30.0, 120.0)),
+            )
+        return self._scripts[number]
+
+    def rate_for(self, number: str) -> Decimal:
+        try:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(number))
+        except phonenumbers.NumberParseException:
+            return DEFAULT_RATE
+        return self.rates.get(region or "", DEFAULT_RATE)
+
+    def active_calls(self) -> list[SimCall]:
+        return [c for c in self._calls.values() if not c.ended]
+
+    # the provider interface -----------------------------------------------------------------------
+
+    def attach(self, sink: EventSink | None) -> None:
+        self._sink = sink
+        if sink is not None and self._backlog:
+            self.clock.call_later(0, self._flush)
+
+    async def place_call(self, request: CallRequest) -> str | None:
+        if request.to in self.refuse:
+            raise self.refuse[request.to]
+        sid = f"SIM{next(self._ids):08d}"
+        call = SimCall(sid, request, self.behaviour_for(request.to), self.clock.now())
+        self._calls[sid] = call
+        self._by_leg[request.leg_id] = sid
+        self.dialed.append(Dialed(request.to, request.leg_id, request.role, call.placed_at))
+        if request.bridge_sid is not None:
+            call.partner = self._calls.get(request.bridge_sid)
+            if call.partner is not None:
+                call.partner.partner = call
+        self._after(call, RING_DELAY, self._ring)
+        return sid
+
+    async def find_call(self, request: CallRequest, since: datetime) -> str | None:
+        return self._by_leg.get(request.leg_id)
+
+    async def hangup(self, sid: str, say: str | None = None) -> None:
+        call = self._calls.get(sid)
+        if call is None or call.ended:
+            return
+        reason = EndReason.COMPLETED if call.answered_at else EndReason.CANCELED
+        await self._end(call, reason)
+
+    async def send_text(self, to: str, body: str) -> None:
+        self.texts.append(TextMessage(to, body, self.clock.now()))
+
+    async def close(self) -> None:
+        self._sink = None
+
+    # what the people at the other end do ------------------------------------------------------------
+
+    def _after(self, call: SimCall, delay: float, step: _Step) -> None:
+        async def run() -> None:
+            if not call.ended:
+                await step(call)
+
+        call.timers.append(self.clock.call_later(delay, run))
+
+    async def _ring(self, call: SimCall) -> None:
+        b, timeout = call.behaviour, call.request.timeout
+        if b.busy:
+            await self._end(call, EndReason.BUSY)
+            return
+        await self._emit(LegRinging(call.request.leg_id, call.sid))
+        if b.answer_after is None or b.answer_after > timeout:
+            self._after(call, max(0.0, timeout - RING_DELAY), self._no_answer)
+        else:
+            self._after(call, max(0.0, b.answer_after - RING_DELAY), self._answer)
+
+    async def _no_answer(self, call: SimCall) -> None:
+        await self._end(call, EndReason.NO_ANSWER)
+
+    async def _answer(self, call: SimCall) -> None:
+        call.answered_at = self.clock.now()
+        await self._emit(LegAnswered(call.request.leg_id, call.sid))
+        b = call.behaviour
+        if call.request.role is LegRole.VISITOR:
+            self._after(call, b.talk_for, self._hang_up_by_person)
+        elif b.voicemail:
+            self._after(call, b.voicemail_seconds, self._hang_up_by_person)
+        elif b.presses:
+            self._after(call, b.press_after, self._press)
+        else:
+            self._after(call, 15.0, self._hang_up_by_person)  # listened to the whisper, said nothing
+
+    async def _press(self, call: SimCall) -> None:
+        digits = call.behaviour.presses or ""
+        await self._emit(KeyPressed(call.request.leg_id, call.sid, digits=digits))
+        # After 1 the manager waits for the visitor; after another key the whisper ends the call.
+        self._after(call, 60.0 if digits.startswith("1") else 1.0, self._hang_up_if_alone)
+
+    async def _hang_up_if_alone(self, call: SimCall) -> None:
+        if call.partner is None or call.partner.ended:
+            await self._end(call, EndReason.COMPLETED)
+
+    async def _hang_up_by_person(self, call: SimCall) -> None:
+        await self._end(call, EndReason.COMPLETED)
+
+    async def _end(self, call: SimCall, reason: EndReason) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        for timer in call.timers:
+            timer.cancel()
+        now = self.clock.now()
+        duration = round((now - call.answered_at).total_seconds()) if call.answered_at else 0
+        await self._emit(LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration))
+        minutes = math.ceil(duration / 60) if call.answered_at else 0
+        price = (self.rate_for(call.request.to) * minutes).quantize(Decimal("0.00001"))
+
+        async def bill() -> None:
+            await self._emit(PriceKnown(call.request.leg_id, call.sid, price=price, unit=self.currency))
+
+        self.clock.call_later(PRICE_DELAY, bill)
+        partner = call.partner
+        if partner is not None and not partner.ended and partner.answered_at is not None and call.answered_at:
+            # A bridged conversation ends for both sides when one hangs up.
+            await self._end(partner, EndReason.COMPLETED)
+
+    async def _emit(self, event: LegEvent) -> None:
+        if self._sink is None:
+            self._backlog.append(event)
+            return
+        await self._sink(event)
+
+    async def _flush(self) -> None:
+        while self._backlog and self._sink is not None:
+            await self._sink(self._backlog.pop(0))

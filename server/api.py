@@ -1,0 +1,190 @@
+"""The widget's API: site config, callback requests and their status."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dialer.engine import public_status
+from dialer.errors import NotFound
+from dialer.intake import CallbackRequest, accept, site_by_key, token_matches
+from dialer.models import Lead, Site
+from dialer.runtime import Runtime
+
+from .errors import ApiError
+
+MAX_BODY = 16 * 1024
+_STRINGS = ("site", "phone", "timezone", "message", "name", "visitor_id", "page_url", "referrer")
+_KNOWN = {*_STRINGS, "scheduled_for", "utm", "consent", "form_token", "visit"}
+_VISIT_KEYS = {"visits": int, "first_seen": str, "landing_page": str, "language": str, "click_id": str}
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise ApiError(413, "too_large", f"The request is too large (at most {MAX_BODY} bytes).")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ApiError(413, "too_large", f"The request is too large (at most {MAX_BODY} bytes).")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The request body must be JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return data
+
+
+def _string(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise ApiError(422, "required", f"'{name}' is required.", name)
+        return None
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_type", f"'{name}' must be a string.", name)
+    return value
+
+
+def parse_callback(data: dict[str, Any]) -> CallbackRequest:
+    unknown = sorted(set(data) - _KNOWN)
+    if unknown:
+        raise ApiError(422, "unknown_field", f"Unknown field '{unknown[0][:40]}'.", unknown[0][:40])
+    strings = {name: _string(data, name, required=name in ("site", "phone")) for name in _STRINGS}
+    scheduled_for = None
+    if (raw := _string(data, "scheduled_for")) is not None:
+        try:
+            scheduled_for = datetime.fromisoformat(raw)
+        except ValueError:
+            raise ApiError(
+                422, "invalid_datetime", "Use an ISO 8601 time, e.g. 2026-11-23T10:00:00+01:00.", "scheduled_for"
+            ) from None
+    utm = data.get("utm") or {}
+    if not isinstance(utm, dict) or not all(isinstance(v, str) for v in utm.values()):
+        raise ApiError(422, "invalid_type", "'utm' must be an object of strings.", "utm")
+    consent = data.get("consent", False)
+    if not isinstance(consent, bool):
+        raise ApiError(422, "invalid_type", "'consent' must be true or false.", "consent")
+    return CallbackRequest(
+        site=strings["site"] or "",
+        phone=strings["phone"] or "",
+        timezone=strings["timezone"],
+        scheduled_for=scheduled_for,
+        message=strings["message"],
+        name=strings["name"],
+        visitor_id=strings["visitor_id"],
+        page_url=strings["page_url"],
+        referrer=strings["referrer"],
+        utm=utm,
+        consent=consent,
+        extra=_visit(data.get("visit")),
+    )
+
+
+def _visit(raw: Any) -> dict[str, Any]:
+    """Visit facts the widget keeps in first-party storage; anything unexpected is dropped, not trusted."""
+    if not isinstance(raw, dict):
+        return {}
+    visit: dict[str, Any] = {}
+    for key, kind in _VISIT_KEYS.items():
+        value = raw.get(key)
+        if isinstance(value, kind) and not isinstance(value, bool):
+            visit[key] = value[:300] if isinstance(value, str) else max(0, min(int(value), 1_000_000))
+    return visit
+
+
+def cors_headers(request: Request, site: Site | None) -> dict[str, str]:
+    origin = request.headers.get("origin")
+    if not origin:
+        return {}
+    if site is not None and site.origins and origin.rstrip("/") not in site.origins:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def _check_origin(request: Request, site: Site) -> None:
+    origin = request.headers.get("origin")
+    own = str(request.base_url).rstrip("/")
+    if origin and site.origins and origin.rstrip("/") not in (*site.origins, own):
+        raise ApiError(403, "origin_not_allowed", "This site does not accept requests from this page.", "site")
+
+
+async def site_config(request: Request) -> Response:
+    rt = runtime(request)
+    async with rt.sessions() as session:
+        site = await site_by_key(session, request.path_params["site_key"])
+    texts = (site.settings or {}).get("texts", {})
+    body = {
+        "site": site.key,
+        "name": site.name,
+        "country": site.country,
+        "call_now": True,
+        "consent_required": site.consent_required,
+        "consent_text": site.consent_text,
+        "texts": texts,
+        "colors": (site.settings or {}).get("colors", {}),
+        "slots": [],
+    }
+    return JSONResponse(body, headers={**cors_headers(request, site), "Cache-Control": "no-store"})
+
+
+async def create_callback(request: Request) -> Response:
+    rt = runtime(request)
+    req = parse_callback(await read_json(request))
+    async with rt.sessions() as session, session.begin():
+        site = await site_by_key(session, req.site)
+        _check_origin(request, site)
+        lead, token = await accept(session, req, rt.clock.now())
+    rt.engine.nudge()
+    body = {**public_status(lead), "token": token}
+    return JSONResponse(body, status_code=201, headers=cors_headers(request, site))
+
+
+async def preflight(request: Request) -> Response:
+    origin = request.headers.get("origin", "*")
+    return Response(
+        status_code=204,
+        headers={
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        },
+    )
+
+
+async def load_lead(rt: Runtime, lead_id: str, token: str | None) -> Lead:
+    async with rt.sessions() as session:
+        lead = (await session.execute(select(Lead).where(Lead.id == lead_id))).scalar_one_or_none()
+    if lead is None or not token_matches(lead, token):
+        # The same answer for "no such lead" and "wrong token": ids cannot be probed.
+        raise NotFound("No such callback request, or the token does not match.", "token")
+    return lead
+
+
+async def get_callback(request: Request) -> Response:
+    rt = runtime(request)
+    lead = await load_lead(rt, request.path_params["lead_id"], request.query_params.get("token"))
+    headers = {"Cache-Control": "no-store", **cors_headers(request, None)}
+    return JSONResponse(public_status(lead), headers=headers)
+
+
+routes = [
+    Route("/api/v1/sites/{site_key}/config", site_config, methods=["GET"]),
+    Route("/api/v1/callbacks", create_callback, methods=["POST"]),
+    Route("/api/v1/callbacks", preflight, methods=["OPTIONS"]),
+    Route("/api/v1/callbacks/{lead_id}", get_callback, methods=["GET"]),
+]

@@ -1,0 +1,163 @@
+"""The `ringback` command line: serve, worker, migrate, demo, site add, manager add."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from dialer import db
+from dialer.config import ConfigError, Settings
+from dialer.errors import InvalidField, NotFound
+from dialer.intake import site_by_key
+from dialer.runtime import Runtime
+
+from . import demo
+
+log = logging.getLogger("ringback")
+
+
+def _run_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        engine = db.create_engine(settings.database_url)
+        try:
+            async with db.sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def serve(settings: Settings, host: str, port: int, *, banner: str | None = None) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    settings.check()
+    runtime = Runtime.build(settings)
+    if settings.demo:
+        demo.script_simulator(runtime.provider)
+    app = create_app(runtime=runtime)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
+    server = uvicorn.Server(config)
+    if banner:
+        print(banner, flush=True)
+    server.run()
+    asyncio.run(runtime.close())
+
+
+def worker(settings: Settings) -> None:
+    """The engine alone, for scale-out: stops claiming on SIGTERM and finishes what it holds."""
+
+    settings.check()
+
+    async def go() -> None:
+        runtime = Runtime.build(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.start()
+        log.info("worker started (telephony: %s)", settings.telephony)
+        await stop.wait()
+        log.info("worker stopping: no new claims, finishing what is in hand")
+        await runtime.close()
+
+    asyncio.run(go())
+
+
+def cmd_site_add(settings: Settings, args: argparse.Namespace) -> None:
+    from dialer.sites import add_site
+
+    async def work(session: Any) -> str:
+        site = await add_site(
+            session,
+            name=args.name,
+            key=args.key,
+            timezone=args.timezone,
+            country=args.country,
+            caller_id=args.caller_id,
+            origins=args.origin,
+            now=datetime.now(UTC),
+        )
+        return site.key
+
+    print(_run_db(settings, work))
+
+
+def cmd_manager_add(settings: Settings, args: argparse.Namespace) -> None:
+    from dialer.sites import add_manager
+
+    async def work(session: Any) -> str:
+        site = await site_by_key(session, args.site)
+        manager = await add_manager(session, site=site, name=args.name, phone=args.phone, position=args.order)
+        return f"manager {manager.id}: {manager.name} {manager.phone} (order {manager.position})"
+
+    print(_run_db(settings, work))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ringback", description="Self-hosted website callback service.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, text in (("serve", "web and engine in one process"), ("demo", "the demo site on the simulator")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--host", default="127.0.0.1")
+        s.add_argument("--port", type=int, default=8000)
+    sub.add_parser("worker", help="the engine alone (scale-out)")
+    sub.add_parser("migrate", help="create or upgrade the database schema")
+    site = sub.add_parser("site", help="manage sites").add_subparsers(dest="action", required=True)
+    add = site.add_parser("add", help="add a site and print its key")
+    add.add_argument("--name", required=True)
+    add.add_argument("--key")
+    add.add_argument("--timezone", default="UTC")
+    add.add_argument("--country", default="US")
+    add.add_argument("--caller-id")
+    add.add_argument("--origin", action="append", default=[])
+    manager = sub.add_parser("manager", help="manage managers").add_subparsers(dest="action", required=True)
+    madd = manager.add_parser("add", help="add a manager to a site")
+    madd.add_argument("--site", required=True)
+    madd.add_argument("--name", required=True)
+    madd.add_argument("--phone", required=True)
+    madd.add_argument("--order", type=int)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env(demo=args.command == "demo")
+        if args.command == "migrate":
+            db.migrate(settings.database_url)
+            print("database is up to date")
+        elif args.command == "serve":
+            serve(settings, args.host, args.port)
+        elif args.command == "worker":
+            worker(settings)
+        elif args.command == "demo":
+            db.migrate(settings.database_url)
+            _run_db(settings, lambda session: demo.seed(session, datetime.now(UTC)))
+            url = f"http://{args.host}:{args.port}"
+            serve(settings, args.host, args.port, banner=demo.banner(url))
+        elif args.command == "site":
+            cmd_site_add(settings, args)
+        elif args.command == "manager":
+            cmd_manager_add(settings, args)
+    except ConfigError as exc:
+        print(f"ringback: configuration: {exc}", file=sys.stderr)
+        return 2
+    except (InvalidField, NotFound) as exc:
+        field = getattr(exc, "field", None)
+        print(f"ringback: {'--' + field.replace('_', '-') + ': ' if field else ''}{exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

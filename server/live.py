@@ -1,0 +1,65 @@
+"""The visitor's live status: a WebSocket that pushes each change of their lead until it is over."""
+
+from __future__ import annotations
+
+import anyio
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from dialer.engine import lead_channel, public_status
+from dialer.errors import NotFound
+from dialer.states import TERMINAL, LeadStatus
+
+from .api import load_lead
+
+POLICY_VIOLATION = 1008
+
+
+def _finished(status: str) -> bool:
+    return status in TERMINAL or status == LeadStatus.RECEIVED
+
+
+async def live_status(websocket: WebSocket) -> None:
+    rt = websocket.app.state.runtime
+    lead_id = websocket.path_params["lead_id"]
+    async with rt.broadcast.subscribe(lead_channel(lead_id)) as updates:
+        # Subscribed before reading, so no change falls between the snapshot and the stream.
+        try:
+            lead = await load_lead(rt, lead_id, websocket.query_params.get("token"))
+        except NotFound:
+            await websocket.close(code=POLICY_VIOLATION, reason="unknown lead or wrong token")
+            return
+        await websocket.accept()
+        snapshot = public_status(lead)
+        await websocket.send_json(snapshot)
+        if _finished(lead.status):
+            await websocket.close()
+            return
+        seen = snapshot["version"]
+
+        async def forward() -> None:
+            nonlocal seen
+            async for message in updates:
+                if message["version"] <= seen:
+                    continue
+                seen = message["version"]
+                await websocket.send_json(message)
+                if _finished(message["status"]):
+                    await websocket.close()
+                    break
+            tg.cancel_scope.cancel()
+
+        async def until_disconnect() -> None:
+            try:
+                while True:
+                    await websocket.receive_text()
+            except WebSocketDisconnect:
+                pass
+            tg.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(forward)
+            tg.start_soon(until_disconnect)
+
+
+routes = [WebSocketRoute("/api/v1/callbacks/{lead_id}/live", live_status)]
