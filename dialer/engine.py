@@ -76,7 +76,6 @@ class Engine:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
-        self._steps: dict[str, int] = {}
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -216,15 +215,8 @@ class Engine:
             decision = decide(view, trigger, now, self.policy)
             if _no_change(lead, decision):
                 return None
-            previous = self._steps.get(lead.id, 0)
             site = await store.get_site(session, lead.site_id)
-            plan = await store.write_decision(session, lead, site, legs, managers, decision, previous, now)
-            if decision.places_calls:
-                self._steps[lead.id] = decision.step
-            if decision.status in (LeadStatus.COMPLETED, LeadStatus.MISSED, LeadStatus.UNREACHABLE):
-                self._steps.pop(lead.id, None)
-            plan.step = decision.step
-            return plan
+            return await store.write_decision(session, lead, site, legs, managers, decision, now)
 
     async def _perform(self, plan: store.Plan) -> None:
         lead, site = plan.lead, plan.site

@@ -96,7 +96,6 @@ class Decision:
     actions: tuple[Action, ...] = ()
     notes: tuple[str, ...] = ()
     outcome: str | None = None
-    step: int = 0  # which manager of the hunt is being rung (1-based), for the visitor's status
 
     @property
     def places_calls(self) -> bool:
@@ -141,7 +140,7 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
     if not untried:
         note = "no manager answered" if lead.managers else "the site has no active manager"
         return Decision(
-            LeadStatus.MISSED, None, lead.attempt, hangups, (note,), outcome=note, step=len(tried)
+            LeadStatus.MISSED, None, lead.attempt, hangups, (note,), outcome=note
         )
     free = [m for m in untried if m.free]
     if not free:
@@ -151,7 +150,6 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
             lead.attempt,
             hangups,
             ("every manager is busy: waiting in the queue",),
-            step=len(tried),
         )
     manager = free[0]
     call = PlaceCall(
@@ -163,7 +161,7 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
     )
     deadline = now + timedelta(seconds=policy.ring_timeout + policy.whisper_seconds + policy.grace)
     return Decision(
-        LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, call), step=len(tried) + 1
+        LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, call)
     )
 
 
@@ -190,7 +188,6 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
                 lead.attempt,
                 (*others, call),
                 ("a manager pressed 1: dialing the visitor",),
-                step=len(managers),
             )
         if not any(leg.active for leg in managers):
             return _hunt(lead, now, policy)

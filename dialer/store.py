@@ -217,7 +217,6 @@ async def write_decision(
     legs: list[CallLeg],
     managers: list[Manager],
     decision: Decision,
-    previous_step: int,
     now: datetime,
 ) -> Plan:
     """Persist a decision: the lead's new state, the legs it is about to dial, the timeline."""
@@ -252,9 +251,12 @@ async def write_decision(
             session.add(leg)
             plan.calls.append((leg, action))
             timeline(session, lead.id, now, "leg", f"{who(leg, names)}: dialing", leg_id=leg.id)
-    old_status = lead.status
-    plan.status_changed = decision.status != old_status
-    plan.step_changed = decision.step != previous_step and decision.places_calls
+    plan.status_changed = decision.status != lead.status
+    plan.step_changed = any(isinstance(a, PlaceCall) and a.role is LegRole.MANAGER for a in decision.actions)
+    plan.step = sum(
+        1 for leg in [*legs, *(c for c, _ in plan.calls)]
+        if leg.role == LegRole.MANAGER and _attempt_of(leg.step) == decision.attempt
+    )
     if plan.status_changed or decision.notes:
         timeline(session, lead.id, now, "status", "; ".join(decision.notes), status=decision.status)
     lead.status = decision.status.value
