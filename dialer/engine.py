@@ -171,17 +171,29 @@ class Engine:
     async def cancel(self, lead_id: str) -> None:
         await self.advance(lead_id, Trigger.CANCEL)
 
+    async def call_back_now(self, lead_id: str, manager_id: int | None) -> Lead | None:
+        """Ring `manager_id` first, then the visitor, through the usual hunt (a missed lead or a message)."""
+        lead = await self.advance(lead_id, Trigger.CALL_BACK, prefer=manager_id)
+        self.nudge()
+        return lead
+
     # one step ---------------------------------------------------------------------------------------
 
     async def advance(
-        self, lead_id: str, trigger: Trigger, event: LegEvent | None = None, *, skip_locked: bool = False
+        self,
+        lead_id: str,
+        trigger: Trigger,
+        event: LegEvent | None = None,
+        *,
+        skip_locked: bool = False,
+        prefer: int | None = None,
     ) -> Lead | None:
         with self._working():
             plan = None
             async with self._locks[lead_id]:
                 for _ in range(5):
                     try:
-                        plan = await self._step(lead_id, trigger, event, skip_locked)
+                        plan = await self._step(lead_id, trigger, event, skip_locked, prefer)
                         break
                     except (store.StaleLead, store.ManagerTaken) as exc:
                         log.debug("retrying step for lead %s: %r", lead_id, exc)
@@ -195,7 +207,7 @@ class Engine:
             return plan.lead
 
     async def _step(
-        self, lead_id: str, trigger: Trigger, event: LegEvent | None, skip_locked: bool
+        self, lead_id: str, trigger: Trigger, event: LegEvent | None, skip_locked: bool, prefer: int | None
     ) -> store.Plan | None:
         async with self.sessions() as session, session.begin():
             lead = await store.lock_lead(session, lead_id, skip_locked=skip_locked)
@@ -211,6 +223,9 @@ class Engine:
                 who = store.who(leg, {m.id: m for m in managers})
                 if not await store.apply_leg_event(session, lead, leg, event, now, who):
                     return None
+            if trigger is Trigger.CALL_BACK:
+                lead.preferred_manager_id = prefer
+                lead.handled_at = now
             view = store.lead_view(lead, managers, legs)
             decision = decide(view, trigger, now, self.policy)
             if _no_change(lead, decision):

@@ -57,6 +57,7 @@ class LeadView:
     wake_at: datetime | None
     managers: tuple[ManagerView, ...]  # active managers, in hunt order
     legs: tuple[LegView, ...] = ()
+    preferred_manager_id: int | None = None  # offered first: the visitor's last manager, or "call back now"
 
     def legs_now(self, role: LegRole) -> list[LegView]:
         return [leg for leg in self.legs if leg.attempt == self.attempt and leg.role is role]
@@ -66,6 +67,7 @@ class Trigger(StrEnum):
     WAKE = "wake"  # the lead's wake-up time has come
     LEG = "leg"  # one of its legs changed
     CANCEL = "cancel"  # the visitor or a manager withdrew the request
+    CALL_BACK = "call_back"  # a manager pressed "call back now" on a missed lead or a message
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,14 @@ def admit(*, scheduled_for: datetime | None, now: datetime) -> tuple[LeadStatus,
     return LeadStatus.QUEUED, now
 
 
+CALLABLE_AGAIN = frozenset({LeadStatus.MISSED, LeadStatus.UNREACHABLE, LeadStatus.RECEIVED, LeadStatus.COMPLETED})
+
+
 def decide(lead: LeadView, trigger: Trigger, now: datetime, policy: Policy) -> Decision:
+    if trigger is Trigger.CALL_BACK:
+        if lead.status not in CALLABLE_AGAIN:
+            raise IllegalMove(f"expected a missed, unreachable, received or completed lead, got {lead.status}")
+        return Decision(LeadStatus.QUEUED, now, lead.attempt + 1, notes=("call back now: requested by a manager",))
     if lead.status in TERMINAL or lead.status is LeadStatus.RECEIVED:
         return unchanged(lead)
     if trigger is Trigger.CANCEL:
@@ -136,7 +145,8 @@ def decide(lead: LeadView, trigger: Trigger, now: datetime, policy: Policy) -> D
 def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, ...] = ()) -> Decision:
     """Ring the next manager in order who has not been rung in this attempt and is free."""
     tried = {leg.manager_id for leg in lead.legs_now(LegRole.MANAGER)}
-    untried = [m for m in lead.managers if m.id not in tried]
+    order = sorted(lead.managers, key=lambda m: m.id != lead.preferred_manager_id)  # stable: keeps the rest
+    untried = [m for m in order if m.id not in tried]
     if not untried:
         note = "no manager answered" if lead.managers else "the site has no active manager"
         return Decision(

@@ -67,6 +67,7 @@ class Site(Base):
     consent_required: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_text: Mapped[str | None] = mapped_column(Text)
     recording: Mapped[bool] = mapped_column(Boolean, default=False)
+    routing: Mapped[str] = mapped_column(String(16), default="sequential")
     # Numbers from any country are accepted (used by the demo, whose calls are simulated).
     any_country: Mapped[bool] = mapped_column(Boolean, default=False)
     origins: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -87,6 +88,7 @@ class Manager(Base):
     phone: Mapped[str] = mapped_column(String(20))
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    working_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The lead this manager is being rung for or talking on; claimed with a conditional update so a
     # manager is never rung for two leads at once, whichever process asks.
     busy_lead_id: Mapped[str | None] = mapped_column(String(32))
@@ -114,6 +116,10 @@ class Lead(Base):
     scheduled_for: Mapped[datetime | None]
     wake_at: Mapped[datetime | None]
     attempt: Mapped[int] = mapped_column(Integer, default=1)
+    # Offered to this manager first (a returning visitor's last manager, or "call back now").
+    preferred_manager_id: Mapped[int | None] = mapped_column(ForeignKey("managers.id", ondelete="SET NULL"))
+    handled_at: Mapped[datetime | None]  # a missed lead or a message someone took care of
+    handled_by: Mapped[str | None] = mapped_column(String(200))
     outcome: Mapped[str | None] = mapped_column(Text)
     consent: Mapped[bool] = mapped_column(Boolean, default=False)
     visitor_id: Mapped[str | None] = mapped_column(String(64), index=True)

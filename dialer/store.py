@@ -109,6 +109,7 @@ def lead_view(lead: Lead, managers: list[Manager], legs: list[CallLeg]) -> LeadV
             ManagerView(m.id, m.phone, free=m.busy_lead_id in (None, lead.id)) for m in managers
         ),
         legs=tuple(leg_view(leg) for leg in legs),
+        preferred_manager_id=lead.preferred_manager_id,
     )
 
 

@@ -169,3 +169,19 @@ async def test_every_lead_reaches_a_terminal_state(world: World) -> None:
         await world.until_status(lead.id, *terminal, limit=4 * 3600)
     statuses = Counter([(await world.lead(lead.id)).status for lead in leads])
     assert statuses["completed"] == 3 and statuses["unreachable"] == 6
+
+
+async def test_call_back_now_rings_that_manager_first_then_the_visitor(world: World) -> None:
+    for phone in MANAGER_PHONES:
+        world.sim.script(phone, Behaviour.never_answers())
+    lead = await world.submit(VISITOR)
+    await world.until_status(lead.id, "missed")
+    world.sim.script(MANAGER_PHONES[2], Behaviour.presses_1(after=2))
+    world.sim.script(VISITOR, Behaviour.answers(after=2, talk_for=30))
+    before = len(world.sim.dialed)
+    async with world.runtime.sessions() as session:
+        third = (await session.execute(select(CallLeg.manager_id).where(CallLeg.to_number == MANAGER_PHONES[2]))).scalar()
+    await world.engine.call_back_now(lead.id, third)
+    done = await world.until_status(lead.id, "completed")
+    assert [d.to for d in world.sim.dialed[before:]] == [MANAGER_PHONES[2], VISITOR]
+    assert done.handled_at is not None

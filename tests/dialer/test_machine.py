@@ -7,7 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dialer.machine import Hangup, LeadView, LegView, ManagerView, PlaceCall, Policy, Trigger, admit, decide
+from dialer.machine import (
+    Hangup,
+    IllegalMove,
+    LeadView,
+    LegView,
+    ManagerView,
+    PlaceCall,
+    Policy,
+    Trigger,
+    admit,
+    decide,
+)
 from dialer.states import EndReason, LeadStatus, LegRole, LegStatus
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -137,7 +148,7 @@ def test_a_silent_provider_is_hung_up_at_the_deadline_and_the_hunt_goes_on() -> 
 
 def test_terminal_leads_never_move() -> None:
     for status in (LeadStatus.COMPLETED, LeadStatus.MISSED, LeadStatus.UNREACHABLE, LeadStatus.CANCELLED):
-        for trigger in Trigger:
+        for trigger in (Trigger.WAKE, Trigger.LEG, Trigger.CANCEL):
             d = decide(lead(status), trigger, NOW, P)
             assert d.status is status and not d.actions
 
@@ -145,3 +156,18 @@ def test_terminal_leads_never_move() -> None:
 def test_cancel_hangs_up_what_is_ringing() -> None:
     d = decide(lead(LeadStatus.CALLING_MANAGER, mleg(1)), Trigger.CANCEL, NOW, P)
     assert d.status is LeadStatus.CANCELLED and d.actions == (Hangup("m1a1"),)
+
+
+def test_the_preferred_manager_is_offered_the_lead_first() -> None:
+    d = decide(lead(preferred_manager_id=3), Trigger.WAKE, NOW, P)
+    assert [c.manager_id for c in calls(d)] == [3]
+    d = decide(lead(LeadStatus.CALLING_MANAGER, mleg(3, LegStatus.ENDED, reason=EndReason.NO_ANSWER),
+                    preferred_manager_id=3), Trigger.LEG, NOW, P)
+    assert [c.manager_id for c in calls(d)] == [1]
+
+
+def test_call_back_now_reopens_a_missed_lead_as_a_new_attempt() -> None:
+    d = decide(lead(LeadStatus.MISSED, attempt=1), Trigger.CALL_BACK, NOW, P)
+    assert (d.status, d.attempt, d.wake_at) == (LeadStatus.QUEUED, 2, NOW)
+    with pytest.raises(IllegalMove):
+        decide(lead(LeadStatus.CALLING_MANAGER), Trigger.CALL_BACK, NOW, P)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:42:38.248114
+Create Date: 2026-11-22
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('consent_required', sa.Boolean(), nullable=False),
     sa.Column('consent_text', sa.Text(), nullable=True),
     sa.Column('recording', sa.Boolean(), nullable=False),
+    sa.Column('routing', sa.String(length=16), nullable=False),
     sa.Column('any_country', sa.Boolean(), nullable=False),
     sa.Column('origins', sa.JSON(), nullable=False),
     sa.Column('settings', sa.JSON(), nullable=False),
@@ -36,6 +37,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key')
     )
+    op.create_table('managers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('site_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('working_hours', sa.JSON(), nullable=True),
+    sa.Column('busy_lead_id', sa.String(length=32), nullable=True),
+    sa.ForeignKeyConstraint(['site_id'], ['sites.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('managers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_managers_site_id'), ['site_id'], unique=False)
+
     op.create_table('leads',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('site_id', sa.Integer(), nullable=False),
@@ -50,6 +66,9 @@ def upgrade() -> None:
     sa.Column('scheduled_for', sa.DateTime(timezone=True), nullable=True),
     sa.Column('wake_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('preferred_manager_id', sa.Integer(), nullable=True),
+    sa.Column('handled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('handled_by', sa.String(length=200), nullable=True),
     sa.Column('outcome', sa.Text(), nullable=True),
     sa.Column('consent', sa.Boolean(), nullable=False),
     sa.Column('visitor_id', sa.String(length=64), nullable=True),
@@ -60,6 +79,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['preferred_manager_id'], ['managers.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['site_id'], ['sites.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -68,20 +88,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_leads_phone'), ['phone'], unique=False)
         batch_op.create_index('ix_leads_site_created', ['site_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_visitor_id'), ['visitor_id'], unique=False)
-
-    op.create_table('managers',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('site_id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('phone', sa.String(length=20), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('busy_lead_id', sa.String(length=32), nullable=True),
-    sa.ForeignKeyConstraint(['site_id'], ['sites.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('managers', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_managers_site_id'), ['site_id'], unique=False)
 
     op.create_table('call_legs',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -139,10 +145,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_call_legs_lead_id'))
 
     op.drop_table('call_legs')
-    with op.batch_alter_table('managers', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_managers_site_id'))
-
-    op.drop_table('managers')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_leads_visitor_id'))
         batch_op.drop_index('ix_leads_site_created')
@@ -150,5 +152,9 @@ def downgrade() -> None:
         batch_op.drop_index('ix_leads_due')
 
     op.drop_table('leads')
+    with op.batch_alter_table('managers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_managers_site_id'))
+
+    op.drop_table('managers')
     op.drop_table('sites')
     # ### end Alembic commands ###
