@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from . import store
+from . import calling, store
 from .broadcast import Broadcast
 from .clock import Clock, Timer
 from .events import LegEnded, LegEvent
 from .machine import Decision, Policy, Trigger, decide
 from .models import CallLeg, Lead, Site
+from .notices import Notices
 from .states import EndReason, LeadStatus, LegRole
 from .telephony.base import CallRequest, Provider, ProviderError
 from .whisper import whisper_text
@@ -42,10 +43,10 @@ def site_channel(site_id: int) -> str:
     return f"site:{site_id}"
 
 
-def public_status(lead: Lead, step: int = 0) -> dict[str, Any]:
+def public_status(lead: Lead, step: int = 0, queue_position: int | None = None) -> dict[str, Any]:
     """What the visitor's widget is told about a lead: no manager names, no numbers."""
-    scheduled = lead.wake_at if lead.status == LeadStatus.SCHEDULED else lead.scheduled_for
-    return {
+    scheduled = lead.scheduled_for if lead.status == LeadStatus.SCHEDULED else None
+    message: dict[str, Any] = {
         "id": lead.id,
         "status": lead.status,
         "version": lead.version,
@@ -53,6 +54,9 @@ def public_status(lead: Lead, step: int = 0) -> dict[str, Any]:
         "step": step,
         "scheduled_for": scheduled.isoformat() if scheduled else None,
     }
+    if queue_position is not None:
+        message["queue_position"] = queue_position
+    return message
 
 
 class Engine:
@@ -65,8 +69,10 @@ class Engine:
         policy: Policy | None = None,
         *,
         poll_interval: float | None = 1.0,
+        notices: Notices | None = None,
     ) -> None:
         self.sessions = sessions
+        self.notices = notices or Notices("http://127.0.0.1:8000", "development")
         self.provider = provider
         self.clock = clock
         self.broadcast = broadcast
@@ -226,12 +232,29 @@ class Engine:
             if trigger is Trigger.CALL_BACK:
                 lead.preferred_manager_id = prefer
                 lead.handled_at = now
-            view = store.lead_view(lead, managers, legs)
+            site = await store.get_site(session, lead.site_id)
+            context = await self._context(session, lead, site, managers, now)
+            view = store.lead_view(lead, managers, legs, **context)
             decision = decide(view, trigger, now, self.policy)
             if _no_change(lead, decision):
                 return None
-            site = await store.get_site(session, lead.site_id)
             return await store.write_decision(session, lead, site, legs, managers, decision, now)
+
+    async def _context(
+        self, session: AsyncSession, lead: Lead, site: Site, managers: list[Any], now: datetime
+    ) -> dict[str, Any]:
+        """What the state machine needs beyond the lead itself: windows, duty, queue, routing."""
+        ring = self.policy.ring_timeout
+        context: dict[str, Any] = {
+            "allowed_at": calling.allowed_at(now, site, managers, lead.timezone, ring),
+            "on_duty": calling.on_duty(now, site, managers, ring),
+            "routing": site.routing,
+        }
+        if lead.status == LeadStatus.QUEUED:
+            context["queue_ahead"] = await store.queue_ahead(session, lead)
+        if site.routing == "round_robin" and lead.status in (LeadStatus.QUEUED, LeadStatus.SCHEDULED):
+            context["rotation"] = await store.leads_before(session, lead)
+        return context
 
     async def _perform(self, plan: store.Plan) -> None:
         lead, site = plan.lead, plan.site
@@ -241,11 +264,22 @@ class Engine:
             except ProviderError as exc:
                 log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
         if plan.status_changed or plan.step_changed:
-            message = public_status(lead, plan.step)
+            position = None
+            if lead.status == LeadStatus.QUEUED:
+                async with self.sessions() as session:
+                    position = await store.queue_ahead(session, lead) + 1
+            message = public_status(lead, plan.step, position)
             await self.broadcast.publish(lead_channel(lead.id), message)
             await self.broadcast.publish(site_channel(lead.site_id), message)
         for leg, _call in plan.calls:
             await self._dial(lead, site, leg)
+        for text in plan.texts:
+            body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
+                                     when=lead.scheduled_for)
+            try:
+                await self.provider.send_text(lead.phone, body)
+            except ProviderError as exc:
+                log.warning("text message for lead %s not sent: %s", lead.id, exc.reason)
         if plan.released_managers:
             await self._wake_queue(lead.site_id)
         if lead.wake_at is not None:

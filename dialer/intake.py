@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -19,14 +20,17 @@ from phonenumbers import timezone as phone_timezones
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import source
+from . import calling, slots, source
 from .errors import InvalidField, NotFound
-from .machine import admit
-from .models import Lead, LeadEvent, Site
+from .hours import zone as zone_info
+from .machine import Policy, admit
+from .models import CallLeg, Lead, LeadEvent, Manager, Site
 from .phones import e164, parse_phone
 from .states import LeadStatus
+from .store import active_managers
 
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+RING = Policy().ring_timeout
 LIMITS = {"name": 200, "message": 2000, "visitor_id": 64, "page_url": 2048, "referrer": 2048, "utm": 200}
 
 
@@ -82,18 +86,38 @@ def _check_length(name: str, value: str | None, limit: int) -> None:
         raise InvalidField(name, f"This is too long: at most {limit} characters.", "too_long")
 
 
-def _visitor_timezone(given: str | None, number: phonenumbers.PhoneNumber, site: Site) -> tuple[str, str]:
-    if given:
-        if not valid_timezone(given):
-            raise InvalidField("timezone", f"'{given[:64]}' is not a known time zone name.", "invalid_timezone")
+def number_zones(number: phonenumbers.PhoneNumber) -> list[str]:
+    """The time zones a number may be in, by its prefix (phonenumbers' data), known names only."""
+    return [z for z in phone_timezones.time_zones_for_number(number) if valid_timezone(z)]
+
+
+def earliest_closing(zones: list[str], now: datetime) -> str:
+    """Of several zones, the one whose evening comes first (the largest offset from UTC now)."""
+    return max(zones, key=lambda z: (now.astimezone(zone_info(z)).utcoffset() or timedelta(0), z))
+
+
+def visitor_timezone(
+    given: str | None, number: phonenumbers.PhoneNumber, site: Site, now: datetime
+) -> tuple[str, str]:
+    """The visitor's time zone and where it came from: the browser, when plausible for the number."""
+    if given and not valid_timezone(given):
+        raise InvalidField("timezone", f"'{given[:64]}' is not a known time zone name.", "invalid_timezone")
+    zones = number_zones(number)
+    if given and (not zones or given in zones or _same_offsets(given, zones, now)):
         return given, "browser"
-    zones = [z for z in phone_timezones.time_zones_for_number(number) if valid_timezone(z)]
     if zones:
-        return zones[0], "phone number"
+        source = "phone number" if not given else f"phone number (the browser's {given} is unlikely for it)"
+        return earliest_closing(zones, now), source
     return site.timezone, "site"
 
 
-def validate(site: Site, req: CallbackRequest, now: datetime) -> tuple[str, str, str]:
+def _same_offsets(given: str, zones: list[str], now: datetime) -> bool:
+    # "Europe/Kiev" and "Europe/Kyiv", "UTC" and "Etc/UTC": an alias with the same clock is plausible.
+    offset = now.astimezone(zone_info(given)).utcoffset()
+    return len(zones) == 1 and now.astimezone(zone_info(zones[0])).utcoffset() == offset
+
+
+def validate(site: Site, req: CallbackRequest, now: datetime) -> tuple[str, str, str]:  # noqa: C901
     """Check every field; returns the number in E.164, the visitor's time zone and where it came from."""
     for name in ("name", "message", "visitor_id", "page_url", "referrer"):
         _check_length(name, getattr(req, name), LIMITS[name])
@@ -117,7 +141,7 @@ def validate(site: Site, req: CallbackRequest, now: datetime) -> tuple[str, str,
             raise InvalidField("scheduled_for", "The time needs a UTC offset, e.g. 2026-11-23T10:00:00+01:00.")
         if req.scheduled_for < now:
             raise InvalidField("scheduled_for", "This time has already passed. Please pick a later one.", "in_past")
-    zone, zone_source = _visitor_timezone(req.timezone, number, site)
+    zone, zone_source = visitor_timezone(req.timezone, number, site, now)
     return e164(number), zone, zone_source
 
 
@@ -127,11 +151,20 @@ async def accept(session: AsyncSession, req: CallbackRequest, now: datetime) -> 
     phone, zone, zone_source = validate(site, req, now)
     token = secrets.token_urlsafe(24)
     is_message = bool(req.message and req.message.strip())
-    if is_message:
-        status, wake_at = LeadStatus.RECEIVED, None
-    else:
-        status, wake_at = admit(scheduled_for=req.scheduled_for, now=now)
-    returning = await _returning(session, site.id, req.visitor_id, phone)
+    scheduled_for, wake_at, status = None, None, LeadStatus.RECEIVED
+    if not is_message:
+        managers = await active_managers(session, site.id)
+        scheduled_for = await _check_time(session, site, managers, zone, req.scheduled_for, now)
+        allowed = calling.allowed_at(now, site, managers, zone, RING)
+        if allowed is None:
+            raise InvalidField(
+                "scheduled_for", "Nobody can call in the coming weeks. Please leave a message instead.",
+                "no_calling_hours",
+            )
+        status, when = admit(scheduled_for=scheduled_for, allowed_at=allowed, now=now)
+        scheduled_for = when if status is LeadStatus.SCHEDULED else None
+        wake_at = now  # the engine confirms a scheduled time by text, or starts the hunt, at once
+    returning, last_manager = await _history(session, site.id, req.visitor_id, phone)
     lead = Lead(
         site_id=site.id,
         kind="message" if is_message else "call",
@@ -142,9 +175,10 @@ async def accept(session: AsyncSession, req: CallbackRequest, now: datetime) -> 
         name=(req.name or "").strip() or None,
         message=req.message if is_message else None,
         timezone=zone,
-        scheduled_for=req.scheduled_for,
+        scheduled_for=scheduled_for,
         wake_at=wake_at,
         attempt=1,
+        preferred_manager_id=last_manager,
         consent=req.consent,
         visitor_id=req.visitor_id,
         page_url=req.page_url,
@@ -162,13 +196,49 @@ async def accept(session: AsyncSession, req: CallbackRequest, now: datetime) -> 
     session.add(lead)
     await session.flush()
     detail = f"request received ({lead.kind}); visitor's time zone {zone} from the {zone_source}"
+    if scheduled_for is not None:
+        why = "picked by the visitor" if req.scheduled_for else "outside calling hours"
+        detail += f"; to be called at {scheduled_for.astimezone(zone_info(zone)):%Y-%m-%d %H:%M} their time ({why})"
+    if last_manager is not None:
+        detail += "; a returning visitor, offered first to the manager who spoke with them last"
     session.add(LeadEvent(lead_id=lead.id, at=now, kind="status", status=status, detail=detail))
     return lead, token
 
 
-async def _returning(session: AsyncSession, site_id: int, visitor_id: str | None, phone: str) -> bool:
-    query = select(Lead.id).where(Lead.site_id == site_id)
-    query = query.where((Lead.phone == phone) | (Lead.visitor_id == visitor_id)) if visitor_id else query.where(
-        Lead.phone == phone
+async def _history(
+    session: AsyncSession, site_id: int, visitor_id: str | None, phone: str
+) -> tuple[bool, int | None]:
+    """Whether the visitor asked before, and the manager who last talked with them, if any."""
+    same = (Lead.phone == phone) | (Lead.visitor_id == visitor_id) if visitor_id else Lead.phone == phone
+    earlier = select(Lead.id).where(Lead.site_id == site_id, same)
+    if (await session.execute(earlier.limit(1))).first() is None:
+        return False, None
+    talked = (
+        select(CallLeg.manager_id)
+        .join(Lead, Lead.id == CallLeg.lead_id)
+        .where(Lead.site_id == site_id, same, CallLeg.accepted.is_(True), CallLeg.manager_id.is_not(None))
+        .where(CallLeg.answered_at.is_not(None))
+        .order_by(CallLeg.created_at.desc())
+        .limit(1)
     )
-    return (await session.execute(query.limit(1))).first() is not None
+    return True, (await session.execute(talked)).scalar_one_or_none()
+
+
+async def booked_slots(session: AsyncSession, site: Site, now: datetime) -> Counter[datetime]:
+    minutes = slots.slot_minutes(site)
+    query = select(Lead.scheduled_for).where(
+        Lead.site_id == site.id, Lead.status == LeadStatus.SCHEDULED, Lead.scheduled_for >= now
+    )
+    return Counter(slots.slot_start(t, minutes) for t in (await session.execute(query)).scalars() if t)
+
+
+async def _check_time(
+    session: AsyncSession, site: Site, managers: list[Manager], zone: str, when: datetime | None, now: datetime
+) -> datetime | None:
+    if when is None:
+        return None
+    booked = await booked_slots(session, site, now)
+    problem = slots.check(when, now, site, managers, zone, booked, ring=RING)
+    if problem:
+        raise InvalidField("scheduled_for", problem, "slot_unavailable")
+    return when

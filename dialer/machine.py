@@ -24,13 +24,16 @@ class Policy:
     queue_poll: int = 30  # a queued lead looks for a free manager at least this often
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
     grace: int = 10  # margin over the provider's own timeouts before our deadline fires
+    confirm_after: int = 10 * 60  # a callback further away than this is confirmed by text message
+    remind_before: int = 30 * 60  # and reminded this long before it, when it was booked well ahead
 
 
 @dataclass(frozen=True)
 class ManagerView:
     id: int
     phone: str
-    free: bool = True
+    free: bool = True  # not on another lead's call
+    on_duty: bool = True  # inside their working hours for a whole ring
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,15 @@ class LeadView:
     managers: tuple[ManagerView, ...]  # active managers, in hunt order
     legs: tuple[LegView, ...] = ()
     preferred_manager_id: int | None = None  # offered first: the visitor's last manager, or "call back now"
+    # The earliest moment a ring may start within every window (visitor, site, some manager's hours);
+    # None when no such moment exists within the horizon. Computed by the engine from `now`.
+    allowed_at: datetime | None = None
+    queue_ahead: int = 0  # older leads of the same site waiting in the queue
+    routing: str = "sequential"  # sequential | simultaneous | round_robin
+    rotation: int = 0  # round robin: how many places to rotate the manager list
+    scheduled_for: datetime | None = None  # when we promised to call
+    confirmed: bool = False  # the visitor was sent that time
+    reminded: bool = False
 
     def legs_now(self, role: LegRole) -> list[LegView]:
         return [leg for leg in self.legs if leg.attempt == self.attempt and leg.role is role]
@@ -68,6 +80,7 @@ class Trigger(StrEnum):
     LEG = "leg"  # one of its legs changed
     CANCEL = "cancel"  # the visitor or a manager withdrew the request
     CALL_BACK = "call_back"  # a manager pressed "call back now" on a missed lead or a message
+    RESCHEDULE = "reschedule"  # the visitor picked a new time after a missed or unreachable call
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,14 @@ class Hangup:
     say: str | None = None
 
 
-Action = PlaceCall | Hangup
+@dataclass(frozen=True)
+class SendText:
+    """A text message to the visitor; the engine words it (`dialer/notices.py`)."""
+
+    kind: str  # confirm | reminder | missed | unreachable
+
+
+Action = PlaceCall | Hangup | SendText
 
 
 @dataclass(frozen=True)
@@ -98,6 +118,7 @@ class Decision:
     actions: tuple[Action, ...] = ()
     notes: tuple[str, ...] = ()
     outcome: str | None = None
+    scheduled_for: datetime | None = None  # set with status scheduled: the promised time
 
     @property
     def places_calls(self) -> bool:
@@ -112,10 +133,15 @@ def unchanged(lead: LeadView) -> Decision:
     return Decision(lead.status, lead.wake_at, lead.attempt)
 
 
-def admit(*, scheduled_for: datetime | None, now: datetime) -> tuple[LeadStatus, datetime]:
-    """Where a freshly accepted call request starts."""
+def admit(*, scheduled_for: datetime | None, allowed_at: datetime | None, now: datetime) -> tuple[LeadStatus, datetime]:
+    """Where a freshly accepted call request starts, and when it is promised.
+
+    The engine takes it from there at once: it confirms a scheduled time by text, or starts the hunt.
+    """
     if scheduled_for is not None and scheduled_for > now:
         return LeadStatus.SCHEDULED, scheduled_for
+    if allowed_at is not None and allowed_at > now:
+        return LeadStatus.SCHEDULED, allowed_at
     return LeadStatus.QUEUED, now
 
 
@@ -127,6 +153,11 @@ def decide(lead: LeadView, trigger: Trigger, now: datetime, policy: Policy) -> D
         if lead.status not in CALLABLE_AGAIN:
             raise IllegalMove(f"expected a missed, unreachable, received or completed lead, got {lead.status}")
         return Decision(LeadStatus.QUEUED, now, lead.attempt + 1, notes=("call back now: requested by a manager",))
+    if trigger is Trigger.RESCHEDULE:
+        if lead.status not in CALLABLE_AGAIN or lead.scheduled_for is None:
+            raise IllegalMove(f"expected a missed or unreachable lead and a new time, got {lead.status}")
+        return _schedule(replace(lead, attempt=lead.attempt + 1, confirmed=False, reminded=False),
+                         lead.scheduled_for, now, policy, note="the visitor picked a new time")
     if lead.status in TERMINAL or lead.status is LeadStatus.RECEIVED:
         return unchanged(lead)
     if trigger is Trigger.CANCEL:
@@ -134,6 +165,8 @@ def decide(lead: LeadView, trigger: Trigger, now: datetime, policy: Policy) -> D
     if trigger is Trigger.WAKE:
         if lead.wake_at is None or now < lead.wake_at:
             return unchanged(lead)  # a stale or early wake-up: someone already moved this lead on
+        if lead.status is LeadStatus.SCHEDULED and lead.scheduled_for is not None and now < lead.scheduled_for:
+            return _before_the_call(lead, now, policy)
         if lead.status in WAITING:
             return _hunt(lead, now, policy)
         return _deadline_passed(lead, now, policy)
@@ -142,37 +175,82 @@ def decide(lead: LeadView, trigger: Trigger, now: datetime, policy: Policy) -> D
     raise IllegalMove(f"expected a wake, leg or cancel trigger, got {trigger!r}")
 
 
+def _schedule(
+    lead: LeadView,
+    when: datetime,
+    now: datetime,
+    policy: Policy,
+    hangups: tuple[Hangup, ...] = (),
+    note: str = "",
+) -> Decision:
+    """Promise a call at `when`: confirm it by text when it is a while away, and plan the reminder."""
+    texts: tuple[SendText, ...] = ()
+    far = (when - now).total_seconds() > policy.confirm_after
+    if far and not lead.confirmed:
+        texts = (SendText("confirm"),)
+    remind_at = when - timedelta(seconds=policy.remind_before)
+    wants_reminder = not lead.reminded and (when - now).total_seconds() >= 2 * policy.remind_before
+    wake = remind_at if wants_reminder and remind_at > now else when
+    notes = (note,) if note else ()
+    return Decision(
+        LeadStatus.SCHEDULED, wake, lead.attempt, (*hangups, *texts), notes, scheduled_for=when
+    )
+
+
+def _before_the_call(lead: LeadView, now: datetime, policy: Policy) -> Decision:
+    """A wake-up before the promised time: confirm it (just accepted) or send the reminder."""
+    assert lead.scheduled_for is not None
+    if not lead.confirmed and (lead.scheduled_for - now).total_seconds() > policy.confirm_after:
+        return _schedule(lead, lead.scheduled_for, now, policy)
+    texts = () if lead.reminded or not lead.confirmed else (SendText("reminder"),)
+    return Decision(LeadStatus.SCHEDULED, lead.scheduled_for, lead.attempt, texts, scheduled_for=lead.scheduled_for)
+
+
 def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, ...] = ()) -> Decision:
-    """Ring the next manager in order who has not been rung in this attempt and is free."""
+    """Ring the next manager (or, ringing simultaneously, every free one) not yet rung in this attempt."""
+    if lead.allowed_at is None:
+        note = "no calling hours in the coming weeks"
+        return Decision(LeadStatus.MISSED, None, lead.attempt, (*hangups, SendText("missed")), (note,), note)
+    if lead.allowed_at > now:
+        when = lead.allowed_at
+        return _schedule(lead, when, now, policy, hangups, note="outside calling hours")
     tried = {leg.manager_id for leg in lead.legs_now(LegRole.MANAGER)}
-    order = sorted(lead.managers, key=lambda m: m.id != lead.preferred_manager_id)  # stable: keeps the rest
-    untried = [m for m in order if m.id not in tried]
+    untried = [m for m in _hunt_order(lead) if m.id not in tried and m.on_duty]
     if not untried:
         note = "no manager answered" if lead.managers else "the site has no active manager"
-        return Decision(
-            LeadStatus.MISSED, None, lead.attempt, hangups, (note,), outcome=note
-        )
+        return Decision(LeadStatus.MISSED, None, lead.attempt, (*hangups, SendText("missed")), (note,), note)
     free = [m for m in untried if m.free]
-    if not free:
+    first_in_line = lead.status is not LeadStatus.QUEUED or lead.queue_ahead == 0
+    if not free or not first_in_line:
         return Decision(
             LeadStatus.QUEUED,
             now + timedelta(seconds=policy.queue_poll),
             lead.attempt,
             hangups,
-            ("every manager is busy: waiting in the queue",),
+            () if lead.status is LeadStatus.QUEUED else ("every manager is busy: waiting in the queue",),
         )
-    manager = free[0]
-    call = PlaceCall(
-        LegRole.MANAGER,
-        step=f"a{lead.attempt}:m{manager.id}",
-        to=manager.phone,
-        timeout=policy.ring_timeout,
-        manager_id=manager.id,
+    chosen = free if lead.routing == "simultaneous" else free[:1]
+    calls = tuple(
+        PlaceCall(
+            LegRole.MANAGER,
+            step=f"a{lead.attempt}:m{m.id}",
+            to=m.phone,
+            timeout=policy.ring_timeout,
+            manager_id=m.id,
+        )
+        for m in chosen
     )
     deadline = now + timedelta(seconds=policy.ring_timeout + policy.whisper_seconds + policy.grace)
-    return Decision(
-        LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, call)
-    )
+    return Decision(LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, *calls))
+
+
+def _hunt_order(lead: LeadView) -> list[ManagerView]:
+    order = list(lead.managers)
+    if lead.routing == "round_robin" and order:
+        turn = lead.rotation % len(order)
+        order = order[turn:] + order[:turn]
+    # The preferred manager first; sorting is stable, so the rest keep their order.
+    return sorted(order, key=lambda m: m.id != lead.preferred_manager_id)
 
 
 def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
@@ -257,12 +335,13 @@ def _retry_or_give_up(
             lead.attempt + 1,
             hangups,
             (f"{why}: attempt {lead.attempt + 1} in {policy.retry_delay} s",),
+            scheduled_for=wake,
         )
     return Decision(
         LeadStatus.UNREACHABLE,
         None,
         lead.attempt,
-        hangups,
+        (*hangups, SendText("unreachable")),
         (f"{why} after {lead.attempt} attempts",),
         outcome=why,
     )
@@ -307,6 +386,7 @@ __all__ = [
     "ManagerView",
     "PlaceCall",
     "Policy",
+    "SendText",
     "Trigger",
     "admit",
     "decide",

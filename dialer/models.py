@@ -118,6 +118,8 @@ class Lead(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     # Offered to this manager first (a returning visitor's last manager, or "call back now").
     preferred_manager_id: Mapped[int | None] = mapped_column(ForeignKey("managers.id", ondelete="SET NULL"))
+    confirmed_at: Mapped[datetime | None]  # the visitor was sent the scheduled time
+    reminded_at: Mapped[datetime | None]  # the visitor was reminded shortly before it
     handled_at: Mapped[datetime | None]  # a missed lead or a message someone took care of
     handled_by: Mapped[str | None] = mapped_column(String(200))
     outcome: Mapped[str | None] = mapped_column(Text)

@@ -12,6 +12,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .engine import Engine
 from .machine import Policy
+from .notices import Notices
 from .telephony.base import Provider
 
 
@@ -59,7 +60,8 @@ class Runtime:
         sessions = db.sessionmaker(database)
         provider = provider or make_provider(settings, clock)
         broadcast = broadcast or make_broadcast(settings)
-        engine = Engine(sessions, provider, clock, broadcast, policy, poll_interval=poll_interval)
+        notices = Notices(settings.public_url, settings.secret_key)
+        engine = Engine(sessions, provider, clock, broadcast, policy, poll_interval=poll_interval, notices=notices)
         return cls(settings, database, sessions, clock, provider, broadcast, engine)
 
     async def start(self, *, run_engine: bool = True) -> None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from .events import KeyPressed, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown, RecordingReady
-from .machine import Decision, Hangup, LeadView, LegView, ManagerView, PlaceCall
+from .machine import Decision, Hangup, LeadView, LegView, ManagerView, PlaceCall, SendText
 from .models import CallLeg, Lead, LeadEvent, Manager, Site, new_id
 from .states import TERMINAL, EndReason, LeadStatus, LegRole, LegStatus
 
@@ -34,6 +35,7 @@ class Plan:
     site: Site
     calls: list[tuple[CallLeg, PlaceCall]] = field(default_factory=list)
     hangups: list[tuple[CallLeg, Hangup]] = field(default_factory=list)
+    texts: list[SendText] = field(default_factory=list)
     status_changed: bool = False
     step_changed: bool = False
     released_managers: bool = False
@@ -98,7 +100,9 @@ def leg_view(leg: CallLeg) -> LegView:
     )
 
 
-def lead_view(lead: Lead, managers: list[Manager], legs: list[CallLeg]) -> LeadView:
+def lead_view(lead: Lead, managers: list[Manager], legs: list[CallLeg], **context: Any) -> LeadView:
+    """The lead as the state machine sees it; `context` carries what the engine computed (windows, queue)."""
+    on_duty = context.pop("on_duty", {})
     return LeadView(
         id=lead.id,
         status=LeadStatus(lead.status),
@@ -106,10 +110,15 @@ def lead_view(lead: Lead, managers: list[Manager], legs: list[CallLeg]) -> LeadV
         phone=lead.phone,
         wake_at=lead.wake_at,
         managers=tuple(
-            ManagerView(m.id, m.phone, free=m.busy_lead_id in (None, lead.id)) for m in managers
+            ManagerView(m.id, m.phone, free=m.busy_lead_id in (None, lead.id), on_duty=on_duty.get(m.id, True))
+            for m in managers
         ),
         legs=tuple(leg_view(leg) for leg in legs),
         preferred_manager_id=lead.preferred_manager_id,
+        scheduled_for=lead.scheduled_for,
+        confirmed=lead.confirmed_at is not None,
+        reminded=lead.reminded_at is not None,
+        **context,
     )
 
 
@@ -225,7 +234,14 @@ async def write_decision(
     by_id = {leg.id: leg for leg in legs}
     names = {m.id: m for m in managers}
     for action in decision.actions:
-        if isinstance(action, Hangup):
+        if isinstance(action, SendText):
+            plan.texts.append(action)
+            timeline(session, lead.id, now, "sms", f"text message to the visitor: {action.kind}")
+            if action.kind == "confirm":
+                lead.confirmed_at = now
+            elif action.kind == "reminder":
+                lead.reminded_at = now
+        elif isinstance(action, Hangup):
             leg = by_id[action.leg_id]
             if leg.status != LegStatus.ENDED:
                 end_leg(leg, action.reason, now)
@@ -262,8 +278,14 @@ async def write_decision(
         timeline(session, lead.id, now, "status", "; ".join(decision.notes), status=decision.status)
     lead.status = decision.status.value
     lead.wake_at = decision.wake_at
+    if decision.attempt != lead.attempt:  # a new attempt is a new promise, confirmed and reminded anew
+        if not any(text.kind == "confirm" for text in plan.texts):
+            lead.confirmed_at = None
+        lead.reminded_at = None
     lead.attempt = decision.attempt
     lead.updated_at = now
+    if decision.scheduled_for is not None:
+        lead.scheduled_for = decision.scheduled_for
     if decision.outcome is not None:
         lead.outcome = decision.outcome
     if decision.status in TERMINAL:
@@ -304,6 +326,22 @@ async def pending_legs(session: AsyncSession, older_than: datetime) -> list[Call
         .where(Lead.status.not_in([s.value for s in TERMINAL]))
     )
     return list((await session.execute(query)).scalars())
+
+
+async def queue_ahead(session: AsyncSession, lead: Lead) -> int:
+    """How many leads of the same site have waited in the queue longer than this one."""
+    query = select(func.count()).select_from(Lead).where(
+        Lead.site_id == lead.site_id, Lead.status == LeadStatus.QUEUED, Lead.created_at < lead.created_at
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def leads_before(session: AsyncSession, lead: Lead) -> int:
+    """How many call requests the site had before this one (round-robin rotation)."""
+    query = select(func.count()).select_from(Lead).where(
+        Lead.site_id == lead.site_id, Lead.kind == "call", Lead.created_at < lead.created_at
+    )
+    return int((await session.execute(query)).scalar_one())
 
 
 async def wake_oldest_queued(session: AsyncSession, site_id: int, now: datetime) -> bool:

@@ -15,6 +15,7 @@ from dialer.machine import (
     ManagerView,
     PlaceCall,
     Policy,
+    SendText,
     Trigger,
     admit,
     decide,
@@ -27,7 +28,7 @@ MANAGERS = (ManagerView(1, "+1"), ManagerView(2, "+2"), ManagerView(3, "+3"))
 
 
 def lead(status: LeadStatus = LeadStatus.QUEUED, *legs: LegView, attempt: int = 1, **kw: object) -> LeadView:
-    base = LeadView("L", status, attempt, "+48501234567", NOW, MANAGERS, tuple(legs))
+    base = LeadView("L", status, attempt, "+48501234567", NOW, MANAGERS, tuple(legs), allowed_at=NOW)
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -45,9 +46,11 @@ def calls(decision) -> list[PlaceCall]:  # type: ignore[no-untyped-def]
 
 
 def test_a_new_request_is_queued_now_or_scheduled_for_its_time() -> None:
-    assert admit(scheduled_for=None, now=NOW) == (LeadStatus.QUEUED, NOW)
+    assert admit(scheduled_for=None, allowed_at=NOW, now=NOW) == (LeadStatus.QUEUED, NOW)
     later = NOW + timedelta(hours=2)
-    assert admit(scheduled_for=later, now=NOW) == (LeadStatus.SCHEDULED, later)
+    assert admit(scheduled_for=later, allowed_at=NOW, now=NOW) == (LeadStatus.SCHEDULED, later)
+    morning = NOW + timedelta(hours=9)
+    assert admit(scheduled_for=None, allowed_at=morning, now=NOW) == (LeadStatus.SCHEDULED, morning)
 
 
 def test_the_hunt_starts_with_the_first_manager() -> None:
@@ -79,7 +82,8 @@ def test_pressing_1_dials_the_visitor_into_that_managers_call() -> None:
 def test_list_exhausted_is_missed() -> None:
     legs = [mleg(i, LegStatus.ENDED, reason=EndReason.NO_ANSWER) for i in (1, 2, 3)]
     d = decide(lead(LeadStatus.CALLING_MANAGER, *legs), Trigger.LEG, NOW, P)
-    assert d.status is LeadStatus.MISSED and d.wake_at is None and not d.actions
+    assert d.status is LeadStatus.MISSED and d.wake_at is None
+    assert d.actions == (SendText("missed"),)  # the visitor is told, with a link to pick a new time
 
 
 def test_a_site_without_managers_misses_with_a_reason() -> None:
@@ -119,6 +123,7 @@ def test_visitor_not_answering_is_retried_later_then_unreachable() -> None:
                 vleg(LegStatus.ENDED, EndReason.BUSY, attempt=3), attempt=3)
     d = decide(last, Trigger.LEG, NOW, P)
     assert d.status is LeadStatus.UNREACHABLE and d.wake_at is None
+    assert SendText("unreachable") in d.actions
 
 
 def test_a_retry_rings_the_managers_again_from_the_first() -> None:
