@@ -92,11 +92,11 @@ class ManualClock:
             await _guarded(callback)
         self._now = target
 
-    async def run_until(self, done: Callable[[], Awaitable[bool]], *, limit: float = 3600, step: float = 1.0) -> None:
-        """Advance in steps until `done()` is true; fails if `limit` simulated seconds pass first."""
-        waited = 0.0
+    async def run_until(self, done: Callable[[], Awaitable[bool]], *, limit: float = 3600) -> None:
+        """Run timers in order until `done()` is true; fails if `limit` simulated seconds pass first."""
+        deadline = self._now + timedelta(seconds=limit)
         while not await done():
-            if waited >= limit:
+            pending = [entry for entry in self._heap if not entry[2].cancelled]
+            if not pending or pending[0][0] > deadline:
                 raise TimeoutError(f"not done after {limit} simulated seconds")
-            await self.advance(step)
-            waited += step
+            await self.advance((min(pending)[0] - self._now).total_seconds())

@@ -177,6 +177,12 @@ class Engine:
     async def cancel(self, lead_id: str) -> None:
         await self.advance(lead_id, Trigger.CANCEL)
 
+    async def reschedule(self, lead_id: str, when: datetime) -> Lead | None:
+        """The visitor picked a new time after a missed or unreachable call."""
+        lead = await self.advance(lead_id, Trigger.RESCHEDULE, when=when)
+        self.nudge()
+        return lead
+
     async def call_back_now(self, lead_id: str, manager_id: int | None) -> Lead | None:
         """Ring `manager_id` first, then the visitor, through the usual hunt (a missed lead or a message)."""
         lead = await self.advance(lead_id, Trigger.CALL_BACK, prefer=manager_id)
@@ -193,13 +199,14 @@ class Engine:
         *,
         skip_locked: bool = False,
         prefer: int | None = None,
+        when: datetime | None = None,
     ) -> Lead | None:
         with self._working():
             plan = None
             async with self._locks[lead_id]:
                 for _ in range(5):
                     try:
-                        plan = await self._step(lead_id, trigger, event, skip_locked, prefer)
+                        plan = await self._step(lead_id, trigger, event, skip_locked, prefer, when)
                         break
                     except (store.StaleLead, store.ManagerTaken) as exc:
                         log.debug("retrying step for lead %s: %r", lead_id, exc)
@@ -213,7 +220,13 @@ class Engine:
             return plan.lead
 
     async def _step(
-        self, lead_id: str, trigger: Trigger, event: LegEvent | None, skip_locked: bool, prefer: int | None
+        self,
+        lead_id: str,
+        trigger: Trigger,
+        event: LegEvent | None,
+        skip_locked: bool,
+        prefer: int | None,
+        when: datetime | None,
     ) -> store.Plan | None:
         async with self.sessions() as session, session.begin():
             lead = await store.lock_lead(session, lead_id, skip_locked=skip_locked)
@@ -232,6 +245,8 @@ class Engine:
             if trigger is Trigger.CALL_BACK:
                 lead.preferred_manager_id = prefer
                 lead.handled_at = now
+            if trigger is Trigger.RESCHEDULE:
+                lead.scheduled_for = when
             site = await store.get_site(session, lead.site_id)
             context = await self._context(session, lead, site, managers, now)
             view = store.lead_view(lead, managers, legs, **context)

@@ -11,11 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dialer import calling, slots
 from dialer.engine import public_status
 from dialer.errors import NotFound
-from dialer.intake import CallbackRequest, accept, site_by_key, token_matches
+from dialer.intake import CallbackRequest, accept, booked_slots, site_by_key, token_matches, valid_timezone
 from dialer.models import Lead, Site
 from dialer.runtime import Runtime
+from dialer.store import active_managers, queue_ahead
 
 from .errors import ApiError
 
@@ -123,19 +125,30 @@ def _check_origin(request: Request, site: Site) -> None:
 
 async def site_config(request: Request) -> Response:
     rt = runtime(request)
+    now = rt.clock.now()
     async with rt.sessions() as session:
         site = await site_by_key(session, request.path_params["site_key"])
+        managers = await active_managers(session, site.id)
+        booked = await booked_slots(session, site, now)
+    visitor_tz = request.query_params.get("timezone") or ""
+    if not valid_timezone(visitor_tz):
+        visitor_tz = site.timezone
+    ring = rt.engine.policy.ring_timeout
+    allowed = calling.allowed_at(now, site, managers, visitor_tz, ring) if managers else None
+    offered = slots.offer(now, site, managers, visitor_tz, booked, ring=ring) if managers else []
     texts = (site.settings or {}).get("texts", {})
     body = {
         "site": site.key,
         "name": site.name,
         "country": site.country,
-        "call_now": True,
+        "timezone": visitor_tz,
+        "call_now": allowed == now,
+        "next_call_at": allowed.isoformat() if allowed else None,
         "consent_required": site.consent_required,
         "consent_text": site.consent_text,
         "texts": texts,
         "colors": (site.settings or {}).get("colors", {}),
-        "slots": [],
+        "slots": [{"start": s.isoformat(), "minutes": slots.slot_minutes(site)} for s in offered],
     }
     return JSONResponse(body, headers={**cors_headers(request, site), "Cache-Control": "no-store"})
 
@@ -179,7 +192,15 @@ async def get_callback(request: Request) -> Response:
     rt = runtime(request)
     lead = await load_lead(rt, request.path_params["lead_id"], request.query_params.get("token"))
     headers = {"Cache-Control": "no-store", **cors_headers(request, None)}
-    return JSONResponse(public_status(lead), headers=headers)
+    return JSONResponse(await status_of(rt, lead), headers=headers)
+
+
+async def status_of(rt: Runtime, lead: Lead) -> dict[str, Any]:
+    position = None
+    if lead.status == "queued":
+        async with rt.sessions() as session:
+            position = await queue_ahead(session, lead) + 1
+    return public_status(lead, queue_position=position)
 
 
 routes = [

@@ -6,11 +6,11 @@ import anyio
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from dialer.engine import lead_channel, public_status
+from dialer.engine import lead_channel
 from dialer.errors import NotFound
 from dialer.states import TERMINAL, LeadStatus
 
-from .api import load_lead
+from .api import load_lead, status_of
 
 POLICY_VIOLATION = 1008
 
@@ -30,7 +30,7 @@ async def live_status(websocket: WebSocket) -> None:
             await websocket.close(code=POLICY_VIOLATION, reason="unknown lead or wrong token")
             return
         await websocket.accept()
-        snapshot = public_status(lead)
+        snapshot = await status_of(rt, lead)
         await websocket.send_json(snapshot)
         if _finished(lead.status):
             await websocket.close()

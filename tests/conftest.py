@@ -23,6 +23,7 @@ from dialer.machine import Policy
 from dialer.models import Base, Lead, Site
 from dialer.runtime import Runtime
 from dialer.sites import add_manager, add_site
+from dialer.store import active_managers
 from dialer.telephony.simulator import Behaviour, SimulatedProvider
 
 PG_URL = os.environ.get("RINGBACK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -89,7 +90,8 @@ class World:
 
     async def submit(self, phone: str = "+48501234567", **fields: object) -> Lead:
         async with self.runtime.sessions() as session, session.begin():
-            req = CallbackRequest(site=self.site.key, phone=phone, timezone="Europe/Warsaw", **fields)  # type: ignore[arg-type]
+            fields.setdefault("timezone", "Europe/Warsaw")
+            req = CallbackRequest(site=self.site.key, phone=phone, **fields)  # type: ignore[arg-type]
             lead, _ = await accept(session, req, self.clock.now())
         self.engine.nudge()
         return lead
@@ -115,7 +117,9 @@ def script_hunt(sim: SimulatedProvider) -> None:
     sim.script(MANAGER_PHONES[2], Behaviour.presses_1(after=4.0))
 
 
-async def make_world(url: str, *, managers: int = 3, start: datetime | None = None, policy: Policy | None = None) -> World:
+async def make_world(
+    url: str, *, managers: int = 3, start: datetime | None = None, policy: Policy | None = None, key: str = "shop"
+) -> World:
     clock = ManualClock(start)
     sim = SimulatedProvider(clock, seed=7)
     settings = Settings(database_url=url, demo=True)
@@ -123,10 +127,13 @@ async def make_world(url: str, *, managers: int = 3, start: datetime | None = No
         settings, clock=clock, provider=sim, broadcast=MemoryBroadcast(), policy=policy, poll_interval=None
     )
     async with runtime.sessions() as session, session.begin():
-        site = await add_site(session, name="Shop", key="shop", timezone="Europe/Warsaw", country="PL",
+        site = await add_site(session, name="Shop", key=key, timezone="Europe/Warsaw", country="PL",
                               any_country=True, now=clock.now())
         for i in range(managers):
             await add_manager(session, site=site, name=f"M{i + 1}", phone=MANAGER_PHONES[i])
+        if key != "shop":  # a second world on the same database: its managers are other people
+            for manager in await active_managers(session, site.id):
+                manager.phone = manager.phone[:-3] + "9" + manager.phone[-2:]
     return World(runtime, clock, sim, site)
 
 

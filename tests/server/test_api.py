@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from dialer.models import Lead, LeadEvent
 from dialer.telephony.simulator import Behaviour
-from server.app import create_app
-from tests.conftest import World, make_world, script_hunt
+from tests.conftest import World, script_hunt
+from tests.server.conftest import count
 
 VISITOR = "+48501234567"
-
-
-@pytest.fixture
-def client_world(database_url: str) -> Iterator[tuple[TestClient, World]]:
-    holder: dict[str, World] = {}
-    app_box: dict[str, TestClient] = {}
-
-    async def build() -> World:
-        return await make_world(database_url)
-
-    # The world is built inside the app's event loop, so the database engine lives there too.
-    import anyio.from_thread
-
-    with anyio.from_thread.start_blocking_portal() as portal:
-        world = portal.call(build)
-        portal.call(world.runtime.database.dispose)
-    holder["w"] = world
-    app = create_app(runtime=world.runtime)
-    with TestClient(app) as client:
-        app_box["c"] = client
-        yield client, world
-        client.portal.call(world.runtime.database.dispose)  # type: ignore[union-attr]
-
-
-def count(client: TestClient, world: World, model: type) -> int:
-    async def go() -> int:
-        async with world.runtime.sessions() as session:
-            return (await session.execute(select(func.count()).select_from(model))).scalar_one()
-
-    return client.portal.call(go)  # type: ignore[union-attr]
 
 
 def test_a_visitor_follows_the_whole_hunt_live(client_world: tuple[TestClient, World]) -> None:
