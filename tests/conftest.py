@@ -63,18 +63,19 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield url
 
 
-def _truncate(url: str) -> None:
-    async def go() -> None:
-        engine = db.create_engine(url)
-        async with engine.begin() as conn:
-            if db.is_sqlite(url):
-                for table in reversed(Base.metadata.sorted_tables):
-                    await conn.execute(text(f"DELETE FROM {table.name}"))
-            else:
-                await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-        await engine.dispose()
+async def truncate(url: str) -> None:
+    engine = db.create_engine(url)
+    async with engine.begin() as conn:
+        if db.is_sqlite(url):
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(text(f"DELETE FROM {table.name}"))
+        else:
+            await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
 
-    asyncio.run(go())
+
+def _truncate(url: str) -> None:
+    asyncio.run(truncate(url))
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -253,3 +253,35 @@ async def test_a_missed_lead_is_told_honestly_with_a_link_to_pick_a_new_time(wor
     async with world.runtime.sessions() as session:
         stored = await session.get(Lead, lead.id)
         assert stored is not None and stored.handled_at is None  # flagged until someone handles it
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from dialer.hours import Weekly  # noqa: E402
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    start=st.datetimes(min_value=datetime(2026, 3, 27), max_value=datetime(2026, 11, 3)).map(
+        lambda d: d.replace(tzinfo=UTC, microsecond=0)),
+    zone=st.sampled_from(["Europe/Warsaw", "America/New_York", "Asia/Kolkata", "Asia/Vladivostok"]),
+)  # each zone with a number from there, so the browser's zone is believed
+async def test_no_call_is_ever_placed_outside_the_visitors_window(sqlite_url: str, start: datetime, zone: str) -> None:
+    from tests.conftest import truncate
+
+    await truncate(sqlite_url)
+    world = await make_world(sqlite_url, start=start)
+    for phone in MANAGER_PHONES:
+        world.sim.script(phone, Behaviour.never_answers())
+    await world.engine.start()
+    numbers = {"Europe/Warsaw": VISITOR, "America/New_York": "+12125550123", "Asia/Kolkata": "+919876543210",
+               "Asia/Vladivostok": VLADIVOSTOK_NUMBER}
+    lead = await world.submit(numbers[zone], timezone=zone)
+    assert lead.timezone == zone
+    await world.until_status(lead.id, "missed", limit=3 * 86400)
+    window = Weekly.every_day(zone, time(8), time(22))
+    assert world.sim.dialed
+    for dial in world.sim.dialed:
+        assert window.is_open(dial.at) and window.is_open(dial.at + timedelta(seconds=19))
+    await world.runtime.close()
