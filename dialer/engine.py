@@ -261,7 +261,9 @@ class Engine:
                 sid = await self.provider.place_call(request)
         except ProviderError as exc:
             log.info("dialing leg %s failed: %s", leg.id, exc.reason)
-            await self.on_provider_event(LegEnded(leg.id, reason=EndReason.FAILED, detail=exc.reason))
+            # A refused number is final for that number; a provider that keeps failing ends the lead.
+            reason = EndReason.REJECTED if exc.permanent else EndReason.ERROR
+            await self.on_provider_event(LegEnded(leg.id, reason=reason, detail=exc.reason))
             return
         if sid is not None:
             async with self.sessions() as session, session.begin():
