@@ -259,7 +259,8 @@ def _cannot_go_on(lead: LeadView) -> Decision | None:
             why = f"the visitor's number cannot be called: {leg.detail or 'refused by the network'}"
         else:
             continue
-        hangups = tuple(Hangup(other.id) for other in lead.legs if other.active)
+        say = "The visitor's number cannot be called. Goodbye." if leg.role is LegRole.VISITOR else None
+        hangups = tuple(Hangup(other.id, say=say if other.accepted else None) for other in lead.legs if other.active)
         return Decision(LeadStatus.FAILED, None, lead.attempt, hangups, (why,), outcome=why)
     return None
 

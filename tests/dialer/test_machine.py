@@ -179,7 +179,8 @@ def test_a_refused_visitor_number_fails_the_lead_with_the_reason_instead_of_retr
     d = decide(lead(LeadStatus.CALLING_VISITOR, accepted, refused), Trigger.LEG, NOW, P)
     assert d.status is LeadStatus.FAILED and d.wake_at is None
     assert d.outcome == "the visitor's number cannot be called: invalid number (Twilio 13224)"
-    assert d.actions == (Hangup("m1a1"),)  # the manager waiting on the line is let go
+    # The manager waiting on the line is told why and let go.
+    assert d.actions == (Hangup("m1a1", say="The visitor's number cannot be called. Goodbye."),)
 
 
 def test_a_refused_manager_number_only_takes_that_manager_out_of_the_hunt() -> None:

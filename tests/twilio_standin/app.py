@@ -34,10 +34,12 @@ class Faults:
     def __init__(self) -> None:
         self.create_errors: list[tuple[int, int | None]] = []  # (HTTP status, Twilio code), used in order
         self.slow_create: dict[str, float] = {}  # number -> seconds the answer is held after creating
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in order
 
 
 def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
     def authorised(request: Request) -> bool:
+        faults.requests.append((request.method, request.url.path.rsplit("/", 1)[-1]))
         header = request.headers.get("authorization", "")
         if not header.startswith("Basic "):
             return False

@@ -34,6 +34,7 @@ class Person:
     presses: str | None = None  # digits pressed at the first Gather
     talk_for: int = 42  # seconds of conversation (reported as the duration; played in a moment)
     refuse_code: int | None = None  # Twilio refuses the number with this error code
+    ring_for: float = 0.0  # real seconds an unanswered phone rings (a test may act meanwhile)
 
     @classmethod
     def never_answers(cls) -> Person:
@@ -184,10 +185,10 @@ class Network:
 
     # playing a call ---------------------------------------------------------------------------------
 
-    async def _wait(self, call: Call) -> bool:
+    async def _wait(self, call: Call, seconds: float = TICK) -> bool:
         """Let a moment pass; True if the call was hung up or redirected through the REST API meanwhile."""
         try:
-            await asyncio.wait_for(call.hangup.wait(), TICK)
+            await asyncio.wait_for(call.hangup.wait(), max(seconds, TICK))
         except TimeoutError:
             return False
         return True
@@ -206,7 +207,7 @@ class Network:
             await self._end(call, "busy")
             return
         await self._status(call, "ringing", "ringing")
-        if not person.answers or await self._wait(call):
+        if await self._wait(call, 0 if person.answers else person.ring_for) or not person.answers:
             await self._end(call, "canceled" if call.hangup.is_set() else "no-answer")
             return
         call.started = datetime.now(UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -31,12 +32,17 @@ MANAGER_PHONES = ("+12025550101", "+12025550102", "+12025550103")
 VISITOR = "+48501234567"
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0) -> T:
-    """Wait for a condition a user could observe (a lead's status, a stored price), checking as it changes."""
+async def eventually(check: Callable[[], Awaitable[T | None] | T | None], *, timeout: float = 30.0) -> T:
+    """Wait for a condition a user could observe (a lead's status, a stored price, a call being over).
+
+    Neither the database nor the stand-in's network announces these, so the condition is checked as
+    things happen, with a limit."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        value = await check()
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if loop.time() > deadline:
