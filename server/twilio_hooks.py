@@ -10,6 +10,7 @@ find the leg already past that point and change nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -56,7 +57,10 @@ def _twiml(document: str) -> Response:
     return Response(document, media_type=TWIML)
 
 
-def _hook(handler):  # type: ignore[no-untyped-def]
+_Handler = Callable[[Request, Runtime, TwilioProvider, str, dict[str, str]], Awaitable[Response]]
+
+
+def _hook(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(request, *await _verified(request))

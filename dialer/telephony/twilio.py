@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextvars
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ DEFAULT_TIMEOUT = 10.0  # seconds for one REST request; the library sets none
 RETRY_DELAYS = (1.0, 2.0, 4.0)  # between attempts after a rate limit, an outage or refused credentials
 PRICE_DELAYS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 600.0)  # Twilio fills prices in late
 FIND_SLACK = timedelta(seconds=5)  # our clock and Twilio's may disagree a little
+PRICED_MEMORY = 10_000  # recent calls remembered so duplicated callbacks start no second price hunt
 
 # Twilio error codes that mean "this number cannot be called": trying again cannot help.
 NUMBER_REFUSED = {
@@ -49,6 +51,7 @@ NUMBER_REFUSED = {
     21214: "the number cannot be reached",
     13224: "the number is invalid or Twilio does not call it",
     21215: "calls to this country are not enabled in the Twilio account's geo permissions",
+    13227: "calls to this country are not enabled in the Twilio account's geo permissions",
     21216: "the number is blocked by Twilio",
     21217: "the number is not a valid phone number",
 }
@@ -132,7 +135,7 @@ class TwilioProvider:
         self._http: _TimedHttpClient | None = None
         self._rest: Client | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._priced: set[str] = set()
+        self._priced: OrderedDict[str, None] = OrderedDict()  # calls whose price is being or was fetched
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioProvider:
@@ -184,6 +187,9 @@ class TwilioProvider:
             calls = await client.calls.list_async(**query)
         except TwilioRestException as exc:
             raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # Without an answer we cannot know whether the call exists: never guess "no" and dial.
+            raise ProviderError(_unreachable(exc), permanent=False) from None
         ours = [c for c in calls if c.date_created is None or c.date_created >= since - FIND_SLACK]
         ours.sort(key=lambda c: c.date_created or since)
         return ours[-1].sid if ours else None
@@ -204,6 +210,8 @@ class TwilioProvider:
         except TwilioRestException as exc:
             # Most often the call ended on its own a moment ago; nothing is left to hang up.
             log.info("hanging up %s: %s", sid, _reason(exc))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(_unreachable(exc), permanent=False) from None
 
     async def send_text(self, to: str, body: str) -> None:
         raise ProviderError("text messages are not sent through Twilio by Ringback yet", permanent=False)
@@ -258,7 +266,7 @@ class TwilioProvider:
                     # callbacks (they carry our leg id) or the engine's later look-up settle it.
                     log.warning("creating the call for leg %s timed out; not dialing again", request.leg_id)
                     return None
-                failure = f"Twilio could not be reached ({type(exc).__name__})"
+                failure = _unreachable(exc)
             if delay is None:
                 break
             log.info("creating the call for leg %s failed (%s); again in %.1f s", request.leg_id, failure, delay)
@@ -286,6 +294,8 @@ class TwilioProvider:
             await client.calls(request.bridge_sid).update_async(twiml=document)
         except TwilioRestException as exc:
             raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(_unreachable(exc), permanent=False) from None
         return None
 
     # webhooks' helpers ------------------------------------------------------------------------------
@@ -308,7 +318,9 @@ class TwilioProvider:
         """Fetch the call's price with backoff until Twilio fills it in, then report it (once per call)."""
         if sid in self._priced:
             return
-        self._priced.add(sid)
+        self._priced[sid] = None
+        if len(self._priced) > PRICED_MEMORY:
+            self._priced.popitem(last=False)
         if not answered:  # Twilio does not bill a call nobody picked up
             self._spawn(report(PriceKnown(leg_id, sid, price=Decimal(0), unit=self.currency)))
             return
@@ -414,6 +426,10 @@ def _reason(exc: TwilioRestException) -> str:
         return f"Twilio had a server error (HTTP {exc.status})"
     message = exc.msg or "Twilio refused the request"
     return f"{message} (error {exc.code})" if exc.code else message
+
+
+def _unreachable(exc: BaseException) -> str:
+    return f"Twilio could not be reached ({type(exc).__name__})"
 
 
 def _int(value: str | None) -> int | None:
