@@ -219,6 +219,12 @@ class TwilioProvider:
     # calls ------------------------------------------------------------------------------------------
 
     async def _create(self, request: CallRequest) -> str | None:
+        if not request.caller_id:
+            raise ProviderError(
+                "the site has no caller ID: set one with `ringback site add --caller-id` (a Twilio number "
+                "or a verified caller ID)",
+                permanent=False,
+            )
         client = await self._client()
         params: dict[str, Any] = {
             "to": request.to,
@@ -230,12 +236,6 @@ class TwilioProvider:
             "status_callback_method": "POST",
             "timeout": request.timeout,
         }
-        if not request.caller_id:
-            raise ProviderError(
-                "the site has no caller ID: set one with `ringback site add --caller-id` (a Twilio number "
-                "or a verified caller ID)",
-                permanent=False,
-            )
         started = datetime.now(UTC)
         failure = "no attempt made"
         for delay in (*self.retry_delays, None):

@@ -165,7 +165,7 @@ async def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(
     assert [(leg.status, leg.accepted) for leg in await line.legs(lead["id"])] == [("ringing", False)]
 
 
-async def test_a_duplicated_completed_callback_changes_nothing(twilio: TwilioStandIn, two_managers: Line) -> None:
+async def test_duplicated_and_late_callbacks_change_nothing(twilio: TwilioStandIn, two_managers: Line) -> None:
     line = two_managers
     twilio.people[MANAGER_PHONES[0]] = Person.pressing("1")
     twilio.people[VISITOR] = Person(talk_for=30)
@@ -187,7 +187,10 @@ async def test_a_duplicated_completed_callback_changes_nothing(twilio: TwilioSta
     completed = [p for p in twilio.network.posted
                  if p.params.get("CallStatus") == "completed" or "DialCallStatus" in p.params]
     assert len(completed) == 2  # the manager's call ended, and the Dial's outcome
-    for posted in completed:
+    late = [p for p in twilio.network.posted
+            if "/status?" in p.url and p.params.get("CallStatus") in ("ringing", "in-progress")]
+    assert len(late) == 4  # both calls' ringing and answer, now arriving after the end
+    for posted in [*completed, *late]:
         assert await line.replay(posted.url, posted.params) in (200, 204)
     assert await snapshot() == before
     assert [c.price_fetches for c in twilio.network.calls.values()] == fetches  # no second price hunt

@@ -118,3 +118,18 @@ async def test_recordings_are_fetched_with_the_accounts_credentials_and_only_fro
     assert await provider.fetch_recording(url) == (b"RIFF-audio", "audio/x-wav")
     with pytest.raises(ProviderError):
         await provider.fetch_recording("http://127.0.0.1:9/2010-04-01/Accounts/AC1/Recordings/RE1")
+
+
+async def test_outside_a_webhook_the_visitor_is_dialed_by_redirecting_the_managers_call(
+    twilio: TwilioStandIn, provider: TwilioProvider, nowhere: str
+) -> None:
+    twilio.people[NUMBER] = Person(answers=False, ring_for=30)
+    manager_sid = await provider.place_call(manager_call())
+    visitor = CallRequest(leg_id="leg2", to="+48501234567", role=LegRole.VISITOR, timeout=20,
+                          caller_id=CALLER_ID, bridge_sid=manager_sid, record=True)
+    assert await provider.place_call(visitor) is None  # Twilio names the visitor's call when it rings
+    (call,) = twilio.network.calls_to(NUMBER)
+    assert call.redirect is not None
+    assert '<Dial action="' + nowhere + '/telephony/twilio/dial?leg=leg2"' in call.redirect
+    assert 'callerId="+12025550100"' in call.redirect and 'record="record-from-answer-dual"' in call.redirect
+    assert ">+48501234567</Number>" in call.redirect
