@@ -171,6 +171,8 @@ class TwilioProvider:
     # the provider interface -------------------------------------------------------------------------
 
     def attach(self, sink: EventSink | None) -> None:
+        # Twilio's reports arrive as webhooks, which hand them to the engine of whichever process they
+        # reach (`server/twilio_hooks.py`); nothing here pushes events by itself.
         self._sink = sink
 
     async def place_call(self, request: CallRequest) -> str | None:
