@@ -292,7 +292,7 @@ class Engine:
             body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
                                      when=lead.scheduled_for)
             try:
-                await self.provider.send_text(lead.phone, body)
+                await self.provider.send_text(lead.phone, body, sender=site.caller_id)
             except ProviderError as exc:
                 log.warning("text message for lead %s not sent: %s", lead.id, exc.reason)
         if plan.released_managers:
@@ -310,7 +310,9 @@ class Engine:
                 sid = await self.provider.place_call(request)
         except ProviderError as exc:
             log.info("dialing leg %s failed: %s", leg.id, exc.reason)
-            await self.on_provider_event(LegEnded(leg.id, reason=EndReason.FAILED, detail=exc.reason))
+            # A refused number is final for that number; a provider that keeps failing ends the lead.
+            reason = EndReason.REJECTED if exc.permanent else EndReason.ERROR
+            await self.on_provider_event(LegEnded(leg.id, reason=reason, detail=exc.reason))
             return
         if sid is not None:
             async with self.sessions() as session, session.begin():

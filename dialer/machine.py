@@ -45,6 +45,7 @@ class LegView:
     manager_id: int | None = None
     accepted: bool = False
     end_reason: EndReason | None = None
+    detail: str | None = None  # what the provider said when the leg ended, if anything
 
     @property
     def active(self) -> bool:
@@ -254,6 +255,9 @@ def _hunt_order(lead: LeadView) -> list[ManagerView]:
 
 
 def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
+    fatal = _cannot_go_on(lead)
+    if fatal is not None:
+        return fatal
     managers = lead.legs_now(LegRole.MANAGER)
     visitors = lead.legs_now(LegRole.VISITOR)
     visitor = visitors[-1] if visitors else None
@@ -317,6 +321,26 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
         return unchanged(lead)
 
     return unchanged(lead)
+
+
+def _cannot_go_on(lead: LeadView) -> Decision | None:
+    """Calling again cannot help: the provider is unusable, or the network refused the visitor's number.
+
+    (A refused manager number only takes that manager out of the hunt.)
+    """
+    if lead.status not in CALLING:
+        return None
+    for leg in lead.legs_now(LegRole.MANAGER) + lead.legs_now(LegRole.VISITOR):
+        if leg.end_reason is EndReason.ERROR:
+            why = f"the telephony provider failed: {leg.detail or 'no reason given'}"
+        elif leg.end_reason is EndReason.REJECTED and leg.role is LegRole.VISITOR:
+            why = f"the visitor's number cannot be called: {leg.detail or 'refused by the network'}"
+        else:
+            continue
+        say = "The visitor's number cannot be called. Goodbye." if leg.role is LegRole.VISITOR else None
+        hangups = tuple(Hangup(other.id, say=say if other.accepted else None) for other in lead.legs if other.active)
+        return Decision(LeadStatus.FAILED, None, lead.attempt, hangups, (why,), outcome=why)
+    return None
 
 
 def _retry_or_give_up(

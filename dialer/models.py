@@ -155,6 +155,7 @@ class CallLeg(Base):
     to_number: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    end_detail: Mapped[str | None] = mapped_column(Text)  # the provider's words, e.g. why it refused
     accepted: Mapped[bool] = mapped_column(Boolean, default=False)  # a manager pressed 1
     bridged_to: Mapped[str | None] = mapped_column(String(32))  # the manager leg a visitor leg joins
     provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -56,6 +56,8 @@ class EndReason(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"  # hung up by us before it was answered
     TIMEOUT = "timeout"  # our own deadline passed; we hung up
+    REJECTED = "rejected"  # the network refused the number (invalid, unreachable, not permitted)
+    ERROR = "error"  # the provider kept failing (authentication, rate limit, outage): calling cannot go on
 
 
 class LegRole(StrEnum):

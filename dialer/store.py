@@ -97,6 +97,7 @@ def leg_view(leg: CallLeg) -> LegView:
         manager_id=leg.manager_id,
         accepted=leg.accepted,
         end_reason=EndReason(leg.end_reason) if leg.end_reason else None,
+        detail=leg.end_detail,
     )
 
 
@@ -181,6 +182,7 @@ async def apply_leg_event(
         return False
     if isinstance(event, LegEnded):
         end_leg(leg, event.reason, now, event.duration)
+        leg.end_detail = event.detail
         text = f"{party}: ended ({event.reason.replace('_', ' ')}"
         text += f", talked {event.duration} s)" if leg.answered_at and event.duration else ")"
         if event.detail:

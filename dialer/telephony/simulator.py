@@ -187,7 +187,7 @@ class SimulatedProvider:
         reason = EndReason.COMPLETED if call.answered_at else EndReason.CANCELED
         await self._end(call, reason)
 
-    async def send_text(self, to: str, body: str) -> None:
+    async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
         self.texts.append(TextMessage(to, body, self.clock.now()))
 
     async def close(self) -> None:

@@ -176,3 +176,26 @@ def test_call_back_now_reopens_a_missed_lead_as_a_new_attempt() -> None:
     assert (d.status, d.attempt, d.wake_at) == (LeadStatus.QUEUED, 2, NOW)
     with pytest.raises(IllegalMove):
         decide(lead(LeadStatus.CALLING_MANAGER), Trigger.CALL_BACK, NOW, P)
+
+
+def test_a_refused_visitor_number_fails_the_lead_with_the_reason_instead_of_retrying() -> None:
+    accepted = mleg(1, LegStatus.ANSWERED, accepted=True)
+    refused = replace(vleg(LegStatus.ENDED, EndReason.REJECTED), detail="invalid number (Twilio 13224)")
+    d = decide(lead(LeadStatus.CALLING_VISITOR, accepted, refused), Trigger.LEG, NOW, P)
+    assert d.status is LeadStatus.FAILED and d.wake_at is None
+    assert d.outcome == "the visitor's number cannot be called: invalid number (Twilio 13224)"
+    # The manager waiting on the line is told why and let go.
+    assert d.actions == (Hangup("m1a1", say="The visitor's number cannot be called. Goodbye."),)
+
+
+def test_a_refused_manager_number_only_takes_that_manager_out_of_the_hunt() -> None:
+    refused = replace(mleg(1, LegStatus.ENDED, reason=EndReason.REJECTED), detail="invalid number")
+    d = decide(lead(LeadStatus.CALLING_MANAGER, refused), Trigger.LEG, NOW, P)
+    assert d.status is LeadStatus.CALLING_MANAGER and [c.manager_id for c in calls(d)] == [2]
+
+
+def test_a_provider_that_keeps_failing_fails_the_lead_with_the_reason() -> None:
+    broken = replace(mleg(1, LegStatus.ENDED, reason=EndReason.ERROR), detail="authentication failed")
+    d = decide(lead(LeadStatus.CALLING_MANAGER, broken), Trigger.LEG, NOW, P)
+    assert d.status is LeadStatus.FAILED and not calls(d)
+    assert d.outcome == "the telephony provider failed: authentication failed"

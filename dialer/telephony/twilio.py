@@ -1,0 +1,458 @@
+"""Real calls through Twilio, on the official `twilio` library's async client.
+
+The manager's leg is created through the REST API; Twilio fetches its whisper (TwiML) from our webhooks
+and reports its progress to them. Pressing 1 is answered, inside that same webhook, with a `<Dial>` to
+the visitor. Webhooks (`server/twilio_hooks.py`) turn what Twilio posts into `dialer.events` with the
+helpers below and hand them to the engine; what the engine then asks of this provider for the call
+being answered becomes the webhook's TwiML reply rather than a second REST request (see `answering`).
+
+Creating a call is never retried blindly: a create whose answer was lost is looked up first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from ..config import ConfigError, Settings
+from ..events import EventSink, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown
+from ..states import EndReason, LegRole
+from . import twiml
+from .base import CallRequest, ProviderError
+
+log = logging.getLogger("ringback.twilio")
+
+DEFAULT_TIMEOUT = 10.0  # seconds for one REST request; the library sets none
+RETRY_DELAYS = (1.0, 2.0, 4.0)  # between attempts after a rate limit, an outage or refused credentials
+PRICE_DELAYS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 600.0)  # Twilio fills prices in late
+FIND_SLACK = timedelta(seconds=5)  # our clock and Twilio's may disagree a little
+PRICED_MEMORY = 10_000  # recent calls remembered so duplicated callbacks start no second price hunt
+
+# Twilio error codes that mean "this number cannot be called": trying again cannot help.
+NUMBER_REFUSED = {
+    21211: "it is not a valid phone number",
+    21214: "the number cannot be reached",
+    13224: "the number is invalid or Twilio does not call it",
+    21215: "calls to this country are not enabled in the Twilio account's geo permissions",
+    13227: "calls to this country are not enabled in the Twilio account's geo permissions",
+    21216: "the number is blocked by Twilio",
+    21217: "the number is not a valid phone number",
+}
+AUTH_FAILED = 20003
+RATE_LIMITED = 20429
+
+_STATUS_ENDED = {
+    "completed": EndReason.COMPLETED,
+    "busy": EndReason.BUSY,
+    "no-answer": EndReason.NO_ANSWER,
+    "failed": EndReason.FAILED,
+    "canceled": EndReason.CANCELED,
+}
+
+PriceReport = Callable[[LegEvent], Awaitable[None]]
+
+
+def _basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class _TimedHttpClient(AsyncTwilioHttpClient):
+    """The library's async client with two fixes: it only applies a timeout its caller passes per request,
+    so we always pass one; and it builds aiohttp's deprecated `BasicAuth`, so we send the header instead."""
+
+    async def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        if auth is not None:
+            headers = {**(headers or {}), "Authorization": _basic_auth(*auth)}
+        return await super().request(
+            method, url, params, data, headers, None, timeout or self.timeout, allow_redirects
+        )
+
+
+@dataclass
+class Reply:
+    """The TwiML a webhook answers with, filled in by what the engine asks for that call meanwhile."""
+
+    sid: str
+    document: str | None = None
+    open: bool = True
+
+
+_answering: contextvars.ContextVar[Reply | None] = contextvars.ContextVar("twilio_answering", default=None)
+
+
+class TwilioProvider:
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        public_url: str,
+        *,
+        api_base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        price_delays: tuple[float, ...] = PRICE_DELAYS,
+        currency: str = "USD",
+    ) -> None:
+        self.account_sid = account_sid
+        self._auth_token = auth_token
+        self.hooks = twiml.Hooks(public_url)
+        self.api_base_url = api_base_url
+        self.timeout = timeout
+        self.retry_delays = retry_delays
+        self.price_delays = price_delays
+        self.currency = currency  # the account's billing currency, for legs that cost nothing
+        self.validator = RequestValidator(auth_token)
+        self._sink: EventSink | None = None
+        self._http: _TimedHttpClient | None = None
+        self._rest: Client | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._priced: OrderedDict[str, None] = OrderedDict()  # calls whose price is being or was fetched
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TwilioProvider:
+        if not (settings.twilio_account_sid and settings.twilio_auth_token):
+            raise ConfigError("RINGBACK_TELEPHONY=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        return cls(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.public_url,
+            api_base_url=settings.twilio_api_base_url,
+        )
+
+    # the REST client --------------------------------------------------------------------------------
+
+    async def _client(self) -> Client:
+        """Made on first use, inside the running event loop (aiohttp's session belongs to a loop)."""
+        if self._rest is None:
+            self._http = _TimedHttpClient(timeout=self.timeout)
+            self._rest = Client(self.account_sid, self._auth_token, http_client=self._http)
+            if self.api_base_url:
+                self._rest.api.base_url = self.api_base_url.rstrip("/")
+        return self._rest
+
+    async def close(self) -> None:
+        self._sink = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+        self._http, self._rest = None, None
+
+    # the provider interface -------------------------------------------------------------------------
+
+    def attach(self, sink: EventSink | None) -> None:
+        # Twilio's reports arrive as webhooks, which hand them to the engine of whichever process they
+        # reach (`server/twilio_hooks.py`); nothing here pushes events by itself.
+        self._sink = sink
+
+    async def place_call(self, request: CallRequest) -> str | None:
+        if request.role is LegRole.VISITOR:
+            return await self._dial_into(request)
+        return await self._create(request)
+
+    async def find_call(self, request: CallRequest, since: datetime) -> str | None:
+        client = await self._client()
+        query: dict[str, Any] = {"to": request.to, "limit": 20}
+        if request.role is LegRole.VISITOR and request.bridge_sid:
+            query["parent_call_sid"] = request.bridge_sid
+        try:
+            calls = await client.calls.list_async(**query)
+        except TwilioRestException as exc:
+            raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # Without an answer we cannot know whether the call exists: never guess "no" and dial.
+            raise ProviderError(_unreachable(exc), permanent=False) from None
+        ours = [c for c in calls if c.date_created is None or c.date_created >= since - FIND_SLACK]
+        ours.sort(key=lambda c: c.date_created or since)
+        return ours[-1].sid if ours else None
+
+    async def hangup(self, sid: str, say: str | None = None) -> None:
+        reply = _answering.get()
+        if reply is not None and reply.open and reply.sid == sid:
+            reply.document = twiml.say_and_hang_up(say)
+            return
+        if not sid:
+            return
+        client = await self._client()
+        try:
+            if say:
+                await client.calls(sid).update_async(twiml=twiml.say_and_hang_up(say))
+            else:
+                await client.calls(sid).update_async(status="completed")
+        except TwilioRestException as exc:
+            # Most often the call ended on its own a moment ago; nothing is left to hang up.
+            log.info("hanging up %s: %s", sid, _reason(exc))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(_unreachable(exc), permanent=False) from None
+
+    async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
+        if not sender:
+            raise ProviderError("the site has no caller ID to send text messages from", permanent=False)
+        client = await self._client()
+        try:
+            await client.messages.create_async(to=to, from_=sender, body=body)
+        except TwilioRestException as exc:
+            raise ProviderError(_reason(exc), code=str(exc.code), permanent=exc.code in NUMBER_REFUSED) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(_unreachable(exc), permanent=False) from None
+
+    # calls ------------------------------------------------------------------------------------------
+
+    async def _create(self, request: CallRequest) -> str | None:
+        if not request.caller_id:
+            raise ProviderError(
+                "the site has no caller ID: set one with `ringback site add --caller-id` (a Twilio number "
+                "or a verified caller ID)",
+                permanent=False,
+            )
+        client = await self._client()
+        params: dict[str, Any] = {
+            "to": request.to,
+            "from_": request.caller_id,
+            "url": self.hooks.url("whisper", request.leg_id),
+            "method": "POST",
+            "status_callback": self.hooks.url("status", request.leg_id),
+            "status_callback_event": ["initiated", "ringing", "answered", "completed"],
+            "status_callback_method": "POST",
+            "timeout": request.timeout,
+        }
+        started = datetime.now(UTC)
+        failure = "no attempt made"
+        for delay in (*self.retry_delays, None):
+            try:
+                call = await client.calls.create_async(**params)
+                return str(call.sid)
+            except TwilioRestException as exc:
+                if exc.code in NUMBER_REFUSED:
+                    raise ProviderError(
+                        f"Twilio refused {request.to}: {NUMBER_REFUSED[exc.code]} (error {exc.code})",
+                        code=str(exc.code),
+                        permanent=True,
+                    ) from None
+                if not _transient(exc):
+                    raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+                failure = _reason(exc)
+                if exc.status >= 500:  # the create may have gone through before the error
+                    sid = await self._look_up(request, started)
+                    if sid is not None:
+                        return sid
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                # The request may have reached Twilio and the call be ringing: look before anything else.
+                sid = await self._look_up(request, started)
+                if sid is not None:
+                    return sid
+                if not isinstance(exc, aiohttp.ClientConnectorError):
+                    # Not found yet, but it may still appear: leave the leg unconfirmed. Its own status
+                    # callbacks (they carry our leg id) or the engine's later look-up settle it.
+                    log.warning("creating the call for leg %s timed out; not dialing again", request.leg_id)
+                    return None
+                failure = _unreachable(exc)
+            if delay is None:
+                break
+            log.info("creating the call for leg %s failed (%s); again in %.1f s", request.leg_id, failure, delay)
+            await asyncio.sleep(delay)
+        raise ProviderError(f"{failure}, after {len(self.retry_delays) + 1} attempts", permanent=False)
+
+    async def _look_up(self, request: CallRequest, since: datetime) -> str | None:
+        try:
+            return await self.find_call(request, since)
+        except (ProviderError, TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("looking up the call for leg %s failed: %r", request.leg_id, exc)
+            return None
+
+    async def _dial_into(self, request: CallRequest) -> str | None:
+        """The visitor is dialed from the manager's call; Twilio reports the new call's sid later."""
+        document = twiml.dial_visitor(request, self.hooks)
+        reply = _answering.get()
+        if reply is not None and reply.open and request.bridge_sid in (None, reply.sid):
+            reply.document = document  # we are answering that manager's key press right now
+            return None
+        if not request.bridge_sid:
+            raise ProviderError("the manager's call is gone; the visitor cannot be connected", permanent=False)
+        client = await self._client()
+        try:
+            await client.calls(request.bridge_sid).update_async(twiml=document)
+        except TwilioRestException as exc:
+            raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(_unreachable(exc), permanent=False) from None
+        return None
+
+    # webhooks' helpers ------------------------------------------------------------------------------
+
+    def signature_ok(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
+        return bool(signature) and bool(self.validator.validate(url, dict(params), signature))
+
+    @contextmanager
+    def answering(self, sid: str) -> Iterator[Reply]:
+        """While a webhook about call `sid` is handled, what the engine asks for that call becomes its reply."""
+        reply = Reply(sid)
+        token = _answering.set(reply)
+        try:
+            yield reply
+        finally:
+            reply.open = False  # timers started meanwhile inherit the context; they must not write here
+            _answering.reset(token)
+
+    def report_price_later(self, leg_id: str, sid: str, answered: bool, report: PriceReport) -> None:
+        """Fetch the call's price with backoff until Twilio fills it in, then report it (once per call)."""
+        if sid in self._priced:
+            return
+        self._priced[sid] = None
+        if len(self._priced) > PRICED_MEMORY:
+            self._priced.popitem(last=False)
+        if not answered:  # Twilio does not bill a call nobody picked up
+            self._spawn(report(PriceKnown(leg_id, sid, price=Decimal(0), unit=self.currency)))
+            return
+        self._spawn(self._fetch_price(leg_id, sid, report))
+
+    async def _fetch_price(self, leg_id: str, sid: str, report: PriceReport) -> None:
+        client = await self._client()
+        for delay in self.price_delays:
+            await asyncio.sleep(delay)
+            try:
+                call = await client.calls(sid).fetch_async()
+            except (TwilioRestException, TimeoutError, aiohttp.ClientError) as exc:
+                log.info("fetching the price of %s: %r", sid, exc)
+                continue
+            price = _decimal(call.price)
+            if price is not None:
+                await report(PriceKnown(leg_id, sid, price=abs(price), unit=(call.price_unit or self.currency).upper()))
+                return
+        log.warning("Twilio gave no price for %s in time; the leg keeps no price", sid)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background Twilio work failed")
+
+        task = asyncio.ensure_future(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def fetch_recording(self, url: str) -> tuple[bytes, str]:
+        """The recording's bytes and content type, fetched with the account's credentials.
+
+        Only addresses on the Twilio API's own host are fetched, so the credentials go nowhere else.
+        """
+        base = urlsplit(self.api_base_url or "https://api.twilio.com")
+        target = urlsplit(url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise ProviderError(f"not a Twilio recording address: {url}", permanent=True)
+        await self._client()
+        assert self._http is not None and self._http.session is not None
+        headers = {"Authorization": _basic_auth(self.account_sid, self._auth_token)}
+        timeout = aiohttp.ClientTimeout(total=self.timeout * 6)  # recordings can be a few megabytes
+        try:
+            async with self._http.session.get(url, headers=headers, timeout=timeout) as response:
+                if response.status != 200:
+                    raise ProviderError(f"Twilio answered {response.status} for the recording", permanent=False)
+                return await response.read(), response.headers.get("Content-Type", "audio/wav")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(f"the recording could not be fetched ({type(exc).__name__})", permanent=False) from None
+
+
+# what Twilio posts, as dialer events -----------------------------------------------------------------
+
+
+def status_event(leg_id: str, form: Mapping[str, str]) -> LegEvent | None:
+    """A call status callback (manager legs, and the visitor's ringing and answer)."""
+    sid, status = form.get("CallSid"), form.get("CallStatus", "")
+    if status == "ringing":
+        return LegRinging(leg_id, sid)
+    if status == "in-progress":
+        return LegAnswered(leg_id, sid)
+    if status in _STATUS_ENDED:
+        return LegEnded(leg_id, sid, reason=_STATUS_ENDED[status], duration=_int(form.get("CallDuration")),
+                        detail=_error_detail(form))
+    return None  # queued, initiated: the sid is known from the create
+
+
+def dial_event(leg_id: str, form: Mapping[str, str]) -> LegEnded:
+    """The Dial action: how the visitor's call ended."""
+    status = form.get("DialCallStatus", "failed")
+    code = _int(form.get("ErrorCode"))
+    if code in NUMBER_REFUSED:
+        reason, detail = EndReason.REJECTED, f"{NUMBER_REFUSED[code]} (error {code})"
+    else:
+        reason = EndReason.COMPLETED if status == "answered" else _STATUS_ENDED.get(status, EndReason.FAILED)
+        detail = _error_detail(form)
+    return LegEnded(leg_id, form.get("DialCallSid"), reason=reason,
+                    duration=_int(form.get("DialCallDuration")), detail=detail)
+
+
+def _error_detail(form: Mapping[str, str]) -> str | None:
+    code = form.get("ErrorCode")
+    if not code:
+        return None
+    message = form.get("ErrorMessage") or "Twilio reported an error"
+    return f"{message} (error {code})"
+
+
+def _transient(exc: TwilioRestException) -> bool:
+    return exc.status in (401, 429) or exc.status >= 500 or exc.code in (AUTH_FAILED, RATE_LIMITED)
+
+
+def _reason(exc: TwilioRestException) -> str:
+    if exc.status == 401 or exc.code == AUTH_FAILED:
+        return "Twilio refused the credentials: check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+    if exc.status == 429 or exc.code == RATE_LIMITED:
+        return "Twilio's rate limit was reached"
+    if exc.status >= 500:
+        return f"Twilio had a server error (HTTP {exc.status})"
+    message = exc.msg or "Twilio refused the request"
+    return f"{message} (error {exc.code})" if exc.code else message
+
+
+def _unreachable(exc: BaseException) -> str:
+    return f"Twilio could not be reached ({type(exc).__name__})"
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None

@@ -1,0 +1,57 @@
+"""A local stand-in for Twilio's REST API and telephone network, for tests of the real `twilio` library.
+
+    with TwilioStandIn() as twilio:
+        twilio.people["+12025550101"] = Person.never_answers()
+        ... point Ringback at twilio.url (TWILIO_API_BASE_URL) with twilio.account_sid / twilio.auth_token ...
+"""
+
+from __future__ import annotations
+
+import secrets
+from types import TracebackType
+
+from .app import Faults, create_app
+from .network import Call, Network, Person, Posted
+from .serving import ThreadedServer, listening_socket, url_of
+
+__all__ = [
+    "Call", "Faults", "Network", "Person", "Posted", "ThreadedServer", "TwilioStandIn", "listening_socket", "url_of",
+]
+
+
+class TwilioStandIn:
+    def __init__(self, *, price_lag: int = 2) -> None:
+        self.account_sid = "AC" + secrets.token_hex(16)
+        self.auth_token = secrets.token_hex(16)
+        self.faults = Faults()
+        self._network: Network | None = None
+        self._price_lag = price_lag
+        self._server: ThreadedServer | None = None
+
+    @property
+    def network(self) -> Network:
+        assert self._network is not None
+        return self._network
+
+    @property
+    def people(self) -> dict[str, Person]:
+        return self.network.people
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return self._server.url
+
+    def __enter__(self) -> TwilioStandIn:
+        sock = listening_socket()
+        network = Network(self.account_sid, self.auth_token, url_of(sock), price_lag=self._price_lag)
+        self._network = network
+        self._server = ThreadedServer(
+            create_app(network, self.auth_token, self.faults), sock, on_shutdown=network.close
+        )
+        self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        assert self._server is not None
+        self._server.__exit__(*exc)

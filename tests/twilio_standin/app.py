@@ -1,0 +1,135 @@
+"""The stand-in's REST API: the part of Twilio's `2010-04-01` API Ringback uses, as JSON over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .network import Call, Network
+
+REFUSED_AT_CREATE = {
+    21211: "Invalid 'To' Phone Number",
+    21214: "'To' phone number cannot be reached",
+    21215: "Account not authorized to call this number: check your geo permissions",
+}
+
+
+def _error(status: int, code: int | None, message: str) -> JSONResponse:
+    body: dict[str, Any] = {"status": status, "message": message}
+    if code is not None:
+        body.update(code=code, more_info=f"https://www.twilio.com/docs/errors/{code}")
+    return JSONResponse(body, status_code=status)
+
+
+class Faults:
+    """Misbehaviour a test asks for: errors before creates, slow answers to creates."""
+
+    def __init__(self) -> None:
+        self.create_errors: list[tuple[int, int | None]] = []  # (HTTP status, Twilio code), used in order
+        self.slow_create: dict[str, float] = {}  # number -> seconds the answer is held after creating
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in order
+
+
+def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
+    def authorised(request: Request) -> bool:
+        faults.requests.append((request.method, request.url.path.rsplit("/", 1)[-1]))
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return user == network.account_sid == request.path_params["account"] and password == auth_token
+
+    async def calls(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, 20003, "Authenticate")
+        if request.method == "GET":
+            q = request.query_params
+            found = [
+                c for c in network.calls.values()
+                if (not q.get("To") or c.to == q["To"]) and (not q.get("ParentCallSid") or c.parent_sid == q["ParentCallSid"])
+            ]
+            found.sort(key=lambda c: c.created, reverse=True)
+            size = int(q.get("PageSize", "50"))
+            return JSONResponse({"calls": [network.to_json(c) for c in found[:size]], "page": 0, "page_size": size,
+                                 "start": 0, "end": min(size, len(found)), "uri": request.url.path,
+                                 "first_page_uri": request.url.path, "next_page_uri": None, "previous_page_uri": None})
+        if faults.create_errors:
+            status, code = faults.create_errors.pop(0)
+            return _error(status, code, "Injected failure")
+        form = await request.form()
+        to, from_ = str(form.get("To", "")), str(form.get("From", ""))
+        refused = network.person(to).refuse_code
+        if refused in REFUSED_AT_CREATE:
+            return _error(400, refused, REFUSED_AT_CREATE[refused or 0])
+        if not from_:
+            return _error(400, 21603, "A 'From' phone number is required.")
+        call = Call(
+            sid=network.new_sid(),
+            account_sid=network.account_sid,
+            to=to,
+            from_=from_,
+            url=str(form.get("Url", "")) or None,
+            status_callback=str(form.get("StatusCallback", "")) or None,
+            status_events=frozenset(str(v) for v in form.getlist("StatusCallbackEvent")) or frozenset({"completed"}),
+            timeout=int(str(form.get("Timeout", "60"))),
+        )
+        network.start(call)
+        if to in faults.slow_create:  # the call is placed, but the answer is lost on the way back
+            await asyncio.sleep(faults.slow_create[to])
+        return JSONResponse(network.to_json(call), status_code=201)
+
+    async def call(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, 20003, "Authenticate")
+        found = network.calls.get(request.path_params["sid"])
+        if found is None:
+            return _error(404, 20404, "The requested resource was not found")
+        if request.method == "POST":
+            form = await request.form()
+            if found.over:
+                return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
+            if form.get("Twiml"):
+                found.redirect = str(form["Twiml"])
+            found.hangup.set()
+        return JSONResponse(network.to_json(found))
+
+    async def recording(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, 20003, "Authenticate")
+        audio = network.recordings.get(request.path_params["sid"])
+        if audio is None:
+            return _error(404, 20404, "The requested resource was not found")
+        return Response(audio, media_type="audio/x-wav")
+
+    async def messages(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, 20003, "Authenticate")
+        form = await request.form()
+        to, from_, body = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Body", ""))
+        if not from_:
+            return _error(400, 21603, "A 'From' phone number is required.")
+        refused = network.person(to).refuse_code
+        if refused in REFUSED_AT_CREATE:
+            return _error(400, refused, REFUSED_AT_CREATE[refused or 0])
+        sid = "SM" + network.new_sid()[2:]
+        network.messages.append((to, from_, body))
+        return JSONResponse({"sid": sid, "account_sid": network.account_sid, "to": to, "from": from_, "body": body,
+                             "status": "queued", "direction": "outbound-api", "num_segments": "1"}, status_code=201)
+
+    prefix = "/2010-04-01/Accounts/{account}"
+    return Starlette(routes=[
+        Route(f"{prefix}/Calls.json", calls, methods=["GET", "POST"]),
+        Route(f"{prefix}/Calls/{{sid}}.json", call, methods=["GET", "POST"]),
+        Route(f"{prefix}/Recordings/{{sid}}", recording, methods=["GET"]),
+        Route(f"{prefix}/Messages.json", messages, methods=["POST"]),
+    ])
