@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -115,7 +116,13 @@ def script_hunt(sim: SimulatedProvider) -> None:
     sim.script(MANAGER_PHONES[2], Behaviour.presses_1(after=4.0))
 
 
-async def make_world(url: str, *, managers: int = 3, start: datetime | None = None, policy: Policy | None = None) -> World:
+# The shared test site skips the signed form token (tests post straight to the API, as the widget did
+# before it had one); tests of abuse protection pass `site_settings={}` to get the defaults.
+NO_FORM_TOKEN: dict[str, Any] = {"abuse": {"form_token": False}}
+
+
+async def make_world(url: str, *, managers: int = 3, start: datetime | None = None, policy: Policy | None = None,
+                     site_settings: dict[str, Any] | None = None) -> World:
     clock = ManualClock(start)
     sim = SimulatedProvider(clock, seed=7)
     settings = Settings(database_url=url, demo=True)
@@ -125,6 +132,7 @@ async def make_world(url: str, *, managers: int = 3, start: datetime | None = No
     async with runtime.sessions() as session, session.begin():
         site = await add_site(session, name="Shop", key="shop", timezone="Europe/Warsaw", country="PL",
                               any_country=True, now=clock.now())
+        site.settings = NO_FORM_TOKEN if site_settings is None else site_settings
         for i in range(managers):
             await add_manager(session, site=site, name=f"M{i + 1}", phone=MANAGER_PHONES[i])
     return World(runtime, clock, sim, site)
