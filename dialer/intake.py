@@ -69,9 +69,9 @@ def token_matches(lead: Lead, token: str | None) -> bool:
 
 
 async def site_by_key(session: AsyncSession, key: str) -> Site:
-    # A key that could never exist is not worth a query (and a NUL byte would upset PostgreSQL).
+    # A key that could never exist is not worth a query (and NUL or broken UTF-16 would upset PostgreSQL).
     found = None
-    if len(key) <= 64 and "\x00" not in key:
+    if len(key) <= 64 and "\x00" not in key and key.encode("utf-8", "replace").decode() == key:
         found = (await session.execute(select(Site).where(Site.key == key))).scalar_one_or_none()
     if found is None:
         raise NotFound("No site with this key. Check the data-site attribute of the widget's tag.", "site")

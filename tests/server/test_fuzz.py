@@ -1,5 +1,6 @@
-"""Thousands of malformed requests against the public API, with every protection on: never a 5xx, and
-never a row written for a refused request (no lead, no rate-limit count, no notice).
+"""Thousands of malformed requests against the public API, with every protection on (and once with the
+limits off, so hostile values reach the write): never a 5xx, and never a row written for a refused
+request (no lead, no rate-limit count, no notice).
 
 Requests come from the OpenAPI description (its request schema turned into Hypothesis strategies, with
 strings up to a little past their documented lengths), from a good request with one field
