@@ -116,9 +116,13 @@ def script_hunt(sim: SimulatedProvider) -> None:
     sim.script(MANAGER_PHONES[2], Behaviour.presses_1(after=4.0))
 
 
-# The shared test site skips the signed form token (tests post straight to the API, as the widget did
-# before it had one); tests of abuse protection pass `site_settings={}` to get the defaults.
-NO_FORM_TOKEN: dict[str, Any] = {"abuse": {"form_token": False}}
+def relaxed_abuse() -> dict[str, Any]:
+    """Settings for the shared test site: abuse protection out of the way of tests about other things
+    (they post straight to the API, many times, from one address). The abuse tests pass
+    `site_settings={}` to get the defaults every new site has."""
+    off = {"ip": None, "visitor": None, "phone": None, "site": None}
+    return {"abuse": {"form_token": False, "rate_limits": off, "one_active_per_number": False,
+                      "daily_calls": None, "daily_spend": None}}
 
 
 async def make_world(url: str, *, managers: int = 3, start: datetime | None = None, policy: Policy | None = None,
@@ -132,7 +136,7 @@ async def make_world(url: str, *, managers: int = 3, start: datetime | None = No
     async with runtime.sessions() as session, session.begin():
         site = await add_site(session, name="Shop", key="shop", timezone="Europe/Warsaw", country="PL",
                               any_country=True, now=clock.now())
-        site.settings = NO_FORM_TOKEN if site_settings is None else site_settings
+        site.settings = relaxed_abuse() if site_settings is None else site_settings
         for i in range(managers):
             await add_manager(session, site=site, name=f"M{i + 1}", phone=MANAGER_PHONES[i])
     return World(runtime, clock, sim, site)
