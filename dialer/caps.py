@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,3 +113,13 @@ async def notices(session: AsyncSession, site_id: int, *, unseen_only: bool = Tr
     if unseen_only:
         query = query.where(SiteNotice.seen_at.is_(None))
     return list((await session.execute(query)).scalars())
+
+
+async def mark_seen(session: AsyncSession, site_id: int, notice_id: int, now: datetime) -> bool:
+    """The owner has read a notice (the dashboard stops showing it). False if it is not this site's."""
+    query = (
+        update(SiteNotice)
+        .where(SiteNotice.id == notice_id, SiteNotice.site_id == site_id, SiteNotice.seen_at.is_(None))
+        .values(seen_at=now)
+    )
+    return (await session.execute(query)).rowcount == 1

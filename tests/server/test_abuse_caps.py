@@ -121,6 +121,14 @@ def test_the_dashboard_reads_the_notices(api: AbuseApi) -> None:
     found = api.call(read)
     assert len(found) == 1 and found[0].seen_at is None and "kept as a message" in found[0].detail
 
+    async def seen(site_id: int) -> bool:
+        async with api.world.runtime.sessions() as session, session.begin():
+            return await caps.mark_seen(session, site_id, found[0].id, api.world.clock.now())
+
+    assert api.call(seen, api.world.site.id + 1) is False  # another site's owner cannot touch it
+    assert api.call(seen, api.world.site.id) is True
+    assert api.call(read) == []
+
 
 def _price_leg(api: AbuseApi, lead_id: str, price: Decimal, at: datetime, step: str = "a1:m1") -> None:
     async def go() -> None:
