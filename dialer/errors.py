@@ -2,7 +2,10 @@
 
     RingbackError
     ├── InvalidField      one field of a request is wrong (shown to the visitor next to that field)
-    └── NotFound          no such site or lead (or not yours to see)
+    ├── NotFound          no such site or lead (or not yours to see)
+    └── Refused           the request is well formed but not taken (abuse protection; 403)
+        ├── RateLimited   too many requests for now: try again after `retry_after` seconds (429)
+        └── Unavailable   a check we depend on (a CAPTCHA provider) could not be reached (503)
 """
 
 from __future__ import annotations
@@ -27,3 +30,29 @@ class NotFound(RingbackError):
         super().__init__(what)
         self.message = what
         self.field = field
+
+
+class Refused(RingbackError):
+    status = 403
+
+    def __init__(self, field: str | None, message: str, code: str = "refused") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.code = code
+
+
+class RateLimited(Refused):
+    status = 429
+
+    def __init__(self, field: str | None, message: str, retry_after: int, code: str = "rate_limited") -> None:
+        super().__init__(field, message, code)
+        self.retry_after = max(1, retry_after)
+
+
+class Unavailable(Refused):
+    status = 503
+
+    def __init__(self, field: str | None, message: str, retry_after: int = 30) -> None:
+        super().__init__(field, message, "unavailable")
+        self.retry_after = retry_after

@@ -25,6 +25,7 @@ from .errors import InvalidField, NotFound
 from .hours import zone as zone_info
 from .machine import Policy, admit
 from .models import CallLeg, Lead, LeadEvent, Manager, Site
+from .number_rules import allowed_countries, check_number  # noqa: F401 - allowed_countries was defined here
 from .phones import e164, parse_phone
 from .states import LeadStatus
 from .store import active_managers
@@ -48,6 +49,10 @@ class CallbackRequest:
     utm: dict[str, str] = field(default_factory=dict)
     consent: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # visit facts from the widget (visits, first seen…)
+    # Bot checks (dialer/abuse.py): the signed token from the config call, the honeypot, a CAPTCHA answer.
+    form_token: str | None = None
+    hp: str | None = None
+    captcha: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -68,17 +73,13 @@ def token_matches(lead: Lead, token: str | None) -> bool:
 
 
 async def site_by_key(session: AsyncSession, key: str) -> Site:
-    found = (await session.execute(select(Site).where(Site.key == key))).scalar_one_or_none()
+    # A key that could never exist is not worth a query (and NUL or broken UTF-16 would upset PostgreSQL).
+    found = None
+    if len(key) <= 64 and "\x00" not in key and key.encode("utf-8", "replace").decode() == key:
+        found = (await session.execute(select(Site).where(Site.key == key))).scalar_one_or_none()
     if found is None:
         raise NotFound("No site with this key. Check the data-site attribute of the widget's tag.", "site")
     return found
-
-
-def allowed_countries(site: Site) -> list[str] | None:
-    """Regions whose numbers the site accepts; None means any."""
-    if site.any_country:
-        return None
-    return list((site.settings or {}).get("countries") or [site.country])
 
 
 def _check_length(name: str, value: str | None, limit: int) -> None:
@@ -126,14 +127,7 @@ def validate(site: Site, req: CallbackRequest, now: datetime) -> tuple[str, str,
             raise InvalidField(f"utm.{key}", f"Unknown UTM tag '{key[:20]}'.", "unknown_field")
         _check_length(f"utm.{key}", value, LIMITS["utm"])
     number = parse_phone(req.phone, site.country)
-    countries = allowed_countries(site)
-    region = phonenumbers.region_code_for_number(number)
-    if countries is not None and region not in countries:
-        raise InvalidField(
-            "phone",
-            "Sorry, we can only call numbers in " + ", ".join(countries) + ".",
-            "country_not_allowed",
-        )
+    check_number(site, number)  # countries, number types, block list
     if site.consent_required and not req.consent:
         raise InvalidField("consent", "Please agree to be called before sending the request.", "consent_required")
     if req.scheduled_for is not None:

@@ -180,3 +180,30 @@ class LeadEvent(Base):
     status: Mapped[str | None] = mapped_column(String(24))
     leg_id: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class RateLimitCounter(Base):
+    """One fixed window of one rate limit (used when no Redis is configured), so limits hold across
+    processes. The key is a keyed hash: neither IP addresses nor phone numbers are stored here."""
+
+    __tablename__ = "rate_limits"
+    __table_args__ = (Index("ix_rate_limits_expires", "expires_at"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime]
+
+
+class SiteNotice(Base):
+    """Something the site's owner must be told (a daily cap was reached): shown on the dashboard."""
+
+    __tablename__ = "site_notices"
+    __table_args__ = (UniqueConstraint("site_id", "kind", "day", name="uq_site_notices_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    day: Mapped[str] = mapped_column(String(10))  # the site's local date, YYYY-MM-DD
+    at: Mapped[datetime]
+    detail: Mapped[str] = mapped_column(Text, default="")
+    seen_at: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -13,6 +13,7 @@ from .config import Settings
 from .engine import Engine
 from .machine import Policy
 from .notices import Notices
+from .ratelimit import Limiter, make_limiter
 from .telephony.base import Provider
 
 
@@ -43,6 +44,11 @@ class Runtime:
     provider: Provider
     broadcast: Broadcast
     engine: Engine
+    limiter: Limiter = field(default=None)  # type: ignore[assignment]  # set in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.limiter is None:
+            self.limiter = make_limiter(self.settings.secret_key, self.settings.redis_url)
 
     @classmethod
     def build(
@@ -72,4 +78,5 @@ class Runtime:
         await self.engine.stop()
         await self.provider.close()
         await self.broadcast.close()
+        await self.limiter.close()
         await self.database.dispose()

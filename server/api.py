@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dialer import calling, slots
+from dialer import abuse, calling, caps, slots
 from dialer.engine import public_status
 from dialer.errors import NotFound
 from dialer.intake import CallbackRequest, accept, booked_slots, site_by_key, token_matches, valid_timezone
@@ -23,7 +23,8 @@ from .errors import ApiError
 
 MAX_BODY = 16 * 1024
 _STRINGS = ("site", "phone", "timezone", "message", "name", "visitor_id", "page_url", "referrer")
-_KNOWN = {*_STRINGS, "scheduled_for", "utm", "consent", "form_token", "visit"}
+_BOT_FIELDS = ("form_token", "hp", "captcha")  # checked by dialer/abuse.py
+_KNOWN = {*_STRINGS, *_BOT_FIELDS, "scheduled_for", "utm", "consent", "visit"}
 _VISIT_KEYS = {"visits": int, "first_seen": str, "landing_page": str, "language": str, "click_id": str}
 
 
@@ -42,10 +43,12 @@ async def read_json(request: Request) -> dict[str, Any]:
             raise ApiError(413, "too_large", f"The request is too large (at most {MAX_BODY} bytes).")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid_json", "The request body must be JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    if (where := abuse.first_unstorable(data)) is not None:
+        raise ApiError(422, "invalid_text", "This text holds characters that cannot be stored.", where[:40])
     return data
 
 
@@ -73,6 +76,7 @@ def parse_callback(data: dict[str, Any]) -> CallbackRequest:
             raise ApiError(
                 422, "invalid_datetime", "Use an ISO 8601 time, e.g. 2026-11-23T10:00:00+01:00.", "scheduled_for"
             ) from None
+        abuse.check_datetime(scheduled_for)
     utm = data.get("utm") or {}
     if not isinstance(utm, dict) or not all(isinstance(v, str) for v in utm.values()):
         raise ApiError(422, "invalid_type", "'utm' must be an object of strings.", "utm")
@@ -92,6 +96,7 @@ def parse_callback(data: dict[str, Any]) -> CallbackRequest:
         utm=utm,
         consent=consent,
         extra=_visit(data.get("visit")),
+        **{name: _string(data, name) for name in _BOT_FIELDS},
     )
 
 
@@ -116,11 +121,9 @@ def cors_headers(request: Request, site: Site | None) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-def _check_origin(request: Request, site: Site) -> None:
-    origin = request.headers.get("origin")
+def _visit_of(request: Request) -> abuse.Visit:
     own = str(request.base_url).rstrip("/")
-    if origin and site.origins and origin.rstrip("/") not in (*site.origins, own):
-        raise ApiError(403, "origin_not_allowed", "This site does not accept requests from this page.", "site")
+    return abuse.Visit(request.client.host if request.client else None, request.headers.get("origin"), own)
 
 
 async def site_config(request: Request) -> Response:
@@ -150,6 +153,7 @@ async def site_config(request: Request) -> Response:
         "colors": (site.settings or {}).get("colors", {}),
         "slots": [{"start": s.isoformat(), "minutes": slots.slot_minutes(site)} for s in offered],
     }
+    body.update(abuse.config_fields(site, rt.settings.secret_key, rt.clock.now()))  # form_token
     return JSONResponse(body, headers={**cors_headers(request, site), "Cache-Control": "no-store"})
 
 
@@ -158,8 +162,12 @@ async def create_callback(request: Request) -> Response:
     req = parse_callback(await read_json(request))
     async with rt.sessions() as session, session.begin():
         site = await site_by_key(session, req.site)
-        _check_origin(request, site)
-        lead, token = await accept(session, req, rt.clock.now())
+        now = rt.clock.now()
+        await abuse.screen(
+            session, site, req, _visit_of(request), now, secret=rt.settings.secret_key, limiter=rt.limiter
+        )
+        lead, token = await accept(session, req, now)
+        await caps.apply(session, site, lead, now)
     rt.engine.nudge()
     body = {**public_status(lead), "token": token}
     return JSONResponse(body, status_code=201, headers=cors_headers(request, site))
@@ -180,8 +188,10 @@ async def preflight(request: Request) -> Response:
 
 
 async def load_lead(rt: Runtime, lead_id: str, token: str | None) -> Lead:
-    async with rt.sessions() as session:
-        lead = (await session.execute(select(Lead).where(Lead.id == lead_id))).scalar_one_or_none()
+    lead = None
+    if len(lead_id) <= 32 and abuse.storable(lead_id):  # ids are 32 hex digits; NUL would upset PostgreSQL
+        async with rt.sessions() as session:
+            lead = (await session.execute(select(Lead).where(Lead.id == lead_id))).scalar_one_or_none()
     if lead is None or not token_matches(lead, token):
         # The same answer for "no such lead" and "wrong token": ids cannot be probed.
         raise NotFound("No such callback request, or the token does not match.", "token")

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from dialer.config import Settings
 from dialer.runtime import Runtime
 
-from . import api, live, pages, reschedule, twilio_hooks
+from . import api, live, openapi, pages, reschedule, twilio_hooks
 from .errors import HANDLERS
 
 
@@ -39,6 +39,7 @@ def create_app(
     app = Starlette(
         routes=[
             *api.routes,
+            *openapi.routes,
             *live.routes,
             *pages.routes,
             *reschedule.routes,

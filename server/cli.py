@@ -102,6 +102,20 @@ def cmd_manager_add(settings: Settings, args: argparse.Namespace) -> None:
     print(_run_db(settings, work))
 
 
+def cmd_site_block(settings: Settings, args: argparse.Namespace) -> None:
+    from dialer import number_rules
+
+    async def work(session: Any) -> str:
+        site = await site_by_key(session, args.site)
+        if args.action == "block":
+            return f"blocked {await number_rules.block(session, site, args.number)}"
+        if args.action == "unblock":
+            return f"unblocked {await number_rules.unblock(session, site, args.number)}"
+        return "\n".join(number_rules.blocked_entries(site)) or "(the block list is empty)"
+
+    print(_run_db(settings, work))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ringback", description="Self-hosted website callback service.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -119,6 +133,12 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--country", default="US")
     add.add_argument("--caller-id")
     add.add_argument("--origin", action="append", default=[])
+    for action, text in (("block", "refuse a number or prefix (e.g. +44870) on a site"),
+                         ("unblock", "take a number or prefix off a site's block list")):
+        block = site.add_parser(action, help=text)
+        block.add_argument("--site", required=True)
+        block.add_argument("number")
+    site.add_parser("blocked", help="print a site's block list").add_argument("--site", required=True)
     manager = sub.add_parser("manager", help="manage managers").add_subparsers(dest="action", required=True)
     madd = manager.add_parser("add", help="add a manager to a site")
     madd.add_argument("--site", required=True)
@@ -145,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             _run_db(settings, lambda session: demo.seed(session, datetime.now(UTC)))
             url = f"http://{args.host}:{args.port}"
             serve(settings, args.host, args.port, banner=demo.banner(url))
+        elif args.command == "site" and args.action in ("block", "unblock", "blocked"):
+            cmd_site_block(settings, args)
         elif args.command == "site":
             cmd_site_add(settings, args)
         elif args.command == "manager":

@@ -6,7 +6,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dialer.errors import InvalidField, NotFound
+from dialer.errors import InvalidField, NotFound, RateLimited, Refused, Unavailable
 
 
 class ApiError(Exception):
@@ -44,4 +44,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return Response(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
 
-HANDLERS = {ApiError: api_error, InvalidField: invalid_field, NotFound: not_found, HTTPException: http_error}
+async def refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    response = error_response(exc.status, exc.code, exc.message, exc.field)
+    if isinstance(exc, RateLimited | Unavailable):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+HANDLERS = {
+    ApiError: api_error,
+    InvalidField: invalid_field,
+    NotFound: not_found,
+    Refused: refused,
+    HTTPException: http_error,
+}

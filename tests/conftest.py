@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -118,8 +119,23 @@ def script_hunt(sim: SimulatedProvider) -> None:
     sim.script(MANAGER_PHONES[2], Behaviour.presses_1(after=4.0))
 
 
+def relaxed_abuse() -> dict[str, Any]:
+    """Settings for the shared test site: abuse protection out of the way of tests about other things
+    (they post straight to the API, many times, from one address). The abuse tests pass
+    `site_settings={}` to get the defaults every new site has."""
+    off = {"ip": None, "visitor": None, "phone": None, "site": None}
+    return {"abuse": {"form_token": False, "rate_limits": off, "one_active_per_number": False,
+                      "daily_calls": None, "daily_spend": None}}
+
+
 async def make_world(
-    url: str, *, managers: int = 3, start: datetime | None = None, policy: Policy | None = None, key: str = "shop"
+    url: str,
+    *,
+    managers: int = 3,
+    start: datetime | None = None,
+    policy: Policy | None = None,
+    key: str = "shop",
+    site_settings: dict[str, Any] | None = None,
 ) -> World:
     clock = ManualClock(start)
     sim = SimulatedProvider(clock, seed=7)
@@ -130,6 +146,7 @@ async def make_world(
     async with runtime.sessions() as session, session.begin():
         site = await add_site(session, name="Shop", key=key, timezone="Europe/Warsaw", country="PL",
                               any_country=True, now=clock.now())
+        site.settings = relaxed_abuse() if site_settings is None else site_settings
         for i in range(managers):
             await add_manager(session, site=site, name=f"M{i + 1}", phone=MANAGER_PHONES[i])
         if key != "shop":  # a second world on the same database: its managers are other people

@@ -21,6 +21,7 @@ from dialer.runtime import Runtime
 from dialer.sites import add_manager, add_site
 from dialer.telephony.twilio import TwilioProvider
 from server.app import create_app
+from tests.conftest import relaxed_abuse
 
 from . import TwilioStandIn
 from .serving import ThreadedServer, listening_socket, url_of
@@ -75,7 +76,7 @@ class Line:
             site.recording = self.recording
             # These calls run on the real clock: the visitor may be called at any hour, so the tests
             # behave the same whenever they run (calling hours are tested on a manual clock elsewhere).
-            site.settings = {"calling_window": ["00:00", "24:00"]}
+            site.settings = {"calling_window": ["00:00", "24:00"], **relaxed_abuse()}
             for i in range(self.managers):
                 await add_manager(session, site=site, name=f"M{i + 1}", phone=MANAGER_PHONES[i])
         sock = listening_socket()
