@@ -25,6 +25,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dialer import db  # noqa: E402
+from dialer.abuse_settings import UNGUARDED  # noqa: E402
 from dialer.broadcast import MemoryBroadcast  # noqa: E402
 from dialer.clock import ManualClock  # noqa: E402
 from dialer.config import Settings  # noqa: E402
@@ -48,6 +49,7 @@ async def run(url: str, leads: int) -> None:
                             broadcast=MemoryBroadcast(), poll_interval=None)
     async with runtime.sessions() as session, session.begin():
         site = await add_site(session, name="Bench", key="bench", any_country=True, now=clock.now())
+        site.settings = {"abuse": UNGUARDED}  # one client sends every request
         await add_manager(session, site=site, name="Never", phone="+12025550101")
         await add_manager(session, site=site, name="Takes", phone="+12025550103")
     sim.script("+12025550101", Behaviour.never_answers())

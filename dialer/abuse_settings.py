@@ -26,6 +26,15 @@ DEFAULT_FORM_TOKEN_MAX_AGE = 6 * 3600
 DEFAULT_DAILY_CALLS = 100
 DEFAULT_DAILY_SPEND = Decimal("50")
 OVER_CAP_MODES = ("message", "next_day")
+# Every guard off: for load generators (benchmarks, tests about other things) that send thousands of
+# requests from one address without a widget. Never for a public site.
+UNGUARDED: dict[str, Any] = {
+    "form_token": False,
+    "rate_limits": {"ip": None, "visitor": None, "phone": None, "site": None},
+    "one_active_per_number": False,
+    "daily_calls": None,
+    "daily_spend": None,
+}
 
 
 @dataclass(frozen=True)

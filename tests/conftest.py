@@ -4,6 +4,7 @@ and a "world" of manual clock, simulated telephone network and engine that a tes
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dialer import db
+from dialer.abuse_settings import UNGUARDED
 from dialer.broadcast import MemoryBroadcast
 from dialer.clock import ManualClock
 from dialer.config import Settings
@@ -123,9 +125,7 @@ def relaxed_abuse() -> dict[str, Any]:
     """Settings for the shared test site: abuse protection out of the way of tests about other things
     (they post straight to the API, many times, from one address). The abuse tests pass
     `site_settings={}` to get the defaults every new site has."""
-    off = {"ip": None, "visitor": None, "phone": None, "site": None}
-    return {"abuse": {"form_token": False, "rate_limits": off, "one_active_per_number": False,
-                      "daily_calls": None, "daily_spend": None}}
+    return {"abuse": copy.deepcopy(UNGUARDED)}
 
 
 async def make_world(
