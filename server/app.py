@@ -12,7 +12,7 @@ from starlette.routing import Route
 from dialer.config import Settings
 from dialer.runtime import Runtime
 
-from . import api, live, pages
+from . import api, dashboard, live, pages
 from .errors import HANDLERS
 
 
@@ -37,7 +37,7 @@ def create_app(
         return RedirectResponse("/demo")
 
     app = Starlette(
-        routes=[*api.routes, *live.routes, *pages.routes, Route("/", home)],
+        routes=[*api.routes, *live.routes, *pages.routes, *dashboard.routes, Route("/", home)],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

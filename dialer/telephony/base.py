@@ -52,4 +52,8 @@ class Provider(Protocol):
 
     async def send_text(self, to: str, body: str) -> None: ...
 
+    async def fetch_recording(self, url: str) -> tuple[bytes, str]:
+        """The recording at `url` (as reported by `RecordingReady`) and its media type, fetched with the
+        provider's own credentials so the dashboard can play it without ever showing them."""
+
     async def close(self) -> None: ...

@@ -1,0 +1,457 @@
+"""What the dashboard shows: the leads list and the cost and performance of the leads in a period.
+
+Everything is aggregated in SQL (the same queries on SQLite and PostgreSQL), so a page costs a handful
+of queries whatever the number of leads. Prices are summed as whole hundred-thousandths (the column's
+precision) so no float ever touches money, and a leg whose price is not known yet is counted as pending,
+never as zero.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from phonenumbers import geocoder
+from phonenumbers import timezone as phone_timezones
+from sqlalchemy import BigInteger, Select, case, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from .models import CallLeg, Lead, Manager, Site
+from .states import LeadStatus, LegRole
+
+MICRO = Decimal("0.00001")  # call_legs.price is Numeric(12, 5)
+PERIODS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom"}
+CONNECTED = (LeadStatus.CONNECTED.value, LeadStatus.COMPLETED.value)
+# Leads are grouped by the first digits of their number before geocoding: the geocoder works on
+# prefixes anyway, and this keeps the work per distinct prefix rather than per lead.
+REGION_PREFIX = 8
+
+
+# periods and filters --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    name: str
+    start: datetime
+    end: datetime
+    zone: str
+
+    @property
+    def label(self) -> str:
+        if self.name == "custom":
+            last = (self.end - timedelta(days=1)).astimezone(ZoneInfo(self.zone)).date()
+            return f"{self.start.astimezone(ZoneInfo(self.zone)).date()} – {last}"
+        return PERIODS[self.name]
+
+
+def period(name: str, now: datetime, zone: str, start: date | None = None, end: date | None = None) -> Period:
+    """A period of whole days in `zone`; `custom` runs from `start` to `end` inclusive."""
+    tz = ZoneInfo(zone)
+    today = now.astimezone(tz).date()
+    if name == "custom" and start is not None and end is not None:
+        first, last = start, end
+    else:
+        name = name if name in ("today", "7d", "30d") else "7d"
+        first = today - timedelta(days={"today": 0, "7d": 6, "30d": 29}[name])
+        last = today
+    begin = datetime.combine(first, time(), tz)
+    finish = datetime.combine(last + timedelta(days=1), time(), tz)
+    return Period(name, begin, finish, zone)
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    site_ids: frozenset[int] | None = None  # what the user may see; None: everything
+    site_id: int | None = None
+    status: str | None = None
+    source: str | None = None
+    campaign: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def source_label() -> ColumnElement[Any]:
+    return Lead.source["label"].as_string()
+
+
+def campaign() -> ColumnElement[Any]:
+    return Lead.utm["campaign"].as_string()
+
+
+def landing_page() -> ColumnElement[Any]:
+    return func.coalesce(Lead.source["landing_page"].as_string(), Lead.page_url)
+
+
+def _where(query: Select[Any], f: LeadFilter) -> Select[Any]:
+    if f.site_ids is not None:
+        query = query.where(Lead.site_id.in_(f.site_ids or {-1}))
+    if f.site_id is not None:
+        query = query.where(Lead.site_id == f.site_id)
+    if f.status:
+        query = query.where(Lead.status == f.status)
+    if f.source:
+        query = query.where(source_label() == f.source)
+    if f.campaign:
+        query = query.where(campaign() == f.campaign)
+    if f.start is not None:
+        query = query.where(Lead.created_at >= f.start)
+    if f.end is not None:
+        query = query.where(Lead.created_at < f.end)
+    return query
+
+
+def _micros(column: Any) -> Any:
+    return func.coalesce(func.sum(cast(func.round(column * 100000), BigInteger)), 0)
+
+
+def money(micros: int | None) -> Decimal:
+    return (Decimal(int(micros or 0)) * MICRO).quantize(MICRO)
+
+
+# the leads list -------------------------------------------------------------------------------------
+
+
+@dataclass
+class LeadRow:
+    lead: Lead
+    site_name: str
+    cost: Decimal
+    pending: int
+    legs: int
+
+
+async def list_leads(
+    session: AsyncSession, f: LeadFilter, *, page: int = 1, per_page: int = 50
+) -> tuple[list[LeadRow], int]:
+    """One page of leads, newest first, with each lead's cost; and how many leads match in all."""
+    total = (await session.execute(_where(select(func.count()).select_from(Lead), f))).scalar_one()
+    query = _where(select(Lead), f).order_by(Lead.created_at.desc(), Lead.id.desc())
+    leads = list((await session.execute(query.limit(per_page).offset((page - 1) * per_page))).scalars())
+    return await _with_costs(session, leads), int(total)
+
+
+async def iter_leads(session: AsyncSession, f: LeadFilter, chunk: int = 1000) -> Iterable[LeadRow]:
+    """Every matching lead, newest first (the CSV export): read in chunks, costed per chunk."""
+    rows: list[LeadRow] = []
+    query = _where(select(Lead), f).order_by(Lead.created_at.desc(), Lead.id.desc())
+    offset = 0
+    while True:
+        leads = list((await session.execute(query.limit(chunk).offset(offset))).scalars())
+        rows.extend(await _with_costs(session, leads))
+        if len(leads) < chunk:
+            return rows
+        offset += chunk
+
+
+async def _with_costs(session: AsyncSession, leads: list[Lead]) -> list[LeadRow]:
+    if not leads:
+        return []
+    ids = [lead.id for lead in leads]
+    query = (
+        select(
+            CallLeg.lead_id,
+            _micros(CallLeg.price),
+            func.sum(case((CallLeg.price.is_(None), 1), else_=0)),
+            func.count(),
+        )
+        .where(CallLeg.lead_id.in_(ids))
+        .group_by(CallLeg.lead_id)
+    )
+    costs = {row[0]: (money(row[1]), int(row[2] or 0), int(row[3])) for row in await session.execute(query)}
+    names = await site_names(session, {lead.site_id for lead in leads})
+    return [
+        LeadRow(lead, names.get(lead.site_id, ""), *costs.get(lead.id, (Decimal("0.00000"), 0, 0)))
+        for lead in leads
+    ]
+
+
+async def site_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    rows = await session.execute(select(Site.id, Site.name).where(Site.id.in_(ids or {-1})))
+    return {row[0]: row[1] for row in rows}
+
+
+async def filter_choices(session: AsyncSession, f: LeadFilter) -> tuple[list[str], list[str]]:
+    """The sources and campaigns that occur, for the filter menus (over the last 90 days)."""
+    recent = LeadFilter(site_ids=f.site_ids, site_id=f.site_id, start=(f.end or datetime.now().astimezone())
+                        - timedelta(days=90))
+    sources = await session.execute(_where(select(source_label()).distinct(), recent).limit(200))
+    campaigns = await session.execute(_where(select(campaign()).distinct(), recent).limit(200))
+    return sorted(s for s in sources.scalars() if s), sorted(c for c in campaigns.scalars() if c)
+
+
+# a lead's page ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Whereabouts:
+    """Where a number rings, read offline from the number itself."""
+
+    region: str  # city or area if the number tells it, else the country
+    country: str
+    zone: str | None
+    local_time: datetime | None
+
+
+def whereabouts(phone: str, now: datetime) -> Whereabouts:
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return Whereabouts("unknown", "", None, None)
+    country = geocoder.country_name_for_number(number, "en")
+    region = geocoder.description_for_number(number, "en") or country or "unknown"
+    zones = [z for z in phone_timezones.time_zones_for_number(number) if "/" in z]
+    zone = zones[0] if len(zones) == 1 else None  # several zones: the number does not say which
+    return Whereabouts(region, country, zone, now.astimezone(ZoneInfo(zone)) if zone else None)
+
+
+# cost and performance -------------------------------------------------------------------------------
+
+
+@dataclass
+class CostRow:
+    key: str
+    leads: int = 0
+    calls: int = 0  # call requests (messages are leads too, but ring no one)
+    connected: int = 0
+    cost_micros: int = 0
+    pending: int = 0
+
+    @property
+    def cost(self) -> Decimal:
+        return money(self.cost_micros)
+
+    @property
+    def per_lead(self) -> Decimal | None:
+        return money(self.cost_micros // self.leads) if self.leads else None
+
+    @property
+    def per_connected(self) -> Decimal | None:
+        return money(self.cost_micros // self.connected) if self.connected else None
+
+    @property
+    def connection_rate(self) -> float | None:
+        return self.connected / self.calls if self.calls else None
+
+    def add(self, leads: int, calls: int, connected: int, micros: int, pending: int) -> None:
+        self.leads += leads
+        self.calls += calls
+        self.connected += connected
+        self.cost_micros += micros
+        self.pending += pending
+
+
+@dataclass
+class ManagerRow:
+    manager_id: int | None
+    name: str
+    rung: int
+    answered: int
+    accepted: int
+    talk_seconds: int
+
+    @property
+    def answer_rate(self) -> float | None:
+        return self.accepted / self.rung if self.rung else None
+
+
+@dataclass
+class CostReport:
+    period: Period
+    units: list[str]
+    total: CostRow
+    missed: int
+    unreachable: int
+    by_source: list[CostRow]
+    by_campaign: list[CostRow]
+    by_landing: list[CostRow]
+    by_region: list[CostRow]
+    by_day: list[CostRow]
+    managers: list[ManagerRow]
+    p50: float | None
+    p95: float | None
+    waits: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def missed_rate(self) -> float | None:
+        return self.missed / self.total.calls if self.total.calls else None
+
+    @property
+    def unreachable_rate(self) -> float | None:
+        return self.unreachable / self.total.calls if self.total.calls else None
+
+    @property
+    def currency(self) -> str:
+        return self.units[0] if len(self.units) == 1 else ("/".join(self.units) if self.units else "")
+
+
+def _utc_day(session: AsyncSession) -> ColumnElement[Any]:
+    if session.bind.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", Lead.created_at), "YYYY-MM-DD")
+    return func.substr(Lead.created_at, 1, 10)  # SQLite keeps UTC timestamps as ISO text
+
+
+def _path(url: str | None) -> str:
+    if not url:
+        return "(unknown)"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url[:200]
+    return (parts.netloc + parts.path) or url[:200]
+
+
+async def cost_report(session: AsyncSession, f: LeadFilter, p: Period) -> CostReport:
+    f = LeadFilter(site_ids=f.site_ids, site_id=f.site_id, source=f.source, campaign=f.campaign,
+                   start=p.start, end=p.end)
+    priced = select().select_from(Lead).outerjoin(CallLeg, CallLeg.lead_id == Lead.id)
+    counts = (
+        func.count(func.distinct(Lead.id)),
+        func.count(func.distinct(case((Lead.kind == "call", Lead.id)))),
+        func.count(func.distinct(case((Lead.status.in_(CONNECTED), Lead.id)))),
+        _micros(CallLeg.price),
+        func.sum(case((CallLeg.id.is_not(None) & CallLeg.price.is_(None), 1), else_=0)),
+    )
+    day = _utc_day(session).label("day")
+    keys = (source_label(), campaign(), landing_page(), Lead.status, day)
+    summary = _where(priced.add_columns(*keys, *counts), f).group_by(*keys)
+    total, by_source, by_campaign = CostRow("all"), _rows(), _rows()
+    by_landing, by_day = _rows(), _rows()
+    missed = unreachable = 0
+    for label, camp, landing, status, when, *nums in await session.execute(summary):
+        values = [int(n or 0) for n in nums]
+        total.add(*values)
+        by_source[label or "direct"].add(*values)
+        by_campaign[camp or "(none)"].add(*values)
+        by_landing[_path(landing)].add(*values)
+        by_day[str(when)[:10]].add(*values)
+        missed += values[0] if status == LeadStatus.MISSED else 0
+        unreachable += values[0] if status == LeadStatus.UNREACHABLE else 0
+    return CostReport(
+        period=p,
+        units=await _units(session, f),
+        total=total,
+        missed=missed,
+        unreachable=unreachable,
+        by_source=_ranked(by_source),
+        by_campaign=_ranked(by_campaign),
+        by_landing=_ranked(by_landing),
+        by_region=await _by_region(session, f, counts),
+        by_day=_days(by_day, p),
+        managers=await _managers(session, f),
+        **await _waits(session, f),
+    )
+
+
+def _rows() -> defaultdict[str, CostRow]:
+    rows: defaultdict[str, CostRow] = defaultdict(lambda: CostRow(""))
+    return rows
+
+
+def _ranked(rows: dict[str, CostRow]) -> list[CostRow]:
+    for key, row in rows.items():
+        row.key = key
+    return sorted(rows.values(), key=lambda r: (-r.cost_micros, -r.leads, r.key))
+
+
+def _days(rows: dict[str, CostRow], p: Period) -> list[CostRow]:
+    out, day = [], p.start.astimezone(ZoneInfo("UTC")).date()
+    while datetime.combine(day, time(), ZoneInfo("UTC")) < p.end:
+        row = rows.get(day.isoformat()) or CostRow("")
+        row.key = day.isoformat()
+        out.append(row)
+        day += timedelta(days=1)
+    return out
+
+
+async def _units(session: AsyncSession, f: LeadFilter) -> list[str]:
+    query = _where(
+        select(CallLeg.price_unit).distinct().join(Lead, Lead.id == CallLeg.lead_id)
+        .where(CallLeg.price_unit.is_not(None)), f)
+    return sorted(u for u in (await session.execute(query)).scalars() if u)
+
+
+async def _by_region(session: AsyncSession, f: LeadFilter, counts: tuple[Any, ...]) -> list[CostRow]:
+    prefix = func.substr(Lead.phone, 1, REGION_PREFIX)
+    query = _where(
+        select(func.min(Lead.phone), *counts).select_from(Lead).outerjoin(CallLeg, CallLeg.lead_id == Lead.id),
+        f,
+    ).group_by(prefix)
+    rows = _rows()
+    for phone, *nums in await session.execute(query):
+        rows[_region(phone)].add(*[int(n or 0) for n in nums])
+    return _ranked(rows)
+
+
+@lru_cache(maxsize=4096)
+def _region(phone: str) -> str:
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return "unknown"
+    country = geocoder.country_name_for_number(number, "en")
+    place = geocoder.description_for_number(number, "en")
+    if place and country and place != country:
+        return f"{place}, {country}"
+    return place or country or "unknown"
+
+
+async def _managers(session: AsyncSession, f: LeadFilter) -> list[ManagerRow]:
+    answered = case((CallLeg.answered_at.is_not(None), 1), else_=0)
+    accepted = case((CallLeg.accepted.is_(True), 1), else_=0)
+    talk = case((CallLeg.accepted.is_(True), func.coalesce(CallLeg.duration, 0)), else_=0)
+    query = _where(
+        select(CallLeg.manager_id, func.count(), func.sum(answered), func.sum(accepted), func.sum(talk))
+        .join(Lead, Lead.id == CallLeg.lead_id)
+        .where(CallLeg.role == LegRole.MANAGER.value),
+        f,
+    ).group_by(CallLeg.manager_id)
+    rows = list(await session.execute(query))
+    ids = {r[0] for r in rows if r[0] is not None}
+    names = dict((await session.execute(select(Manager.id, Manager.name).where(Manager.id.in_(ids or {-1})))).all())
+    out = [
+        ManagerRow(mid, names.get(mid, "(removed)") if mid else "(removed)", int(n), int(a or 0), int(acc or 0),
+                   int(t or 0))
+        for mid, n, a, acc, t in rows
+    ]
+    return sorted(out, key=lambda m: (-m.accepted, m.name))
+
+
+async def _waits(session: AsyncSession, f: LeadFilter) -> dict[str, Any]:
+    """p50 and p95 of the time from the request (or the time the visitor picked) to the visitor answering."""
+    asked = func.coalesce(Lead.scheduled_for, Lead.created_at)
+    query = _where(
+        select(func.min(asked), func.min(CallLeg.answered_at))
+        .join(CallLeg, CallLeg.lead_id == Lead.id)
+        .where(CallLeg.role == LegRole.VISITOR.value, CallLeg.answered_at.is_not(None)),
+        f,
+    ).group_by(Lead.id)
+    waits = sorted(
+        max(0.0, (_aware(answered) - _aware(start)).total_seconds())
+        for start, answered in await session.execute(query)
+    )
+    return {"p50": percentile(waits, 50), "p95": percentile(waits, 95), "waits": len(waits)}
+
+
+def _aware(value: datetime | str) -> datetime:
+    # min() over a timestamp comes back as text on SQLite (the column's type is not kept through it).
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile of sorted values."""
+    if not values:
+        return None
+    rank = max(1, -(-len(values) * pct // 100))
+    return values[int(rank) - 1]
