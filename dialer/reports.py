@@ -232,11 +232,11 @@ class CostRow:
 
     @property
     def per_lead(self) -> Decimal | None:
-        return money(self.cost_micros // self.leads) if self.leads else None
+        return (self.cost / self.leads).quantize(MICRO) if self.leads else None
 
     @property
     def per_connected(self) -> Decimal | None:
-        return money(self.cost_micros // self.connected) if self.connected else None
+        return (self.cost / self.connected).quantize(MICRO) if self.connected else None
 
     @property
     def connection_rate(self) -> float | None:

@@ -4,6 +4,7 @@ WebSocket; each message updates the row in place and the panels are fetched agai
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from dialer.broadcast import Subscription
 from dialer.engine import site_channel
 from dialer.models import Lead
 from dialer.reports import site_names
@@ -90,10 +92,9 @@ async def live_socket(websocket: WebSocket) -> None:
     ids = [s.id for s in sites if not picked or str(s.id) == picked]
     await websocket.accept()
 
-    async def forward(site_id: int) -> None:
-        async with rt.broadcast.subscribe(site_channel(site_id)) as updates:
-            async for message in updates:
-                await websocket.send_json({**message, "site_id": site_id})
+    async def forward(site_id: int, updates: Subscription) -> None:
+        async for message in updates:
+            await websocket.send_json({**message, "site_id": site_id})
 
     async def until_disconnect() -> None:
         try:
@@ -103,7 +104,15 @@ async def live_socket(websocket: WebSocket) -> None:
             pass
         tg.cancel_scope.cancel()
 
-    async with anyio.create_task_group() as tg:
-        for site_id in ids:
-            tg.start_soon(forward, site_id)
-        tg.start_soon(until_disconnect)
+    async with contextlib.AsyncExitStack() as stack:
+        subscriptions = [
+            (site_id, await stack.enter_async_context(rt.broadcast.subscribe(site_channel(site_id))))
+            for site_id in ids
+        ]
+        # Subscribed: anything from now on reaches this socket. The page re-reads its panels on "ready",
+        # so a change between rendering the page and subscribing is not lost.
+        await websocket.send_json({"type": "ready", "sites": ids})
+        async with anyio.create_task_group() as tg:
+            for site_id, updates in subscriptions:
+                tg.start_soon(forward, site_id, updates)
+            tg.start_soon(until_disconnect)

@@ -38,9 +38,11 @@
   function connect() {
     var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + root.getAttribute('data-ws');
     var ws = new WebSocket(url);
-    ws.onopen = function () { retry = 1000; setState('live', 'live'); refresh(); };
     ws.onmessage = function (event) {
-      try { apply(JSON.parse(event.data)); } catch (e) { /* a malformed message is dropped */ }
+      var msg;
+      try { msg = JSON.parse(event.data); } catch (e) { return; /* a malformed message is dropped */ }
+      if (msg.type === 'ready') { retry = 1000; setState('live', 'live'); refresh(); return; }
+      if (msg.id) apply(msg);
     };
     ws.onclose = function () {
       setState('stale', 'reconnecting…');
