@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -180,13 +179,14 @@ async def site_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     return {row[0]: row[1] for row in rows}
 
 
-async def filter_choices(session: AsyncSession, f: LeadFilter) -> tuple[list[str], list[str]]:
-    """The sources and campaigns that occur, for the filter menus (over the last 90 days)."""
-    recent = LeadFilter(site_ids=f.site_ids, site_id=f.site_id, start=(f.end or datetime.now().astimezone())
-                        - timedelta(days=90))
-    sources = await session.execute(_where(select(source_label()).distinct(), recent).limit(200))
-    campaigns = await session.execute(_where(select(campaign()).distinct(), recent).limit(200))
-    return sorted(s for s in sources.scalars() if s), sorted(c for c in campaigns.scalars() if c)
+async def filter_choices(session: AsyncSession, f: LeadFilter, recent: int = 2000) -> tuple[list[str], list[str]]:
+    """The sources and campaigns of the latest leads, for the filter menus (bounded work at any size)."""
+    scope = LeadFilter(site_ids=f.site_ids, site_id=f.site_id)
+    query = _where(select(source_label(), campaign()), scope).order_by(Lead.created_at.desc()).limit(recent)
+    rows = list(await session.execute(query))
+    sources = {r[0] for r in rows if r[0]} | ({f.source} if f.source else set())
+    campaigns = {r[1] for r in rows if r[1]} | ({f.campaign} if f.campaign else set())
+    return sorted(sources), sorted(campaigns)
 
 
 # a lead's page ----------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ class CostRow:
     def connection_rate(self) -> float | None:
         return self.connected / self.calls if self.calls else None
 
-    def add(self, leads: int, calls: int, connected: int, micros: int, pending: int) -> None:
+    def add(self, leads: int, calls: int | bool, connected: int | bool, micros: int, pending: int) -> None:
         self.leads += leads
         self.calls += calls
         self.connected += connected
@@ -311,46 +311,105 @@ def _path(url: str | None) -> str:
     return (parts.netloc + parts.path) or url[:200]
 
 
+def _legs_per_lead(f: LeadFilter) -> Any:
+    """Each selected lead's cost, pending legs, price units and when its visitor first answered: one pass
+    over the legs of the leads `f` selects."""
+    leads = _where(select(Lead.id), f)
+    return (
+        select(
+            CallLeg.lead_id.label("lead_id"),
+            _micros(CallLeg.price).label("micros"),
+            func.sum(case((CallLeg.price.is_(None), 1), else_=0)).label("pending"),
+            func.min(CallLeg.price_unit).label("unit_lo"),
+            func.max(CallLeg.price_unit).label("unit_hi"),
+            func.min(case((CallLeg.role == LegRole.VISITOR.value, CallLeg.answered_at))).label("answered"),
+        )
+        .where(CallLeg.lead_id.in_(leads))
+        .group_by(CallLeg.lead_id)
+        .subquery()
+    )
+
+
+def _seconds_between(session: AsyncSession, start: Any, end: Any) -> ColumnElement[Any]:
+    if session.bind.dialect.name == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
 async def cost_report(session: AsyncSession, f: LeadFilter, p: Period) -> CostReport:
+    """Everything on the cost page in two queries: one row per lead (with its legs summed in SQL), and
+    one row per manager. The lead rows are then grouped by every dimension in a single pass here."""
     f = LeadFilter(site_ids=f.site_ids, site_id=f.site_id, source=f.source, campaign=f.campaign,
                    start=p.start, end=p.end)
-    priced = select().select_from(Lead).outerjoin(CallLeg, CallLeg.lead_id == Lead.id)
-    counts = (
-        func.count(func.distinct(Lead.id)),
-        func.count(func.distinct(case((Lead.kind == "call", Lead.id)))),
-        func.count(func.distinct(case((Lead.status.in_(CONNECTED), Lead.id)))),
-        _micros(CallLeg.price),
-        func.sum(case((CallLeg.id.is_not(None) & CallLeg.price.is_(None), 1), else_=0)),
+    legs = _legs_per_lead(f)
+    asked = func.coalesce(Lead.scheduled_for, Lead.created_at)
+    query = _where(
+        select(
+            source_label(), campaign(), landing_page(), _utc_day(session), Lead.phone, Lead.status, Lead.kind,
+            legs.c.micros, legs.c.pending, legs.c.unit_lo, legs.c.unit_hi,
+            _seconds_between(session, asked, legs.c.answered),
+        ).select_from(Lead).outerjoin(legs, legs.c.lead_id == Lead.id),
+        f,
     )
-    day = _utc_day(session).label("day")
-    keys = (source_label(), campaign(), landing_page(), Lead.status, day)
-    summary = _where(priced.add_columns(*keys, *counts), f).group_by(*keys)
-    total, by_source, by_campaign = CostRow("all"), _rows(), _rows()
-    by_landing, by_day = _rows(), _rows()
+    # dimension -> key -> [leads, call requests, connected, cost in 1e-5, pending legs]
+    groups: list[dict[str, list[int]]] = [{}, {}, {}, {}, {}]
+    samples: dict[str, str] = {}
+    units: set[str] = set()
+    waits: list[float] = []
     missed = unreachable = 0
-    for label, camp, landing, status, when, *nums in await session.execute(summary):
-        values = [int(n or 0) for n in nums]
-        total.add(*values)
-        by_source[label or "direct"].add(*values)
-        by_campaign[camp or "(none)"].add(*values)
-        by_landing[_path(landing)].add(*values)
-        by_day[str(when)[:10]].add(*values)
-        missed += values[0] if status == LeadStatus.MISSED else 0
-        unreachable += values[0] if status == LeadStatus.UNREACHABLE else 0
+    connected_states = set(CONNECTED)
+    for label, camp, landing, day, phone, status, kind, micros, pending, lo, hi, wait in await session.execute(query):
+        prefix = phone[:REGION_PREFIX]
+        samples.setdefault(prefix, phone)
+        call, connected, cost, unpriced = kind == "call", status in connected_states, micros or 0, pending or 0
+        for group, key in zip(groups, (label or "direct", camp or "(none)", landing or "", str(day)[:10], prefix),
+                              strict=True):
+            acc = group.get(key)
+            if acc is None:
+                group[key] = [1, call, connected, cost, unpriced]
+            else:
+                acc[0] += 1
+                acc[1] += call
+                acc[2] += connected
+                acc[3] += cost
+                acc[4] += unpriced
+        missed += status == LeadStatus.MISSED
+        unreachable += status == LeadStatus.UNREACHABLE
+        if lo:
+            units.update((lo, hi))
+        if wait is not None:
+            waits.append(max(0.0, round(float(wait), 1)))  # julianday arithmetic is not exact
+    by_source, by_campaign, by_page, by_day, by_prefix = (_to_rows(g) for g in groups)
+    total = CostRow("all")
+    for row in by_source.values():
+        total.add(row.leads, row.calls, row.connected, row.cost_micros, row.pending)
+    by_landing, by_region = _rows(), _rows()
+    for page, row in by_page.items():
+        by_landing[_path(page or None)].add(row.leads, row.calls, row.connected, row.cost_micros, row.pending)
+    for prefix, row in by_prefix.items():
+        by_region[_region_of(prefix, samples[prefix])].add(
+            row.leads, row.calls, row.connected, row.cost_micros, row.pending)
+    waits.sort()
     return CostReport(
         period=p,
-        units=await _units(session, f),
+        units=sorted(units),
         total=total,
         missed=missed,
         unreachable=unreachable,
         by_source=_ranked(by_source),
         by_campaign=_ranked(by_campaign),
         by_landing=_ranked(by_landing),
-        by_region=await _by_region(session, f, counts),
+        by_region=_ranked(by_region),
         by_day=_days(by_day, p),
         managers=await _managers(session, f),
-        **await _waits(session, f),
+        p50=percentile(waits, 50),
+        p95=percentile(waits, 95),
+        waits=len(waits),
     )
+
+
+def _to_rows(group: dict[str, list[int]]) -> dict[str, CostRow]:
+    return {key: CostRow(key, *map(int, acc)) for key, acc in group.items()}
 
 
 def _rows() -> defaultdict[str, CostRow]:
@@ -374,26 +433,19 @@ def _days(rows: dict[str, CostRow], p: Period) -> list[CostRow]:
     return out
 
 
-async def _units(session: AsyncSession, f: LeadFilter) -> list[str]:
-    query = _where(
-        select(CallLeg.price_unit).distinct().join(Lead, Lead.id == CallLeg.lead_id)
-        .where(CallLeg.price_unit.is_not(None)), f)
-    return sorted(u for u in (await session.execute(query)).scalars() if u)
+_REGIONS: dict[str, str] = {}
 
 
-async def _by_region(session: AsyncSession, f: LeadFilter, counts: tuple[Any, ...]) -> list[CostRow]:
-    prefix = func.substr(Lead.phone, 1, REGION_PREFIX)
-    query = _where(
-        select(func.min(Lead.phone), *counts).select_from(Lead).outerjoin(CallLeg, CallLeg.lead_id == Lead.id),
-        f,
-    ).group_by(prefix)
-    rows = _rows()
-    for phone, *nums in await session.execute(query):
-        rows[_region(phone)].add(*[int(n or 0) for n in nums])
-    return _ranked(rows)
+def _region_of(prefix: str, phone: str) -> str:
+    """The region of every number starting with `prefix`, read from one of them (cached: it never changes)."""
+    found = _REGIONS.get(prefix)
+    if found is None:
+        if len(_REGIONS) > 200_000:
+            _REGIONS.clear()
+        found = _REGIONS[prefix] = _region(phone)
+    return found
 
 
-@lru_cache(maxsize=4096)
 def _region(phone: str) -> str:
     try:
         number = phonenumbers.parse(phone)
@@ -425,28 +477,6 @@ async def _managers(session: AsyncSession, f: LeadFilter) -> list[ManagerRow]:
         for mid, n, a, acc, t in rows
     ]
     return sorted(out, key=lambda m: (-m.accepted, m.name))
-
-
-async def _waits(session: AsyncSession, f: LeadFilter) -> dict[str, Any]:
-    """p50 and p95 of the time from the request (or the time the visitor picked) to the visitor answering."""
-    asked = func.coalesce(Lead.scheduled_for, Lead.created_at)
-    query = _where(
-        select(func.min(asked), func.min(CallLeg.answered_at))
-        .join(CallLeg, CallLeg.lead_id == Lead.id)
-        .where(CallLeg.role == LegRole.VISITOR.value, CallLeg.answered_at.is_not(None)),
-        f,
-    ).group_by(Lead.id)
-    waits = sorted(
-        max(0.0, (_aware(answered) - _aware(start)).total_seconds())
-        for start, answered in await session.execute(query)
-    )
-    return {"p50": percentile(waits, 50), "p95": percentile(waits, 95), "waits": len(waits)}
-
-
-def _aware(value: datetime | str) -> datetime:
-    # min() over a timestamp comes back as text on SQLite (the column's type is not kept through it).
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("UTC"))
 
 
 def percentile(values: list[float], pct: float) -> float | None:
