@@ -202,7 +202,7 @@ def main() -> None:
             print(f"  (seeding took {time.perf_counter() - started:.0f} s)")
             print(f"  {'what':<40} {'median':>10} {'best':>10}   (of {RUNS} runs, after one warm-up)")
             for label, median, best in measure(url):
-                print(f"  {label:<40} {median * 1000:>8.1f} ms {best * 1000:>7.1f} ms")
+                print(f"  {label:<40} {median * 1000:>8.1f} ms {best * 1000:>7.1f} ms", flush=True)
 
 
 if __name__ == "__main__":
