@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezones
-from sqlalchemy import BigInteger, Select, case, cast, func, select
+from sqlalchemy import BigInteger, Select, String, case, cast, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -337,79 +337,94 @@ def _seconds_between(session: AsyncSession, start: Any, end: Any) -> ColumnEleme
 
 
 async def cost_report(session: AsyncSession, f: LeadFilter, p: Period) -> CostReport:
-    """Everything on the cost page in two queries: one row per lead (with its legs summed in SQL), and
-    one row per manager. The lead rows are then grouped by every dimension in a single pass here."""
+    """Everything on the cost page from two statements. The first builds one row per lead (its legs
+    summed) once, as a materialized CTE, and groups it by each dimension in turn (UNION ALL), so only
+    aggregates come back; the second sums the legs per manager."""
     f = LeadFilter(site_ids=f.site_ids, site_id=f.site_id, source=f.source, campaign=f.campaign,
                    start=p.start, end=p.end)
     legs = _legs_per_lead(f)
     asked = func.coalesce(Lead.scheduled_for, Lead.created_at)
-    query = _where(
+    per_lead = _where(
         select(
-            source_label(), campaign(), landing_page(), _utc_day(session), Lead.phone, Lead.status, Lead.kind,
-            legs.c.micros, legs.c.pending, legs.c.unit_lo, legs.c.unit_hi,
-            _seconds_between(session, asked, legs.c.answered),
+            source_label().label("source"),
+            campaign().label("campaign"),
+            landing_page().label("landing"),
+            _utc_day(session).label("day"),
+            func.substr(Lead.phone, 1, REGION_PREFIX).label("prefix"),
+            Lead.phone.label("phone"),
+            Lead.status.label("status"),
+            case((Lead.kind == "call", 1), else_=0).label("call"),
+            case((Lead.status.in_(CONNECTED), 1), else_=0).label("connected"),
+            func.coalesce(legs.c.micros, 0).label("micros"),
+            func.coalesce(legs.c.pending, 0).label("pending"),
+            legs.c.unit_lo.label("unit_lo"),
+            legs.c.unit_hi.label("unit_hi"),
+            func.round(_seconds_between(session, asked, legs.c.answered)).label("wait"),
         ).select_from(Lead).outerjoin(legs, legs.c.lead_id == Lead.id),
         f,
-    )
-    # dimension -> key -> [leads, call requests, connected, cost in 1e-5, pending legs]
-    groups: list[dict[str, list[int]]] = [{}, {}, {}, {}, {}]
+    ).cte("per_lead").prefix_with("MATERIALIZED")
+    c = per_lead.c
+
+    def by(name: str, key: Any) -> Select[Any]:
+        return (
+            select(literal(name).label("dim"), cast(key, String).label("key"), func.min(c.phone), func.count(),
+                   func.sum(c.call), func.sum(c.connected), func.sum(c.micros), func.sum(c.pending))
+            .group_by(key)
+        )
+
+    dims = ("source", "campaign", "landing", "day", "prefix", "status", "unit_lo", "unit_hi", "wait")
+    query = union_all(*(by(name, c[name]) for name in dims))
+    groups: dict[str, dict[str | None, CostRow]] = {name: {} for name in dims}
     samples: dict[str, str] = {}
-    units: set[str] = set()
-    waits: list[float] = []
-    missed = unreachable = 0
-    connected_states = set(CONNECTED)
-    for label, camp, landing, day, phone, status, kind, micros, pending, lo, hi, wait in await session.execute(query):
-        prefix = phone[:REGION_PREFIX]
-        samples.setdefault(prefix, phone)
-        call, connected, cost, unpriced = kind == "call", status in connected_states, micros or 0, pending or 0
-        for group, key in zip(groups, (label or "direct", camp or "(none)", landing or "", str(day)[:10], prefix),
-                              strict=True):
-            acc = group.get(key)
-            if acc is None:
-                group[key] = [1, call, connected, cost, unpriced]
-            else:
-                acc[0] += 1
-                acc[1] += call
-                acc[2] += connected
-                acc[3] += cost
-                acc[4] += unpriced
-        missed += status == LeadStatus.MISSED
-        unreachable += status == LeadStatus.UNREACHABLE
-        if lo:
-            units.update((lo, hi))
-        if wait is not None:
-            waits.append(max(0.0, round(float(wait), 1)))  # julianday arithmetic is not exact
-    by_source, by_campaign, by_page, by_day, by_prefix = (_to_rows(g) for g in groups)
+    for dim, key, phone, *nums in await session.execute(query):
+        groups[dim][key] = CostRow(key or "", *(int(n or 0) for n in nums))
+        if dim == "prefix":
+            samples[key] = phone
     total = CostRow("all")
-    for row in by_source.values():
+    for row in groups["status"].values():
         total.add(row.leads, row.calls, row.connected, row.cost_micros, row.pending)
-    by_landing, by_region = _rows(), _rows()
-    for page, row in by_page.items():
-        by_landing[_path(page or None)].add(row.leads, row.calls, row.connected, row.cost_micros, row.pending)
-    for prefix, row in by_prefix.items():
-        by_region[_region_of(prefix, samples[prefix])].add(
-            row.leads, row.calls, row.connected, row.cost_micros, row.pending)
-    waits.sort()
+    by_source, by_campaign, by_landing, by_region = _rows(), _rows(), _rows(), _rows()
+    for merged, dim, name_of in (
+        (by_source, "source", lambda k: k or "direct"),
+        (by_campaign, "campaign", lambda k: k or "(none)"),
+        (by_landing, "landing", _path),
+        (by_region, "prefix", lambda k: _region_of(k, samples[k]) if k else "unknown"),
+    ):
+        for key, row in groups[dim].items():
+            merged[name_of(key)].add(row.leads, row.calls, row.connected, row.cost_micros, row.pending)
+    statuses = groups["status"]
+    # The waits come back as a histogram in whole seconds: percentiles need no row per lead.
+    histogram = sorted((float(k), row.leads) for k, row in groups["wait"].items() if k is not None)
+    units = {k for d in ("unit_lo", "unit_hi") for k in groups[d] if k}
     return CostReport(
         period=p,
         units=sorted(units),
         total=total,
-        missed=missed,
-        unreachable=unreachable,
+        missed=statuses[LeadStatus.MISSED.value].leads if LeadStatus.MISSED.value in statuses else 0,
+        unreachable=statuses[LeadStatus.UNREACHABLE.value].leads if LeadStatus.UNREACHABLE.value in statuses else 0,
         by_source=_ranked(by_source),
         by_campaign=_ranked(by_campaign),
         by_landing=_ranked(by_landing),
         by_region=_ranked(by_region),
-        by_day=_days(by_day, p),
+        by_day=_days({k: v for k, v in groups["day"].items() if k}, p),
         managers=await _managers(session, f),
-        p50=percentile(waits, 50),
-        p95=percentile(waits, 95),
-        waits=len(waits),
+        p50=_histogram_percentile(histogram, 50),
+        p95=_histogram_percentile(histogram, 95),
+        waits=sum(n for _, n in histogram),
     )
 
 
-def _to_rows(group: dict[str, list[int]]) -> dict[str, CostRow]:
-    return {key: CostRow(key, *map(int, acc)) for key, acc in group.items()}
+def _histogram_percentile(histogram: list[tuple[float, int]], pct: float) -> float | None:
+    """Nearest-rank percentile of values given as sorted (value, count) pairs."""
+    total = sum(n for _, n in histogram)
+    if not total:
+        return None
+    rank, seen = max(1, -(-total * pct // 100)), 0
+    for value, n in histogram:
+        seen += n
+        if seen >= rank:
+            return max(0.0, value)
+    return histogram[-1][0]
 
 
 def _rows() -> defaultdict[str, CostRow]:
