@@ -102,6 +102,7 @@ class Lead(Base):
         Index("ix_leads_due", "wake_at"),
         Index("ix_leads_site_created", "site_id", "created_at"),
         Index("ix_leads_created", "created_at"),  # the dashboard's newest-first list across sites
+        Index("ix_leads_site_status", "site_id", "status"),  # the live board: in flight, queued, missed
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -492,11 +492,3 @@ async def _managers(session: AsyncSession, f: LeadFilter) -> list[ManagerRow]:
         for mid, n, a, acc, t in rows
     ]
     return sorted(out, key=lambda m: (-m.accepted, m.name))
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile of sorted values."""
-    if not values:
-        return None
-    rank = max(1, -(-len(values) * pct // 100))
-    return values[int(rank) - 1]

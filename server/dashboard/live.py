@@ -10,7 +10,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 import anyio
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -52,9 +52,11 @@ async def board(request: Request, sc: Scope) -> Board:
             mine.where(Lead.status.in_([s.value for s in CALLING | WAITING])).order_by(Lead.created_at)
             .limit(TODAY_LIMIT))).scalars())
         unhandled = list((await session.execute(
+            # A message lead is `received` until someone calls back (which marks it handled): a status
+            # test alone finds every lead waiting for a human, through the (site, status) index.
             mine.where(Lead.handled_at.is_(None))
-            .where(or_(Lead.status.in_([LeadStatus.MISSED.value, LeadStatus.UNREACHABLE.value]),
-                       Lead.kind == "message"))
+            .where(Lead.status.in_([LeadStatus.MISSED.value, LeadStatus.UNREACHABLE.value,
+                                    LeadStatus.RECEIVED.value]))
             .order_by(Lead.created_at.desc()).limit(TODAY_LIMIT))).scalars())
         names = await site_names(session, set(ids))
     return Board(

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from dialer.models import CallLeg, Lead, LeadEvent
-from dialer.reports import LeadFilter, cost_report, period
+from dialer.reports import LeadFilter, _histogram_percentile, cost_report, period
 
 from .conftest import OWNER, Dash
 
@@ -167,3 +167,11 @@ def test_a_leads_page_shows_legs_prices_pending_and_the_callers_region(dash: Das
     assert "London" in page and "pending" in page and "Call back now" in page and "Mark handled" in page
     won = dash.client.get(f"/dashboard/leads/{ids['won']}").text
     assert "0.1050 USD" in won and "1 min 05 s" in won and "Google Ads" in won
+
+
+def test_percentiles_of_waits_are_read_from_their_histogram() -> None:
+    waits = [(5.0, 10), (12.0, 80), (40.0, 9), (300.0, 1)]  # 100 calls
+    assert _histogram_percentile(waits, 50) == 12.0
+    assert _histogram_percentile(waits, 95) == 40.0
+    assert _histogram_percentile(waits, 100) == 300.0
+    assert _histogram_percentile([], 50) is None
