@@ -101,6 +101,8 @@ class Lead(Base):
     __table_args__ = (
         Index("ix_leads_due", "wake_at"),
         Index("ix_leads_site_created", "site_id", "created_at"),
+        Index("ix_leads_created", "created_at"),  # the dashboard's newest-first list across sites
+        Index("ix_leads_site_status", "site_id", "status"),  # the live board: in flight, queued, missed
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -207,3 +209,44 @@ class SiteNotice(Base):
     at: Mapped[datetime]
     detail: Mapped[str] = mapped_column(Text, default="")
     seen_at: Mapped[datetime | None]
+
+
+class User(Base):
+    """Someone who signs in to the dashboard: an `owner` sees everything, a `manager` their sites' leads."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class UserSite(Base):
+    """A user's membership of a site, and which of that site's managers they are (for "call back now")."""
+
+    __tablename__ = "user_sites"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("managers.id", ondelete="SET NULL"))
+
+
+class AuditLog(Base):
+    """Who changed what, when: every settings change and every sign-in attempt."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_action_target_at", "action", "target", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(254))  # the email as typed: kept when a user is removed
+    action: Mapped[str] = mapped_column(String(64))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))
+    target: Mapped[str] = mapped_column(String(254), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from dialer.config import Settings
 from dialer.runtime import Runtime
 
-from . import api, live, openapi, pages, reschedule, twilio_hooks
+from . import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
 from .errors import HANDLERS
 
 
@@ -44,6 +44,7 @@ def create_app(
             *pages.routes,
             *reschedule.routes,
             *twilio_hooks.routes,
+            *dashboard.routes,
             Route("/", home),
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]

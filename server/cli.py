@@ -1,4 +1,4 @@
-"""The `ringback` command line: serve, worker, migrate, demo, site add, manager add."""
+"""The `ringback` command line: serve, worker, migrate, demo, site add, manager add, user add."""
 
 from __future__ import annotations
 
@@ -116,6 +116,32 @@ def cmd_site_block(settings: Settings, args: argparse.Namespace) -> None:
     print(_run_db(settings, work))
 
 
+def read_password() -> str:
+    """From a prompt (asked twice) on a terminal, else the first line of stdin: never from argv."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Password again: "):
+            raise InvalidField("password", "The two passwords differ.", "mismatch")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> None:
+    from dialer.users import add_user
+
+    password = read_password()
+
+    async def work(session: Any) -> str:
+        site = await site_by_key(session, args.site) if args.site else None
+        user = await add_user(session, email=args.email, password=password, role=args.role, site=site,
+                              now=datetime.now(UTC))
+        return f"user {user.id}: {user.email} ({user.role}{', site ' + site.key if site else ''})"
+
+    print(_run_db(settings, work))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ringback", description="Self-hosted website callback service.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -145,6 +171,11 @@ def parser() -> argparse.ArgumentParser:
     madd.add_argument("--name", required=True)
     madd.add_argument("--phone", required=True)
     madd.add_argument("--order", type=int)
+    user = sub.add_parser("user", help="manage dashboard users").add_subparsers(dest="action", required=True)
+    uadd = user.add_parser("add", help="add a dashboard user (password from a prompt or stdin)")
+    uadd.add_argument("--email", required=True)
+    uadd.add_argument("--role", required=True, choices=["owner", "manager"])
+    uadd.add_argument("--site", help="the site key a manager works on")
     return p
 
 
@@ -171,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_site_add(settings, args)
         elif args.command == "manager":
             cmd_manager_add(settings, args)
+        elif args.command == "user":
+            cmd_user_add(settings, args)
     except ConfigError as exc:
         print(f"ringback: configuration: {exc}", file=sys.stderr)
         return 2

@@ -53,4 +53,8 @@ class Provider(Protocol):
     async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
         """Send a text message; `sender` is the site's caller ID where the provider needs one."""
 
+    async def fetch_recording(self, url: str) -> tuple[bytes, str]:
+        """The recording at `url` (as reported by `RecordingReady`) and its media type, fetched with the
+        provider's own credentials so the dashboard can play it without ever showing them."""
+
     async def close(self) -> None: ...

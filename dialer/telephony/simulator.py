@@ -9,10 +9,13 @@ it cannot deliver while no engine is attached wait until one is.
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import math
 import random
+import struct
+import wave
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +24,16 @@ from decimal import Decimal
 import phonenumbers
 
 from ..clock import Clock, Timer
-from ..events import EventSink, KeyPressed, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown
+from ..events import (
+    EventSink,
+    KeyPressed,
+    LegAnswered,
+    LegEnded,
+    LegEvent,
+    LegRinging,
+    PriceKnown,
+    RecordingReady,
+)
 from ..states import EndReason, LegRole
 from .base import CallRequest, ProviderError
 
@@ -39,7 +51,22 @@ DEFAULT_RATES: dict[str, Decimal] = {
 }
 DEFAULT_RATE = Decimal("0.0800")
 RING_DELAY = 1.0  # seconds from dialing to the first ring
-PRICE_DELAY = 5.0  # seconds after hang-up before the price is known
+PRICE_DELAY = 5.0  # seconds after hang-up before the price is known (and a recording ready)
+RECORDING_PREFIX = "sim://recordings/"
+
+
+def _tone_wav(seconds: float, rate: int = 8000) -> bytes:
+    """A short 440 Hz tone as 8 kHz mono WAV: what a simulated call "recorded"."""
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return out.getvalue()
 
 
 @dataclass(frozen=True)
@@ -85,6 +112,7 @@ class SimCall:
     ended: bool = False
     partner: SimCall | None = None
     timers: list[Timer] = field(default_factory=list)
+    ended_at_s: float | None = None  # how long it was answered, once over
 
 
 _Step = Callable[[SimCall], Awaitable[None]]
@@ -190,6 +218,13 @@ class SimulatedProvider:
     async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
         self.texts.append(TextMessage(to, body, self.clock.now()))
 
+    async def fetch_recording(self, url: str) -> tuple[bytes, str]:
+        sid = url.removeprefix(RECORDING_PREFIX).removesuffix(".wav")
+        call = self._calls.get(sid)
+        if not url.startswith(RECORDING_PREFIX) or call is None or call.answered_at is None:
+            raise ProviderError("no such recording")
+        return _tone_wav(seconds=min(3.0, max(0.5, (call.ended_at_s or 1.0)))), "audio/wav"
+
     async def close(self) -> None:
         self._sink = None
 
@@ -258,6 +293,14 @@ class SimulatedProvider:
             await self._emit(PriceKnown(call.request.leg_id, call.sid, price=price, unit=self.currency))
 
         self.clock.call_later(PRICE_DELAY, bill)
+        call.ended_at_s = float(duration)
+        if call.request.record and call.answered_at is not None and call.request.role is LegRole.VISITOR:
+            url = f"{RECORDING_PREFIX}{call.sid}.wav"
+
+            async def recorded() -> None:
+                await self._emit(RecordingReady(call.request.leg_id, call.sid, url=url))
+
+            self.clock.call_later(PRICE_DELAY, recorded)
         partner = call.partner
         if partner is not None and not partner.ended and partner.answered_at is not None and call.answered_at:
             # A bridged conversation ends for both sides when one hangs up.

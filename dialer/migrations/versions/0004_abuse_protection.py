@@ -1,7 +1,7 @@
 """abuse protection: rate limit counters and site notices
 
-Revision ID: 0005
-Revises: 0001
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-22
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None

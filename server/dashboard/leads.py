@@ -1,0 +1,186 @@
+"""The leads list (and its CSV), a lead's page, "call back now", "handled" and the recording proxy."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from dialer.machine import CALLABLE_AGAIN, IllegalMove
+from dialer.models import CallLeg, Lead, LeadEvent, Manager, Site
+from dialer.reports import LeadFilter, LeadRow, filter_choices, iter_leads, list_leads, whereabouts
+from dialer.states import LeadStatus
+from dialer.telephony.base import ProviderError
+from dialer.users import own_manager_id, site_managers
+
+from .scope import Scope, parse_day, scope, visible_lead
+from .session import Ctx, runtime
+from .templating import render
+
+PER_PAGE = 50
+STATUSES = [s.value for s in LeadStatus]
+
+
+def lead_filter(request: Request, sc: Scope) -> tuple[LeadFilter, dict[str, str]]:
+    q = request.query_params
+    status = q.get("status") if q.get("status") in STATUSES else None
+    start, end = parse_day(q.get("from")), parse_day(q.get("to"))
+    tz = ZoneInfo(sc.zone)
+    f = sc.filter(
+        status=status,
+        source=q.get("source") or None,
+        campaign=q.get("campaign") or None,
+        start=datetime.combine(start, time(), tz) if start else None,
+        end=datetime.combine(end + timedelta(days=1), time(), tz) if end else None,
+    )
+    shown = {"site": str(sc.site.id) if sc.site else "", "status": status or "", "source": f.source or "",
+             "campaign": f.campaign or "", "from": start.isoformat() if start else "",
+             "to": end.isoformat() if end else ""}
+    return f, shown
+
+
+async def leads_page(request: Request, ctx: Ctx) -> Response:
+    sc = await scope(request, ctx)
+    f, shown = lead_filter(request, sc)
+    try:
+        page = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page = 1
+    async with runtime(request).sessions() as session:
+        rows, total = await list_leads(session, f, page=page, per_page=PER_PAGE)
+        sources, campaigns = await filter_choices(session, f)
+    pages = max(1, -(-total // PER_PAGE))
+    query = {k: v for k, v in shown.items() if v}
+    return render(
+        ctx, "leads.html", sc=sc, rows=rows, total=total, page=page, pages=pages, shown=shown,
+        statuses=STATUSES, sources=sources, campaigns=campaigns,
+        link=lambda **extra: "?" + urlencode({**query, **extra}),
+        csv_link="/dashboard/leads.csv" + ("?" + urlencode(query) if query else ""),
+    )
+
+
+CSV_COLUMNS = ["id", "created_at", "site", "kind", "status", "phone", "name", "source", "campaign", "page_url",
+               "attempt", "cost", "cost_pending_legs", "outcome"]
+
+
+def csv_row(row: LeadRow) -> list[str]:
+    lead = row.lead
+    return [lead.id, lead.created_at.isoformat(), row.site_name, lead.kind, lead.status, lead.phone,
+            lead.name or "", str((lead.source or {}).get("label") or ""), str((lead.utm or {}).get("campaign") or ""),
+            lead.page_url or "", str(lead.attempt), f"{row.cost:.5f}", str(row.pending), lead.outcome or ""]
+
+
+def csv_response(rows: list[list[str]], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:
+        # A cell starting with = + - @ would be run as a formula by spreadsheets: quote it as text.
+        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") and not _number(c) else c for c in row])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+async def leads_csv(request: Request, ctx: Ctx) -> Response:
+    sc = await scope(request, ctx)
+    f, _ = lead_filter(request, sc)
+    async with runtime(request).sessions() as session:
+        rows = await iter_leads(session, f)
+    return csv_response([CSV_COLUMNS, *(csv_row(r) for r in rows)], "leads.csv")
+
+
+async def lead_page(request: Request, ctx: Ctx) -> Response:
+    lead = await visible_lead(request, ctx, request.path_params["lead_id"])
+    rt = runtime(request)
+    async with rt.sessions() as session:
+        site = await session.get(Site, lead.site_id)
+        legs = list((await session.execute(
+            select(CallLeg).where(CallLeg.lead_id == lead.id).order_by(CallLeg.created_at, CallLeg.step))).scalars())
+        events = list((await session.execute(
+            select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.at, LeadEvent.id))).scalars())
+        managers = await site_managers(session, lead.site_id)
+        assert ctx.access is not None
+        mine = await own_manager_id(session, ctx.access.user_id, lead.site_id)
+        earlier = list((await session.execute(
+            select(Lead).where(Lead.site_id == lead.site_id, Lead.phone == lead.phone, Lead.id != lead.id)
+            .order_by(Lead.created_at.desc()).limit(10))).scalars())
+    names = {m.id: m.name for m in managers}
+    known = [leg.price for leg in legs if leg.price is not None]
+    assert site is not None
+    return render(
+        ctx, "lead.html", lead=lead, site=site, legs=legs, events=events, names=names, managers=managers,
+        mine=mine, earlier=earlier, where=whereabouts(lead.phone, rt.clock.now()), zone=site.timezone,
+        visitor_now=rt.clock.now().astimezone(ZoneInfo(lead.timezone)),
+        cost=sum(known, start=Decimal("0.00000")), pending=sum(1 for leg in legs if leg.price is None),
+        unit=next((leg.price_unit for leg in legs if leg.price_unit), site.currency),
+        can_call_back=lead.status in CALLABLE_AGAIN, needs_handling=_needs_handling(lead),
+        message=request.query_params.get("done", ""),
+    )
+
+
+def _needs_handling(lead: Lead) -> bool:
+    return lead.handled_at is None and (lead.status in (LeadStatus.MISSED, LeadStatus.UNREACHABLE)
+                                        or lead.kind == "message")
+
+
+async def call_back(request: Request, ctx: Ctx) -> Response:
+    lead = await visible_lead(request, ctx, request.path_params["lead_id"])
+    rt = runtime(request)
+    try:
+        manager_id = int(ctx.field("manager_id"))
+    except ValueError:
+        raise HTTPException(422, "Pick the manager to ring first.") from None
+    async with rt.sessions() as session:
+        manager = await session.get(Manager, manager_id)
+    if manager is None or manager.site_id != lead.site_id or not manager.active:
+        raise HTTPException(422, "That manager is not an active manager of this lead's site.")
+    if lead.status not in CALLABLE_AGAIN:
+        raise HTTPException(409, f"This lead is {lead.status.replace('_', ' ')}: it cannot be called back now.")
+    try:
+        await rt.engine.call_back_now(lead.id, manager_id)
+    except IllegalMove as exc:
+        raise HTTPException(409, str(exc)) from None
+    assert ctx.access is not None
+    async with rt.sessions() as session, session.begin():
+        # A plain UPDATE of a column the engine never reads: it must not race the engine's versioned steps.
+        await session.execute(update(Lead).where(Lead.id == lead.id).values(handled_by=ctx.access.email))
+    return RedirectResponse(f"/dashboard/leads/{lead.id}?done=call_back", 303)
+
+
+async def mark_handled(request: Request, ctx: Ctx) -> Response:
+    lead = await visible_lead(request, ctx, request.path_params["lead_id"])
+    rt = runtime(request)
+    assert ctx.access is not None
+    async with rt.sessions() as session, session.begin():
+        query = update(Lead).where(Lead.id == lead.id, Lead.handled_at.is_(None))
+        await session.execute(query.values(handled_at=rt.clock.now(), handled_by=ctx.access.email))
+    return RedirectResponse(f"/dashboard/leads/{lead.id}?done=handled", 303)
+
+
+async def recording(request: Request, ctx: Ctx) -> Response:
+    rt = runtime(request)
+    async with rt.sessions() as session:
+        leg = await session.get(CallLeg, request.path_params["leg_id"])
+    if leg is None or not leg.recording_url:
+        raise HTTPException(404, "No recording for this call.")
+    await visible_lead(request, ctx, leg.lead_id)
+    try:
+        body, media_type = await rt.provider.fetch_recording(leg.recording_url)
+    except ProviderError as exc:
+        raise HTTPException(502, f"The recording could not be fetched from the provider: {exc.reason}") from None
+    return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})

@@ -1,0 +1,74 @@
+"""The dashboard driven through the app: a world on the simulator, an owner, a manager of the shop and
+a manager of another site."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio.from_thread
+import pytest
+from starlette.testclient import TestClient
+
+from dialer.models import Site
+from dialer.sites import add_manager, add_site
+from dialer.users import add_user
+from server.app import create_app
+from tests.conftest import World, make_world
+
+PASSWORD = "correct horse battery"
+OWNER, ANNA, BOB = "owner@shop.example", "anna@shop.example", "bob@other.example"
+T = TypeVar("T")
+
+
+@dataclass
+class Dash:
+    client: TestClient
+    world: World
+    other: Site
+
+    def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return self.client.portal.call(fn, *args)  # type: ignore[union-attr]
+
+    def csrf(self, path: str = "/dashboard/login") -> str:
+        page = self.client.get(path)
+        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert found, f"no CSRF field on {path}"
+        return found.group(1)
+
+    def login(self, email: str, password: str = PASSWORD) -> Any:
+        return self.client.post("/dashboard/login", data={"email": email, "password": password,
+                                                           "csrf": self.csrf()}, follow_redirects=False)
+
+    def post(self, path: str, data: dict[str, str], *, page: str | None = None) -> Any:
+        return self.client.post(path, data={**data, "csrf": self.csrf(page or path)}, follow_redirects=False)
+
+
+def build_dash(database_url: str, base_url: str = "http://testserver") -> Iterator[Dash]:
+    async def build() -> tuple[World, Site]:
+        world = await make_world(database_url)
+        async with world.runtime.sessions() as session, session.begin():
+            other = await add_site(session, name="Other shop", key="other", timezone="America/New_York",
+                                   country="US", now=world.clock.now())
+            await add_manager(session, site=other, name="Olga", phone="+12025550199")
+            shop = await session.get(Site, world.site.id)
+            now = world.clock.now()
+            await add_user(session, email=OWNER, password=PASSWORD, role="owner", now=now)
+            await add_user(session, email=ANNA, password=PASSWORD, role="manager", site=shop, now=now)
+            await add_user(session, email=BOB, password=PASSWORD, role="manager", site=other, now=now)
+        await world.runtime.database.dispose()
+        return world, other
+
+    with anyio.from_thread.start_blocking_portal() as portal:
+        world, other = portal.call(build)
+    app = create_app(runtime=world.runtime)
+    with TestClient(app, base_url=base_url) as client:
+        yield Dash(client, world, other)
+        client.portal.call(world.runtime.database.dispose)  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def dash(database_url: str) -> Iterator[Dash]:
+    yield from build_dash(database_url)
