@@ -18,11 +18,18 @@ from dialer.models import Lead, Site
 from dialer.runtime import Runtime
 
 from .errors import ApiError
+from .widget_config import appearance
 
 MAX_BODY = 16 * 1024
 _STRINGS = ("site", "phone", "timezone", "message", "name", "visitor_id", "page_url", "referrer")
 _KNOWN = {*_STRINGS, "scheduled_for", "utm", "consent", "form_token", "visit"}
-_VISIT_KEYS = {"visits": int, "first_seen": str, "landing_page": str, "language": str, "click_id": str}
+_VISIT_KEYS = {
+    "visits": int, "first_seen": str, "landing_page": str, "language": str, "click_id": str,
+    "first_touch": dict, "last_touch": dict,
+}
+# A touch is where one visit came from; first touch is kept from the visitor's first visit, last touch
+# from their latest visit that had a source (a direct visit does not erase it).
+_TOUCH_KEYS = ("source", "medium", "campaign", "term", "content", "referrer", "landing_page", "click_id", "at")
 
 
 def runtime(request: Request) -> Runtime:
@@ -100,7 +107,9 @@ def _visit(raw: Any) -> dict[str, Any]:
     visit: dict[str, Any] = {}
     for key, kind in _VISIT_KEYS.items():
         value = raw.get(key)
-        if isinstance(value, kind) and not isinstance(value, bool):
+        if isinstance(value, dict) and kind is dict:
+            visit[key] = {k: v[:300] for k in _TOUCH_KEYS if isinstance(v := value.get(k), str) and v}
+        elif isinstance(value, kind) and not isinstance(value, bool):
             visit[key] = value[:300] if isinstance(value, str) else max(0, min(int(value), 1_000_000))
     return visit
 
@@ -125,7 +134,6 @@ async def site_config(request: Request) -> Response:
     rt = runtime(request)
     async with rt.sessions() as session:
         site = await site_by_key(session, request.path_params["site_key"])
-    texts = (site.settings or {}).get("texts", {})
     body = {
         "site": site.key,
         "name": site.name,
@@ -133,9 +141,9 @@ async def site_config(request: Request) -> Response:
         "call_now": True,
         "consent_required": site.consent_required,
         "consent_text": site.consent_text,
-        "texts": texts,
-        "colors": (site.settings or {}).get("colors", {}),
         "slots": [],
+        # texts, colors, language, dir, position, triggers, exclude, hide_on, phone_example
+        **appearance(site, request.query_params.get("lang")),
     }
     return JSONResponse(body, headers={**cors_headers(request, site), "Cache-Control": "no-store"})
 
