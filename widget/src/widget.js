@@ -235,7 +235,9 @@
         store.done = Date.now();
         sess.k = { id: j.id, token: j.token };
         save();
+        var had = root.activeElement;
         form.hidden = true;
+        if (had) panel.querySelector('.x').focus(); // the focused field is gone: keep the keyboard in the panel
         emit('submitted', { id: j.id, status: j.status, mode: mode });
         follow(sess.k);
         show(j);
