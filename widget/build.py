@@ -18,6 +18,7 @@ SOURCE = ROOT / "widget" / "src" / "widget.js"
 STYLE = ROOT / "widget" / "src" / "widget.css"
 TARGET = ROOT / "server" / "static" / "widget.js"
 PLACEHOLDER = "'__CSS__'"
+BUDGET_GZIP = 6 * 1024  # the widget's whole first load (script and styles), gzipped
 
 
 def _js_string(text: str) -> str:

@@ -56,6 +56,16 @@ class LiveServer:
 
         return self.call(go)  # type: ignore[no-any-return]
 
+    def until_status(self, lead_id: str, status: str) -> None:
+        """Move the server's clock until the lead reaches `status` (the browser is not asked)."""
+
+        async def reached() -> bool:
+            async with self.runtime.sessions() as session:
+                lead = await session.get(Lead, lead_id)
+                return lead is not None and lead.status == status
+
+        self.call(self.clock.run_until, reached)
+
     def update_site(self, settings: dict[str, Any] | None = None, **columns: Any) -> None:
         async def go() -> None:
             async with self.runtime.sessions() as session, session.begin():
