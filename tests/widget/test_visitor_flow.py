@@ -119,3 +119,65 @@ def test_the_open_panel_fits_the_screen_and_is_photographed(
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT / f"panel-{name}.png"))
     assert (OUTPUT / f"panel-{name}.png").stat().st_size > 0
+
+
+def test_the_status_follows_the_visitor_to_the_next_page(live: LiveServer, visitor: Any) -> None:
+    live.sim.script("+12025550143", Behaviour.answers(after=3, talk_for=600))
+    page = visitor().page()
+    page.goto(live.url + "/demo")
+    page.get_by_role("button", name="Call me back").click()
+    page.get_by_label("Your phone number").fill("+1 202 555 0143")
+    page.get_by_role("button", name="Call me now").click()
+    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+
+    page.goto(live.url + "/examples/strict-csp.html")  # on to another page while waiting
+    page.get_by_role("button", name="Call me back").click()
+    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_label("Your phone number")).to_be_hidden()
+    drive_until(live, page, "connected")
+    expect(page.get_by_role("status")).to_have_text("Connected. Enjoy your call!")
+
+
+def test_when_nobody_answers_the_widget_says_so_and_offers_to_try_again(live: LiveServer, visitor: Any) -> None:
+    live.sim.script("+12025550103", Behaviour.never_answers())  # the manager who would have pressed 1
+    page = visitor().page()
+    page.goto(live.url + "/demo")
+    page.get_by_role("button", name="Call me back").click()
+    page.get_by_label("Your phone number").fill("+1 202 555 0143")
+    page.get_by_role("button", name="Call me now").click()
+    drive_until(live, page, "missed")
+    expect(page.get_by_role("status")).to_have_text(
+        "Sorry, no manager could answer just now. Your request is saved and we will call you back.")
+    page.get_by_role("button", name="Try again").click()
+    expect(page.get_by_label("Your phone number")).to_have_value("+1 202 555 0143")
+    expect(page.get_by_label("Your phone number")).to_be_focused()
+    expect(page.get_by_role("status")).to_have_text("")
+    dialed = [call.to for call in live.sim.dialed]
+    assert len(dialed) == 3 and "+12025550143" not in dialed  # three managers tried, the visitor never dialed
+
+
+def _luminance(rgb: str) -> float:
+    values = [int(v) / 255 for v in re.findall(r"\d+", rgb)[:3]]
+    r, g, b = (v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in values)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("colors", [{}, {"accent": "#ffd400", "panel": "#14213d", "text": "#1a1a1a"}])
+def test_text_contrast_is_aa_as_rendered(live: LiveServer, visitor: Any, colors: dict[str, str]) -> None:
+    live.update_site({"colors": colors})
+    page = visitor().page()
+    page.goto(live.url + "/demo")
+    page.get_by_role("button", name="Call me back").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    pairs = {  # element: the element whose background is behind its text
+        ".b": ".b", ".s[type=submit]": ".s[type=submit]", "h2": ".p", "label[for=rb-phone]": ".p", ".x": ".p", "#rb-phone": "#rb-phone",
+    }
+    for text, behind in pairs.items():
+        fg = shadow(page, text).evaluate("e => getComputedStyle(e).color")
+        bg = shadow(page, behind).evaluate("e => getComputedStyle(e).backgroundColor")
+        assert _contrast(fg, bg) >= 4.5, (text, fg, bg)
