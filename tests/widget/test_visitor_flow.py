@@ -181,3 +181,20 @@ def test_text_contrast_is_aa_as_rendered(live: LiveServer, visitor: Any, colors:
         fg = shadow(page, text).evaluate("e => getComputedStyle(e).color")
         bg = shadow(page, behind).evaluate("e => getComputedStyle(e).backgroundColor")
         assert _contrast(fg, bg) >= 4.5, (text, fg, bg)
+
+
+def test_a_time_zone_the_server_does_not_know_does_not_stop_the_visitor(live: LiveServer, visitor: Any) -> None:
+    profile = visitor()
+    # As Chromium reports it on a machine whose zone is not set.
+    profile.context.add_init_script("""
+      const resolved = Intl.DateTimeFormat.prototype.resolvedOptions;
+      Intl.DateTimeFormat.prototype.resolvedOptions = function () {
+        return Object.assign(resolved.call(this), {timeZone: 'Etc/Unknown'}); };""")
+    page = profile.page()
+    page.goto(live.url + "/demo")
+    page.get_by_role("button", name="Call me back").click()
+    page.get_by_label("Your phone number").fill("+48 501 234 567")
+    page.get_by_role("button", name="Call me now").click()
+    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    [lead] = live.leads()
+    assert lead.timezone == "Europe/Warsaw" and lead.source["timezone_source"] == "phone number"

@@ -227,11 +227,14 @@
     setTimeout(function () { post(body); }, Math.max(0, loadedAt + (cfg.min_fill_seconds || 0) * 1e3 - Date.now()));
   }
   function post(body) {
-    fetch(api + '/api/v1/callbacks', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+    return fetch(api + '/api/v1/callbacks', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
       .then(function (r) { return r.json().then(function (j) { return [r.ok, j]; }); })
       .then(safe(function (x) {
-        var j = x[1];
-        if (!x[0]) return fail(j.error || {});
+        var j = x[1], err = j.error || {};
+        // A zone the server does not know (some systems say Etc/Unknown) is not the visitor's to fix:
+        // without it, the server takes the zone from the phone number.
+        if (err.field == 'timezone' && body.timezone) { delete body.timezone; return post(body); }
+        if (!x[0]) return fail(err);
         store.done = Date.now();
         sess.k = { id: j.id, token: j.token };
         save();
