@@ -9,7 +9,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +187,10 @@ def drive_until(live: LiveServer, page: Any, status: str, *, limit: int = 600) -
             return
         live.advance(1)
     raise AssertionError(f"the widget never showed {status!r}; it shows {shown.text_content()!r}")
+
+
+def freeze_clock(page: Any) -> None:
+    """Fake the page's clock and stop it: its timers fire only when the test runs the clock."""
+    start = datetime.now(UTC)
+    page.clock.install(time=start)
+    page.clock.pause_at(start + timedelta(seconds=5))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import LiveServer
+from .conftest import LiveServer, freeze_clock
 from .test_modes import patch_config
 
 pytestmark = pytest.mark.browser
@@ -22,11 +22,16 @@ def _panel(page: Any) -> Any:
     return page.get_by_role("dialog")
 
 
+def _ready(page: Any) -> None:
+    """The widget has its config and has set its timers (only then may the page's clock move)."""
+    expect(page.get_by_role("button", name="Call me back")).to_be_visible()
+
+
 def test_it_opens_only_when_asked_by_default(live: LiveServer, visitor: Any) -> None:
     page = visitor().page()
-    page.clock.install()
+    freeze_clock(page)
     page.goto(live.url + "/demo")
-    expect(page.get_by_role("button", name="Call me back")).to_be_visible()
+    _ready(page)
     page.clock.run_for("10:00")  # ten minutes on the page
     page.mouse.move(600, 300)
     page.evaluate("document.dispatchEvent(new MouseEvent('mouseout', {clientY: -5, bubbles: true}))")
@@ -37,12 +42,14 @@ def test_a_timed_trigger_opens_once_per_cap_and_never_on_excluded_pages(live: Li
     live.update_site({"triggers": {"after_seconds": 30, "cap_hours": 24}, "exclude": ["/examples/*"]})
     profile = visitor()
     page = profile.page()
-    page.clock.install()
+    freeze_clock(page)
     page.goto(live.url + "/examples/strict-csp.html")  # excluded
+    _ready(page)
     page.clock.run_for("01:00")
     expect(_panel(page)).to_be_hidden()
 
     page.goto(live.url + "/demo")
+    _ready(page)
     page.clock.run_for(29_000)
     expect(_panel(page)).to_be_hidden()
     page.clock.run_for(1_000)
@@ -52,8 +59,8 @@ def test_a_timed_trigger_opens_once_per_cap_and_never_on_excluded_pages(live: Li
     expect(_panel(page)).to_be_hidden()
 
     again = profile.page()  # the same visitor on another page, within the day
-    again.clock.install()
     again.goto(live.url + "/demo")
+    _ready(again)
     again.clock.run_for("01:00")
     expect(_panel(again)).to_be_hidden()
 
@@ -75,7 +82,7 @@ def test_exit_intent_opens_on_desktop_but_never_after_a_request(live: LiveServer
 
     live.update_site({"triggers": {"exit_intent": True, "cap_hours": 1}})
     later = visitor(storage_state=profile.context.storage_state()).page()
-    later.clock.install()
+    freeze_clock(later)
     later.clock.fast_forward("48:00:00")  # well past the cap: only the request holds it back
     later.goto(live.url + "/demo")
     expect(later.get_by_role("button", name="Call me back")).to_be_visible()
@@ -158,7 +165,7 @@ def test_it_speaks_the_visitors_language(live: LiveServer, visitor: Any) -> None
 
 def test_the_form_token_goes_back_no_sooner_than_the_site_allows(live: LiveServer, visitor: Any) -> None:
     page = visitor().page()
-    page.clock.install()
+    freeze_clock(page)
     patch_config(page, form_token="signed-token", min_fill_seconds=5)
     posts: list[Any] = []
     page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)

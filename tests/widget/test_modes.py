@@ -15,11 +15,12 @@ from playwright.sync_api import expect
 
 from dialer.telephony.simulator import Behaviour
 
-from .conftest import LiveServer
+from .conftest import LiveServer, freeze_clock
 
 pytestmark = pytest.mark.browser
 
 NEW_YORK = ZoneInfo("America/New_York")
+POLL = re.compile(r"/api/v1/callbacks/\w+\?token=")
 
 
 def patch_config(page: Any, **changes: Any) -> None:
@@ -84,7 +85,7 @@ def test_leave_a_message_when_nobody_can_call(live: LiveServer, visitor: Any) ->
 def test_without_a_websocket_the_widget_polls_and_shows_the_place_in_line(live: LiveServer, visitor: Any) -> None:
     live.sim.script("+12025550143", Behaviour.answers(after=3, talk_for=600))
     page = visitor().page()
-    page.clock.install()  # the widget's polling timer runs when the test says
+    freeze_clock(page)  # the widget's polling timer runs when the test says
     page.route_web_socket(re.compile(r"/live"), lambda ws: ws.close())  # a proxy that drops WebSockets
 
     def with_place_in_line(route: Any) -> None:
@@ -94,16 +95,21 @@ def test_without_a_websocket_the_widget_polls_and_shows_the_place_in_line(live: 
             body["queue_position"] = 2
         route.fulfill(response=response, json=body)
 
-    page.route(re.compile(r"/api/v1/callbacks/\w+\?token="), with_place_in_line)
+    page.route(POLL, with_place_in_line)
     page.goto(live.url + "/demo")
     page.get_by_role("button", name="Call me back").click()
     page.get_by_label("Your phone number").fill("(202) 555-0143")
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if POLL.search(r.url) else None)
     page.get_by_role("button", name="Call me now").click()
     status = page.get_by_role("status")
     expect(status).to_have_text("Waiting for a free manager…")
 
-    with page.expect_request(re.compile(r"/api/v1/callbacks/\w+\?token=")):
-        page.clock.run_for(1000)  # the WebSocket closed: the widget asks instead
+    for _ in range(40):  # the WebSocket closes, the widget waits a second and asks instead
+        page.clock.run_for(250)
+        if polls:
+            break
+    assert polls, "the widget never fell back to asking"
     expect(status).to_have_text("Waiting for a free manager… You are number 2 in line.")
 
     [lead] = live.leads()

@@ -224,7 +224,8 @@
     sub.disabled = true;
     say(T.sending);
     // A site that checks for bots refuses forms sent sooner than a human could fill them in.
-    setTimeout(function () { post(body); }, Math.max(0, loadedAt + (cfg.min_fill_seconds || 0) * 1e3 - Date.now()));
+    var wait = loadedAt + (cfg.min_fill_seconds || 0) * 1e3 - Date.now();
+    if (wait > 0) setTimeout(function () { post(body); }, wait); else post(body);
   }
   function post(body) {
     return fetch(api + '/api/v1/callbacks', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
