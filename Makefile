@@ -28,4 +28,5 @@ widget: $(STAMP)
 	$(BIN)/python widget/build.py
 
 bench: $(STAMP)
+	$(BIN)/python bench/widget_size.py
 	$(BIN)/python bench/hops.py

@@ -280,7 +280,7 @@ class Engine:
                 log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
         if plan.status_changed or plan.step_changed:
             position = None
-            if lead.status == LeadStatus.QUEUED:
+            if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():
                 async with self.sessions() as session:
                     position = await store.queue_ahead(session, lead) + 1
             message = public_status(lead, plan.step, position)

@@ -20,12 +20,19 @@ from dialer.runtime import Runtime
 from dialer.store import active_managers, queue_ahead
 
 from .errors import ApiError
+from .widget_config import appearance
 
 MAX_BODY = 16 * 1024
 _STRINGS = ("site", "phone", "timezone", "message", "name", "visitor_id", "page_url", "referrer")
 _BOT_FIELDS = ("form_token", "hp", "captcha")  # checked by dialer/abuse.py
 _KNOWN = {*_STRINGS, *_BOT_FIELDS, "scheduled_for", "utm", "consent", "visit"}
-_VISIT_KEYS = {"visits": int, "first_seen": str, "landing_page": str, "language": str, "click_id": str}
+_VISIT_KEYS = {
+    "visits": int, "first_seen": str, "landing_page": str, "language": str, "click_id": str,
+    "first_touch": dict, "last_touch": dict,
+}
+# A touch is where one visit came from; first touch is kept from the visitor's first visit, last touch
+# from their latest visit that had a source (a direct visit does not erase it).
+_TOUCH_KEYS = ("source", "medium", "campaign", "term", "content", "referrer", "landing_page", "click_id", "at")
 
 
 def runtime(request: Request) -> Runtime:
@@ -107,7 +114,9 @@ def _visit(raw: Any) -> dict[str, Any]:
     visit: dict[str, Any] = {}
     for key, kind in _VISIT_KEYS.items():
         value = raw.get(key)
-        if isinstance(value, kind) and not isinstance(value, bool):
+        if isinstance(value, dict) and kind is dict:
+            visit[key] = {k: v[:300] for k in _TOUCH_KEYS if isinstance(v := value.get(k), str) and v}
+        elif isinstance(value, kind) and not isinstance(value, bool):
             visit[key] = value[:300] if isinstance(value, str) else max(0, min(int(value), 1_000_000))
     return visit
 
@@ -139,7 +148,6 @@ async def site_config(request: Request) -> Response:
     ring = rt.engine.policy.ring_timeout
     allowed = calling.allowed_at(now, site, managers, visitor_tz, ring) if managers else None
     offered = slots.offer(now, site, managers, visitor_tz, booked, ring=ring) if managers else []
-    texts = (site.settings or {}).get("texts", {})
     body = {
         "site": site.key,
         "name": site.name,
@@ -149,9 +157,9 @@ async def site_config(request: Request) -> Response:
         "next_call_at": allowed.isoformat() if allowed else None,
         "consent_required": site.consent_required,
         "consent_text": site.consent_text,
-        "texts": texts,
-        "colors": (site.settings or {}).get("colors", {}),
         "slots": [{"start": s.isoformat(), "minutes": slots.slot_minutes(site)} for s in offered],
+        # texts, colors, language, dir, position, triggers, exclude, hide_on, phone_example
+        **appearance(site, request.query_params.get("lang")),
     }
     body.update(abuse.config_fields(site, rt.settings.secret_key, rt.clock.now()))  # form_token
     return JSONResponse(body, headers={**cors_headers(request, site), "Cache-Control": "no-store"})
@@ -207,7 +215,8 @@ async def get_callback(request: Request) -> Response:
 
 async def status_of(rt: Runtime, lead: Lead) -> dict[str, Any]:
     position = None
-    if lead.status == "queued":
+    if lead.status == "queued" and (lead.wake_at is None or lead.wake_at > rt.clock.now()):
+        # Waiting for a free manager (a lead just accepted is due at once, and has no place in line).
         async with rt.sessions() as session:
             position = await queue_ahead(session, lead) + 1
     return public_status(lead, queue_position=position)
