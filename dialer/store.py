@@ -55,11 +55,13 @@ async def lead_id_for_leg(session: AsyncSession, leg_id: str) -> str | None:
 
 
 async def due_lead_ids(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """Leads whose wake-up time has come, leaving out those another engine is stepping right now."""
     query = (
         select(Lead.id)
         .where(Lead.wake_at.is_not(None), Lead.wake_at <= now)
         .order_by(Lead.wake_at, Lead.created_at)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     return list((await session.execute(query)).scalars())
 
@@ -288,6 +290,14 @@ async def set_sid(session: AsyncSession, leg_id: str, sid: str) -> None:
         .values(status=LegStatus.INITIATED)
     )
     await session.execute(query)
+
+
+async def lock_leg_to_dial(session: AsyncSession, lead_id: str, leg_id: str) -> bool:
+    """Lock the lead; True when its leg `leg_id` is still waiting to be dialed (no call id, not ended)."""
+    await lock_lead(session, lead_id)
+    query = select(CallLeg.status, CallLeg.provider_sid).where(CallLeg.id == leg_id)
+    row = (await session.execute(query)).one_or_none()
+    return row is not None and row.status == LegStatus.PENDING and row.provider_sid is None
 
 
 async def provider_sid(session: AsyncSession, leg_id: str) -> str | None:
