@@ -79,6 +79,7 @@ class Engine:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
+        self._recovered_at: datetime | None = None
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -147,10 +148,18 @@ class Engine:
             return
         try:
             await self.run_due()
-            if self.poll_interval is not None:
+            if self.poll_interval is not None and self._recovery_due():
                 await self.recover_pending_legs(older_than=PLACE_CALL_GRACE)
         finally:
             await self._schedule_next()
+
+    def _recovery_due(self) -> bool:
+        """Look for unconfirmed dials once per poll interval, not on every one of many ticks under load."""
+        now = self.clock.now()
+        if self._recovered_at is not None and (now - self._recovered_at).total_seconds() < (self.poll_interval or 0):
+            return False
+        self._recovered_at = now
+        return True
 
     async def _schedule_next(self) -> None:
         async with self.sessions() as session:
