@@ -218,6 +218,10 @@ async def test_two_servers_two_workers_survive_a_killed_worker(cluster: Cluster)
                 assert killed_holding, "worker 0 held no lead when it was killed: nothing was tested"
                 ended = {i for i, s in statuses.items() if s in TERMINAL}
 
+        # The surviving worker, told to stop, stops cleanly once its calls are over.
+        assert await workers[1].stop(timeout=40) == 0
+        assert any("worker stopping" in line for line in workers[1].lines)
+
         _, open_still = await asyncio.wait(followers, timeout=60)
         statuses = await _statuses(cluster.url)
         assert not open_still, [([m["status"] for m in w], statuses[str(w[0]["id"])]) for w in seen]
