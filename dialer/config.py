@@ -39,7 +39,10 @@ class Settings:
     twilio_api_base_url: str | None = None
     simulator_speed: float = 1.0
     simulator_seed: int = 0
+    simulator_log: str | None = None  # a file the simulator appends one JSON line to per placed call
     redis_url: str | None = None
+    redis_prefix: str = "ringback:"  # every Redis key and channel starts with it
+    max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
     demo: bool = False
 
     @classmethod
@@ -52,6 +55,12 @@ class Settings:
             raise ConfigError("RINGBACK_SIMULATOR_SPEED must be a number, e.g. 1 or 50") from None
         if speed <= 0:
             raise ConfigError("RINGBACK_SIMULATOR_SPEED must be greater than 0")
+        try:
+            max_call = int(env.get("RINGBACK_MAX_CALL_SECONDS", str(4 * 3600)))
+        except ValueError:
+            raise ConfigError("RINGBACK_MAX_CALL_SECONDS must be a whole number of seconds, e.g. 3600") from None
+        if max_call <= 0:
+            raise ConfigError("RINGBACK_MAX_CALL_SECONDS must be greater than 0")
         telephony = env.get("RINGBACK_TELEPHONY", "simulator")
         if telephony not in ("simulator", "twilio"):
             raise ConfigError("RINGBACK_TELEPHONY must be 'simulator' or 'twilio'")
@@ -65,7 +74,10 @@ class Settings:
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
             simulator_speed=speed,
             simulator_seed=int(env.get("RINGBACK_SIMULATOR_SEED", "0") or 0),
+            simulator_log=env.get("RINGBACK_SIMULATOR_LOG") or None,
             redis_url=env.get("RINGBACK_REDIS_URL") or None,
+            redis_prefix=env.get("RINGBACK_REDIS_PREFIX") or "ringback:",
+            max_call_seconds=max_call,
             demo=demo,
         )
         return settings

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +32,8 @@ from .whisper import whisper_text
 log = logging.getLogger("ringback.engine")
 
 DUE_BATCH = 200
+# Steps in progress at once (each holds a database connection while it runs; the pool has 30).
+CONCURRENCY = 20
 PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up and finished
 
 
@@ -70,6 +72,7 @@ class Engine:
         *,
         poll_interval: float | None = 1.0,
         notices: Notices | None = None,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.sessions = sessions
         self.notices = notices or Notices("http://127.0.0.1:8000", "development")
@@ -82,9 +85,16 @@ class Engine:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
+        self._recovered_at: datetime | None = None
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
+        # Told other engine processes that a lead is due now (set by the runtime when there are several).
+        self.announce: Callable[[], None] | None = None
+        # Observes how late (simulated seconds) each due wake-up is acted on; the benchmarks set it.
+        self.on_wake: Callable[[float], None] | None = None
 
     # lifecycle --------------------------------------------------------------------------------------
 
@@ -96,16 +106,23 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop claiming work; what is in flight finishes. Nothing is lost: the database holds it."""
-        self.running = False
+        self.pause()
         self.provider.attach(None)
+        await self._idle.wait()
+
+    def pause(self) -> None:
+        """Claim no more due leads (other engines will), but go on applying what the provider reports."""
+        self.running = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer, self._timer_at = None, None
-        await self._idle.wait()
 
-    def nudge(self) -> None:
-        """Look for due leads now (a lead was just accepted, or a manager became free)."""
+    def nudge(self, *, announce: bool = True) -> None:
+        """Look for due leads now (a lead was just accepted, or a manager became free); with `announce`,
+        the engines of other processes are told too."""
         self._schedule(0)
+        if announce and self.announce is not None:
+            self.announce()
 
     @contextmanager
     def _working(self) -> Iterator[None]:
@@ -137,10 +154,18 @@ class Engine:
             return
         try:
             await self.run_due()
-            if self.poll_interval is not None:
+            if self.poll_interval is not None and self._recovery_due():
                 await self.recover_pending_legs(older_than=PLACE_CALL_GRACE)
         finally:
             await self._schedule_next()
+
+    def _recovery_due(self) -> bool:
+        """Look for unconfirmed dials once per poll interval, not on every one of many ticks under load."""
+        now = self.clock.now()
+        if self._recovered_at is not None and (now - self._recovered_at).total_seconds() < (self.poll_interval or 0):
+            return False
+        self._recovered_at = now
+        return True
 
     async def _schedule_next(self) -> None:
         async with self.sessions() as session:
@@ -152,22 +177,44 @@ class Engine:
             self._schedule(min(delays))
 
     async def run_due(self) -> int:
-        """Advance every lead whose wake-up time has come; returns how many were looked at."""
+        """Advance every lead whose wake-up time has come, several at once; returns how many were looked at."""
         done = 0
         while self.running:
             async with self.sessions() as session:
                 ids = await store.due_lead_ids(session, self.clock.now(), DUE_BATCH)
-            for lead_id in ids:
-                await self.advance(lead_id, Trigger.WAKE, skip_locked=True)
+            await self._wake_all(ids)
             done += len(ids)
             if len(ids) < DUE_BATCH:
                 break
         return done
 
+    async def _wake_all(self, ids: list[str]) -> None:
+        """Step the due leads `ids`, `concurrency` at a time; the calling task is one of the hands."""
+        queue = iter(ids)
+
+        async def hand() -> None:
+            for lead_id in queue:
+                if not self.running:
+                    return  # once stopping, what is not started yet stays due for another engine
+                try:
+                    await self.advance(lead_id, Trigger.WAKE, skip_locked=True)
+                except Exception:
+                    log.exception("lead %s: wake-up failed", lead_id)
+
+        helpers = [asyncio.create_task(hand()) for _ in range(min(self.concurrency, len(ids)) - 1)]
+        try:
+            await hand()
+        except BaseException:
+            for helper in helpers:
+                helper.cancel()
+            raise
+        finally:
+            await asyncio.gather(*helpers, return_exceptions=True)
+
     # events -----------------------------------------------------------------------------------------
 
     async def on_provider_event(self, event: LegEvent) -> None:
-        async with self.sessions() as session:
+        async with self._slots, self.sessions() as session:
             lead_id = await store.lead_id_for_leg(session, event.leg_id)
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
@@ -206,7 +253,8 @@ class Engine:
             async with self._locks[lead_id]:
                 for _ in range(5):
                     try:
-                        plan = await self._step(lead_id, trigger, event, skip_locked, prefer, when)
+                        async with self._slots:
+                            plan = await self._step(lead_id, trigger, event, skip_locked, prefer, when)
                         break
                     except (store.StaleLead, store.ManagerTaken) as exc:
                         log.debug("retrying step for lead %s: %r", lead_id, exc)
@@ -233,6 +281,11 @@ class Engine:
             if lead is None:
                 return None
             now = self.clock.now()
+            if trigger is Trigger.WAKE:
+                if lead.wake_at is None or lead.wake_at > now:
+                    return None  # another engine moved it on since we read the due list
+                if self.on_wake is not None:
+                    self.on_wake((now - lead.wake_at).total_seconds())
             legs = await store.legs_of(session, lead.id)
             managers = await store.active_managers(session, lead.site_id)
             if event is not None:
@@ -301,22 +354,29 @@ class Engine:
             self._schedule((lead.wake_at - self.clock.now()).total_seconds())
 
     async def _dial(self, lead: Lead, site: Site, leg: CallLeg, *, since: datetime | None = None) -> None:
-        try:
-            request = await self._request(lead, site, leg)
-            sid = None
-            if since is not None:  # this step's fate is unknown: never dial it twice
-                sid = await self.provider.find_call(request, since)
-            if sid is None:
-                sid = await self.provider.place_call(request)
-        except ProviderError as exc:
-            log.info("dialing leg %s failed: %s", leg.id, exc.reason)
+        request = await self._request(lead, site, leg)
+        failure = None
+        async with self.sessions() as session, session.begin():
+            # Dial holding the lead's lock, and only a leg with no call yet: an engine in another process
+            # recovering this leg meanwhile either waits for us or finds it dialed, never dials it again.
+            if not await store.lock_leg_to_dial(session, lead.id, leg.id):
+                return
+            try:
+                sid = None
+                if since is not None:  # this step's fate is unknown: never dial it twice
+                    sid = await self.provider.find_call(request, since)
+                if sid is None:
+                    sid = await self.provider.place_call(request)
+            except ProviderError as exc:
+                failure = exc
+            else:
+                if sid is not None:
+                    await store.set_sid(session, leg.id, sid)
+        if failure is not None:
+            log.info("dialing leg %s failed: %s", leg.id, failure.reason)
             # A refused number is final for that number; a provider that keeps failing ends the lead.
-            reason = EndReason.REJECTED if exc.permanent else EndReason.ERROR
-            await self.on_provider_event(LegEnded(leg.id, reason=reason, detail=exc.reason))
-            return
-        if sid is not None:
-            async with self.sessions() as session, session.begin():
-                await store.set_sid(session, leg.id, sid)
+            reason = EndReason.REJECTED if failure.permanent else EndReason.ERROR
+            await self.on_provider_event(LegEnded(leg.id, reason=reason, detail=failure.reason))
 
     async def _request(self, lead: Lead, site: Site, leg: CallLeg) -> CallRequest:
         role = LegRole(leg.role)
@@ -344,7 +404,7 @@ class Engine:
         async with self.sessions() as session, session.begin():
             woke = await store.wake_oldest_queued(session, site_id, self.clock.now())
         if woke:
-            self.nudge()
+            self.nudge(announce=False)  # this engine takes the queued lead; no need to tell the others
 
     async def recover_pending_legs(self, older_than: float) -> None:
         """Finish dials that were written but never confirmed (a crash between the write and the dial)."""

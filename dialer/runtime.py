@@ -10,9 +10,10 @@ from . import db
 from .broadcast import Broadcast, MemoryBroadcast
 from .clock import Clock, SystemClock
 from .config import Settings
-from .engine import Engine
+from .engine import CONCURRENCY, Engine
 from .machine import Policy
 from .notices import Notices
+from .nudges import NudgeRelay
 from .ratelimit import Limiter, make_limiter
 from .telephony.base import Provider
 
@@ -24,14 +25,14 @@ def make_provider(settings: Settings, clock: Clock) -> Provider:
         return TwilioProvider.from_settings(settings)
     from .telephony.simulator import SimulatedProvider
 
-    return SimulatedProvider(clock, seed=settings.simulator_seed)
+    return SimulatedProvider(clock, seed=settings.simulator_seed, log_path=settings.simulator_log)
 
 
 def make_broadcast(settings: Settings) -> Broadcast:
     if settings.redis_url:
         from .redis_broadcast import RedisBroadcast
 
-        return RedisBroadcast(settings.redis_url)
+        return RedisBroadcast(settings.redis_url, prefix=settings.redis_prefix)
     return MemoryBroadcast()
 
 
@@ -44,6 +45,7 @@ class Runtime:
     provider: Provider
     broadcast: Broadcast
     engine: Engine
+    nudges: NudgeRelay | None = None  # engines in other processes, told when a lead is due now
     limiter: Limiter = field(default=None)  # type: ignore[assignment]  # set in __post_init__
 
     def __post_init__(self) -> None:
@@ -66,16 +68,28 @@ class Runtime:
         sessions = db.sessionmaker(database)
         provider = provider or make_provider(settings, clock)
         broadcast = broadcast or make_broadcast(settings)
+        policy = policy or Policy(max_call_seconds=settings.max_call_seconds)
+        # SQLite has one writer at a time: concurrent steps there would only fail with "database is locked".
+        concurrency = 1 if db.is_sqlite(settings.database_url) else CONCURRENCY
         notices = Notices(settings.public_url, settings.secret_key)
-        engine = Engine(sessions, provider, clock, broadcast, policy, poll_interval=poll_interval, notices=notices)
-        return cls(settings, database, sessions, clock, provider, broadcast, engine)
+        engine = Engine(
+            sessions, provider, clock, broadcast, policy,
+            poll_interval=poll_interval, notices=notices, concurrency=concurrency,
+        )
+        # Across processes (Redis), a web process's "a lead is due now" reaches the workers at once.
+        nudges = None if isinstance(broadcast, MemoryBroadcast) else NudgeRelay(broadcast, engine)
+        return cls(settings, database, sessions, clock, provider, broadcast, engine, nudges)
 
     async def start(self, *, run_engine: bool = True) -> None:
         if run_engine:
+            if self.nudges is not None:
+                await self.nudges.start()
             await self.engine.start()
 
     async def close(self) -> None:
         await self.engine.stop()
+        if self.nudges is not None:
+            await self.nudges.stop()
         await self.provider.close()
         await self.broadcast.close()
         await self.limiter.close()

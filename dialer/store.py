@@ -57,11 +57,13 @@ async def lead_id_for_leg(session: AsyncSession, leg_id: str) -> str | None:
 
 
 async def due_lead_ids(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """Leads whose wake-up time has come, leaving out those another engine is stepping right now."""
     query = (
         select(Lead.id)
         .where(Lead.wake_at.is_not(None), Lead.wake_at <= now)
-        .order_by(Lead.wake_at, Lead.created_at)
+        .order_by(Lead.wake_at, Lead.created_at, Lead.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     return list((await session.execute(query)).scalars())
 
@@ -314,6 +316,14 @@ async def set_sid(session: AsyncSession, leg_id: str, sid: str) -> None:
     await session.execute(query)
 
 
+async def lock_leg_to_dial(session: AsyncSession, lead_id: str, leg_id: str) -> bool:
+    """Lock the lead; True when its leg `leg_id` is still waiting to be dialed (no call id, not ended)."""
+    await lock_lead(session, lead_id)
+    query = select(CallLeg.status, CallLeg.provider_sid).where(CallLeg.id == leg_id)
+    row = (await session.execute(query)).one_or_none()
+    return row is not None and row.status == LegStatus.PENDING and row.provider_sid is None
+
+
 async def provider_sid(session: AsyncSession, leg_id: str) -> str | None:
     return (await session.execute(select(CallLeg.provider_sid).where(CallLeg.id == leg_id))).scalar_one_or_none()
 
@@ -332,8 +342,9 @@ async def pending_legs(session: AsyncSession, older_than: datetime) -> list[Call
 
 async def queue_ahead(session: AsyncSession, lead: Lead) -> int:
     """How many leads of the same site have waited in the queue longer than this one."""
+    earlier = (Lead.created_at < lead.created_at) | ((Lead.created_at == lead.created_at) & (Lead.id < lead.id))
     query = select(func.count()).select_from(Lead).where(
-        Lead.site_id == lead.site_id, Lead.status == LeadStatus.QUEUED, Lead.created_at < lead.created_at
+        Lead.site_id == lead.site_id, Lead.status == LeadStatus.QUEUED, earlier
     )
     return int((await session.execute(query)).scalar_one())
 
@@ -350,7 +361,7 @@ async def wake_oldest_queued(session: AsyncSession, site_id: int, now: datetime)
     oldest = (
         select(Lead.id)
         .where(Lead.site_id == site_id, Lead.status == LeadStatus.QUEUED)
-        .order_by(Lead.created_at)
+        .order_by(Lead.created_at, Lead.id)
         .limit(1)
         .scalar_subquery()
     )

@@ -21,6 +21,8 @@ from . import demo
 
 log = logging.getLogger("ringback")
 
+DRAIN_SECONDS = 30.0  # how long a stopping worker waits for the simulated calls it placed
+
 
 def _run_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     async def go() -> Any:
@@ -34,7 +36,9 @@ def _run_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     return asyncio.run(go())
 
 
-def serve(settings: Settings, host: str, port: int, *, banner: str | None = None) -> None:
+def serve(
+    settings: Settings, host: str, port: int, *, banner: str | None = None, run_engine: bool = True
+) -> None:
     import uvicorn
 
     from .app import create_app
@@ -43,7 +47,7 @@ def serve(settings: Settings, host: str, port: int, *, banner: str | None = None
     runtime = Runtime.build(settings)
     if settings.demo:
         demo.script_simulator(runtime.provider)
-    app = create_app(runtime=runtime)
+    app = create_app(runtime=runtime, run_engine=run_engine)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
     server = uvicorn.Server(config)
     if banner:
@@ -67,6 +71,16 @@ def worker(settings: Settings) -> None:
         log.info("worker started (telephony: %s)", settings.telephony)
         await stop.wait()
         log.info("worker stopping: no new claims, finishing what is in hand")
+        runtime.engine.pause()
+        quiet = getattr(runtime.provider, "quiet", None)
+        if quiet is not None:
+            # The simulated network lives in this process and ends with it: let its calls finish first.
+            # Whatever is still going on after that is handed back: its deadline in the database wakes
+            # another engine.
+            try:
+                await asyncio.wait_for(quiet(), DRAIN_SECONDS)
+            except TimeoutError:
+                log.info("calls still in progress after %s s: leaving them to the other engines", DRAIN_SECONDS)
         await runtime.close()
 
     asyncio.run(go())
@@ -149,6 +163,9 @@ def parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=text)
         s.add_argument("--host", default="127.0.0.1")
         s.add_argument("--port", type=int, default=8000)
+    sub.choices["serve"].add_argument(
+        "--no-engine", action="store_true", help="web only: leave due leads to `ringback worker` processes"
+    )
     sub.add_parser("worker", help="the engine alone (scale-out)")
     sub.add_parser("migrate", help="create or upgrade the database schema")
     site = sub.add_parser("site", help="manage sites").add_subparsers(dest="action", required=True)
@@ -188,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             db.migrate(settings.database_url)
             print("database is up to date")
         elif args.command == "serve":
-            serve(settings, args.host, args.port)
+            serve(settings, args.host, args.port, run_engine=not args.no_engine)
         elif args.command == "worker":
             worker(settings)
         elif args.command == "demo":

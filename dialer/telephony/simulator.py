@@ -5,14 +5,21 @@ Numbers nobody scripted answer after a few seconds and press 1. It runs on any `
 deterministic under a seed, bills answered legs per started minute from a per-country rate table, and
 reports prices a little late, as real networks do. Like a real network, it outlives the engine: events
 it cannot deliver while no engine is attached wait until one is.
+
+With a dial log (`log_path`), every placed call is appended to a file as one JSON line, and calls are
+looked up there too: several processes, each with its own simulator, then share one record of what was
+dialed, as they would share a real provider's call log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
+import json
 import logging
 import math
+import os
 import random
 import struct
 import wave
@@ -143,6 +150,7 @@ class SimulatedProvider:
         seed: int = 0,
         rates: dict[str, Decimal] | None = None,
         currency: str = "USD",
+        log_path: str | None = None,
     ) -> None:
         self.clock = clock
         self.rates = dict(DEFAULT_RATES if rates is None else rates)
@@ -157,6 +165,12 @@ class SimulatedProvider:
         self._sink: EventSink | None = None
         self._backlog: list[LegEvent] = []
         self.refuse: dict[str, ProviderError] = {}
+        self.log_path = log_path
+        self._live = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        # Call ids must not collide between the processes sharing a dial log.
+        self._sid_prefix = f"SIM{os.getpid()}-" if log_path else "SIM"
 
     # scripting -------------------------------------------------------------------------------------
 
@@ -183,6 +197,10 @@ class SimulatedProvider:
     def active_calls(self) -> list[SimCall]:
         return [c for c in self._calls.values() if not c.ended]
 
+    async def quiet(self) -> None:
+        """Wait until no call is in progress (a worker shutting down lets its calls finish)."""
+        await self._quiet.wait()
+
     # the provider interface -----------------------------------------------------------------------
 
     def attach(self, sink: EventSink | None) -> None:
@@ -193,11 +211,15 @@ class SimulatedProvider:
     async def place_call(self, request: CallRequest) -> str | None:
         if request.to in self.refuse:
             raise self.refuse[request.to]
-        sid = f"SIM{next(self._ids):08d}"
+        sid = f"{self._sid_prefix}{next(self._ids):08d}"
         call = SimCall(sid, request, self.behaviour_for(request.to), self.clock.now())
         self._calls[sid] = call
         self._by_leg[request.leg_id] = sid
+        self._live += 1
+        self._quiet.clear()
         self.dialed.append(Dialed(request.to, request.leg_id, request.role, call.placed_at))
+        if self.log_path:
+            self._log(call)
         if request.bridge_sid is not None:
             call.partner = self._calls.get(request.bridge_sid)
             if call.partner is not None:
@@ -206,7 +228,36 @@ class SimulatedProvider:
         return sid
 
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
-        return self._by_leg.get(request.leg_id)
+        return self._by_leg.get(request.leg_id) or self._logged_sid(request.leg_id)
+
+    def _log(self, call: SimCall) -> None:
+        line = {
+            "at": call.placed_at.isoformat(),
+            "pid": os.getpid(),
+            "sid": call.sid,
+            "leg_id": call.request.leg_id,
+            "role": str(call.request.role),
+            "to": call.request.to,
+        }
+        # One write of one line with O_APPEND: lines from several processes never interleave.
+        fd = os.open(self.log_path or "", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(line) + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def _logged_sid(self, leg_id: str) -> str | None:
+        """A call another process placed for this leg (it died before it could record the call id)."""
+        if not self.log_path or not os.path.exists(self.log_path):
+            return None
+        with open(self.log_path) as log_file:
+            for raw in log_file:
+                if leg_id not in raw:
+                    continue
+                line = json.loads(raw)
+                if line["leg_id"] == leg_id:
+                    return str(line["sid"])
+        return None
 
     async def hangup(self, sid: str, say: str | None = None) -> None:
         call = self._calls.get(sid)
@@ -281,6 +332,9 @@ class SimulatedProvider:
         if call.ended:
             return
         call.ended = True
+        self._live -= 1
+        if self._live == 0:
+            self._quiet.set()
         for timer in call.timers:
             timer.cancel()
         now = self.clock.now()

@@ -114,6 +114,7 @@ async def test_two_leads_one_manager_the_second_waits_and_is_called_right_after(
     world.sim.script("+48501234561", Behaviour.answers(after=2, talk_for=60))
     world.sim.script("+48501234562", Behaviour.answers(after=2, talk_for=60))
     first = await world.submit("+48501234561")
+    await world.clock.advance(1)
     second = await world.submit("+48501234562")
     await world.clock.advance(1)
     assert (await world.lead(second.id)).status == "queued"
@@ -131,7 +132,10 @@ async def test_the_queue_is_first_in_first_out(database_url: str) -> None:
     phones = [f"+4850123456{i}" for i in range(4)]
     for phone in phones:
         world.sim.script(phone, Behaviour.answers(after=2, talk_for=40))
-    leads = [await world.submit(phone) for phone in phones]
+    leads = []
+    for phone in phones:  # a second apart, while the first call goes on
+        leads.append(await world.submit(phone))
+        await world.clock.advance(1)
     for lead in leads:
         await world.until_status(lead.id, "completed", limit=4 * 3600)
     visitors = [d.to for d in world.sim.dialed if d.to in phones]
