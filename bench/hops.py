@@ -11,6 +11,7 @@ measured in the same run.
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import statistics
 import sys
@@ -80,6 +81,7 @@ async def run(url: str, leads: int) -> None:
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://bench") as client:
         await runtime.engine.start()
         sim.attach(timed_event)
+        t_start = time.perf_counter()
         for i in range(leads):
             response = await client.post("/api/v1/callbacks", json={
                 "site": "bench", "phone": f"+4850{i:07d}", "timezone": "Europe/Warsaw"})
@@ -87,6 +89,8 @@ async def run(url: str, leads: int) -> None:
             marks["accepted"] = time.perf_counter()
             await clock.advance(0)
             await clock.advance(120)  # the whole hunt and a short talk, in simulated time
+            if os.environ.get("HOPS_TRACE") and i % 50 == 0:
+                print(i, round(time.perf_counter() - t_start, 1), flush=True)
         reference = []
         async with runtime.database.connect() as conn:
             for _ in range(leads):

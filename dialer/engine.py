@@ -34,6 +34,7 @@ log = logging.getLogger("ringback.engine")
 DUE_BATCH = 200
 # Steps in progress at once (each holds a database connection while it runs; the pool has 30).
 CONCURRENCY = 20
+LEG_CACHE_SIZE = 100_000
 PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up and finished
 
 
@@ -91,6 +92,7 @@ class Engine:
         self._idle.set()
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
+        self._lead_of_leg: dict[str, str] = {}
         # Told other engine processes that a lead is due now (set by the runtime when there are several).
         self.announce: Callable[[], None] | None = None
         # Observes how late (simulated seconds) each due wake-up is acted on; the benchmarks set it.
@@ -214,12 +216,23 @@ class Engine:
     # events -----------------------------------------------------------------------------------------
 
     async def on_provider_event(self, event: LegEvent) -> None:
-        async with self._slots, self.sessions() as session:
-            lead_id = await store.lead_id_for_leg(session, event.leg_id)
+        lead_id = self._lead_of_leg.get(event.leg_id)
+        if lead_id is None:
+            async with self._slots, self.sessions() as session:
+                lead_id = await store.lead_id_for_leg(session, event.leg_id)
+            if lead_id is not None:
+                self._remember_leg(event.leg_id, lead_id)
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
             return
         await self.advance(lead_id, Trigger.LEG, event)
+
+    def _remember_leg(self, leg_id: str, lead_id: str) -> None:
+        # A leg never changes lead, so this cache can only be incomplete, never wrong; it saves a query
+        # on every provider report. Bounded by starting afresh.
+        if len(self._lead_of_leg) >= LEG_CACHE_SIZE:
+            self._lead_of_leg.clear()
+        self._lead_of_leg[leg_id] = lead_id
 
     async def cancel(self, lead_id: str) -> None:
         await self.advance(lead_id, Trigger.CANCEL)
@@ -340,6 +353,7 @@ class Engine:
             await self.broadcast.publish(lead_channel(lead.id), message)
             await self.broadcast.publish(site_channel(lead.site_id), message)
         for leg, _call in plan.calls:
+            self._remember_leg(leg.id, lead.id)
             await self._dial(lead, site, leg)
         for text in plan.texts:
             body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
