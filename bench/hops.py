@@ -11,6 +11,7 @@ measured in the same run.
 from __future__ import annotations
 
 import argparse
+import secrets
 import os
 import asyncio
 import statistics
@@ -49,7 +50,8 @@ async def run(url: str, leads: int) -> None:
     runtime = Runtime.build(Settings(database_url=url, demo=True), clock=clock, provider=sim,
                             broadcast=MemoryBroadcast(), poll_interval=None)
     async with runtime.sessions() as session, session.begin():
-        site = await add_site(session, name="Bench", key="bench", any_country=True, now=clock.now())
+        key = f"bench-{secrets.token_hex(4)}"  # a database used before keeps its sites: never collide
+        site = await add_site(session, name="Bench", key=key, any_country=True, now=clock.now())
         site.settings = {"abuse": UNGUARDED}  # one client sends every request
         await add_manager(session, site=site, name="Never", phone="+12025550101")
         await add_manager(session, site=site, name="Takes", phone="+12025550103")
@@ -84,7 +86,7 @@ async def run(url: str, leads: int) -> None:
         t_start = time.perf_counter()
         for i in range(leads):
             response = await client.post("/api/v1/callbacks", json={
-                "site": "bench", "phone": f"+4850{i:07d}", "timezone": "Europe/Warsaw"})
+                "site": key, "phone": f"+4850{i:07d}", "timezone": "Europe/Warsaw"})
             assert response.status_code == 201, response.text
             marks["accepted"] = time.perf_counter()
             await clock.advance(0)
