@@ -11,9 +11,9 @@ measured in the same run.
 from __future__ import annotations
 
 import argparse
-import secrets
-import os
 import asyncio
+import os
+import secrets
 import statistics
 import sys
 import tempfile
