@@ -7,17 +7,16 @@ import os
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer import db
 from dialer.abuse_settings import UNGUARDED
 from dialer.intake import hash_token
-from dialer.models import Base, Lead, Manager, Site
+from dialer.models import Lead, Manager, Site
 from dialer.states import TERMINAL, LeadStatus
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/h_scale"
-TABLES = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
 
 
 def database_url() -> str:
@@ -31,12 +30,7 @@ def prepare(url: str) -> None:
 
 
 async def empty(engine: AsyncEngine, url: str) -> None:
-    async with engine.begin() as conn:
-        if db.is_sqlite(url):
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(text(f"DELETE FROM {table.name}"))
-        else:
-            await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await db.empty_tables(engine)
 
 
 # A load generator's sites: every abuse guard off, and visitors callable at any hour, so the figures

@@ -27,7 +27,9 @@ class Broadcast(Protocol):
     async def close(self) -> None: ...
 
 
-class _Queue:
+class SubscriberQueue:
+    """One subscriber's messages, in order (shared by the in-memory and Redis broadcasts)."""
+
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
 
@@ -38,15 +40,15 @@ class _Queue:
 
 class MemoryBroadcast:
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[_Queue]] = defaultdict(set)
+        self._subscribers: dict[str, set[SubscriberQueue]] = defaultdict(set)
 
     async def publish(self, channel: str, message: Message) -> None:
         for sub in list(self._subscribers.get(channel, ())):
             sub.queue.put_nowait(message)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[_Queue]:
-        sub = _Queue()
+    async def subscribe(self, channel: str) -> AsyncIterator[SubscriberQueue]:
+        sub = SubscriberQueue()
         self._subscribers[channel].add(sub)
         try:
             yield sub

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,6 +31,20 @@ def create_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    """Delete every row of Ringback's tables (tests and benchmarks; never on a database in use)."""
+    from .models import Base  # the models import nothing from here; imported late to keep db.py light
+
+    tables = list(reversed(Base.metadata.sorted_tables))
+    async with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table.name}"))
+        else:
+            names = ", ".join(t.name for t in tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -121,10 +121,6 @@ class Decision:
     outcome: str | None = None
     scheduled_for: datetime | None = None  # set with status scheduled: the promised time
 
-    @property
-    def places_calls(self) -> bool:
-        return any(isinstance(a, PlaceCall) for a in self.actions)
-
 
 class IllegalMove(Exception):
     """A trigger that makes no sense for the lead's status."""

@@ -23,21 +23,12 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from .broadcast import Message, encode
+from .broadcast import Message, SubscriberQueue, encode
 
 log = logging.getLogger("ringback.redis")
 
 DEFAULT_PREFIX = "ringback:"
 RECONNECT_DELAY = 1.0  # seconds between attempts while Redis is unreachable
-
-
-class _Queue:
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Message] = asyncio.Queue()
-
-    async def __aiter__(self) -> AsyncIterator[Message]:
-        while True:
-            yield await self.queue.get()
 
 
 class RedisBroadcast:
@@ -46,7 +37,7 @@ class RedisBroadcast:
         self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
-        self._subscribers: dict[str, set[_Queue]] = defaultdict(set)
+        self._subscribers: dict[str, set[SubscriberQueue]] = defaultdict(set)
         self._confirmed: dict[str, asyncio.Event] = {}
         self._lock = asyncio.Lock()
 
@@ -54,8 +45,8 @@ class RedisBroadcast:
         await self._redis.publish(self.prefix + channel, encode(message))
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[_Queue]:
-        sub = _Queue()
+    async def subscribe(self, channel: str) -> AsyncIterator[SubscriberQueue]:
+        sub = SubscriberQueue()
         self._subscribers[channel].add(sub)
         try:
             await self._listen(channel)

@@ -15,6 +15,15 @@ from .api import load_lead, status_of
 POLICY_VIOLATION = 1008
 
 
+async def wait_for_disconnect(websocket: WebSocket) -> None:
+    """Read (and ignore) what the browser sends until it goes away; only the going away matters."""
+    try:
+        while True:
+            await websocket.receive_text()
+    except WebSocketDisconnect:
+        pass
+
+
 def _finished(status: str) -> bool:
     return status in TERMINAL or status == LeadStatus.RECEIVED
 
@@ -50,11 +59,7 @@ async def live_status(websocket: WebSocket) -> None:
             tg.cancel_scope.cancel()
 
         async def until_disconnect() -> None:
-            try:
-                while True:
-                    await websocket.receive_text()
-            except WebSocketDisconnect:
-                pass
+            await wait_for_disconnect(websocket)
             tg.cancel_scope.cancel()
 
         async with anyio.create_task_group() as tg:

@@ -68,12 +68,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 async def truncate(url: str) -> None:
     engine = db.create_engine(url)
-    async with engine.begin() as conn:
-        if db.is_sqlite(url):
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(text(f"DELETE FROM {table.name}"))
-        else:
-            await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await db.empty_tables(engine)
     await engine.dispose()
 
 

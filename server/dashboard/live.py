@@ -13,7 +13,7 @@ import anyio
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from dialer.broadcast import Subscription
 from dialer.engine import site_channel
@@ -22,6 +22,7 @@ from dialer.reports import site_names
 from dialer.states import CALLING, WAITING, LeadStatus
 from dialer.users import visible_sites
 
+from ..live import wait_for_disconnect
 from .scope import Scope, scope
 from .session import Ctx, access_of_websocket, runtime
 from .templating import render
@@ -99,11 +100,7 @@ async def live_socket(websocket: WebSocket) -> None:
             await websocket.send_json({**message, "site_id": site_id})
 
     async def until_disconnect() -> None:
-        try:
-            while True:
-                await websocket.receive_text()
-        except WebSocketDisconnect:
-            pass
+        await wait_for_disconnect(websocket)
         tg.cancel_scope.cancel()
 
     async with contextlib.AsyncExitStack() as stack:
