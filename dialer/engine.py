@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import calling, store
 from .broadcast import Broadcast
 from .clock import Clock, Timer
-from .events import LegEnded, LegEvent
+from .events import LegEnded, LegEvent, LegRinging, PriceKnown
 from .machine import Decision, Policy, Trigger, decide
-from .models import CallLeg, Lead, Site
 from .notices import Notices
+from .rows import LeadRow, LegRow
 from .states import EndReason, LeadStatus, LegRole
 from .telephony.base import CallRequest, Provider, ProviderError
 from .whisper import whisper_text
@@ -36,6 +37,9 @@ DUE_BATCH = 200
 CONCURRENCY = 20
 LEG_CACHE_SIZE = 100_000
 PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up and finished
+# How long a site's row (name, caller ID, hours, routing) is reused between steps. An owner's change
+# reaches an engine in another process within this many seconds; this process is told at once.
+SITE_TTL = 5.0
 
 
 def lead_channel(lead_id: str) -> str:
@@ -46,7 +50,7 @@ def site_channel(site_id: int) -> str:
     return f"site:{site_id}"
 
 
-def public_status(lead: Lead, step: int = 0, queue_position: int | None = None) -> dict[str, Any]:
+def public_status(lead: LeadRow | Any, step: int = 0, queue_position: int | None = None) -> dict[str, Any]:
     """What the visitor's widget is told about a lead: no manager names, no numbers."""
     scheduled = lead.scheduled_for if lead.status == LeadStatus.SCHEDULED else None
     message: dict[str, Any] = {
@@ -76,6 +80,9 @@ class Engine:
         concurrency: int = CONCURRENCY,
     ) -> None:
         self.sessions = sessions
+        self.database: AsyncEngine = sessions.kw["bind"]
+        # Reads and single-statement writes need no BEGIN and COMMIT round trips.
+        self.autocommit = self.database.execution_options(isolation_level="AUTOCOMMIT")
         self.notices = notices or Notices("http://127.0.0.1:8000", "development")
         self.provider = provider
         self.clock = clock
@@ -93,6 +100,8 @@ class Engine:
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._lead_of_leg: dict[str, str] = {}
+        self._sites: dict[int, tuple[float, store.SiteRow]] = {}
+        self._names: dict[int, str] = {}  # manager names for the timeline, refreshed by every decision
         # Told other engine processes that a lead is due now (set by the runtime when there are several).
         self.announce: Callable[[], None] | None = None
         # Observes how late (simulated seconds) each due wake-up is acted on; the benchmarks set it.
@@ -170,8 +179,8 @@ class Engine:
         return True
 
     async def _schedule_next(self) -> None:
-        async with self.sessions() as session:
-            wake = await store.next_wake(session)
+        async with self.autocommit.connect() as conn:
+            wake = await store.next_wake(conn)
         delays = [] if self.poll_interval is None else [self.poll_interval]
         if wake is not None:
             delays.append((wake - self.clock.now()).total_seconds())
@@ -182,8 +191,8 @@ class Engine:
         """Advance every lead whose wake-up time has come, several at once; returns how many were looked at."""
         done = 0
         while self.running:
-            async with self.sessions() as session:
-                ids = await store.due_lead_ids(session, self.clock.now(), DUE_BATCH)
+            async with self.autocommit.connect() as conn:
+                ids = await store.due_lead_ids(conn, self.clock.now(), DUE_BATCH)
             await self._wake_all(ids)
             done += len(ids)
             if len(ids) < DUE_BATCH:
@@ -216,16 +225,34 @@ class Engine:
     # events -----------------------------------------------------------------------------------------
 
     async def on_provider_event(self, event: LegEvent) -> None:
+        if isinstance(event, (LegRinging, PriceKnown)):
+            await self._note(event)  # reports that change nothing but the leg: no lock on the lead
+            return
         lead_id = self._lead_of_leg.get(event.leg_id)
         if lead_id is None:
-            async with self._slots, self.sessions() as session:
-                lead_id = await store.lead_id_for_leg(session, event.leg_id)
+            async with self._slots, self.autocommit.connect() as conn:
+                lead_id = await store.lead_id_for_leg(conn, event.leg_id)
             if lead_id is not None:
                 self._remember_leg(event.leg_id, lead_id)
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
             return
         await self.advance(lead_id, Trigger.LEG, event)
+
+    async def _note(self, event: LegRinging | PriceKnown) -> None:
+        with self._working():
+            async with self._slots:
+                if isinstance(event, PriceKnown):
+                    async with self.autocommit.connect() as conn:
+                        await store.record_price(conn, event)
+                    return
+                async with self.database.begin() as conn:
+                    leg = await store.mark_ringing(conn, event.leg_id, event.sid)
+                    if leg is not None:
+                        step = store.Step(conn, self.clock.now())
+                        party = "visitor" if leg.role == LegRole.VISITOR else await self._manager(conn, leg.manager_id)
+                        step.timeline(leg.lead_id, "leg", f"{party}: ringing", leg_id=event.leg_id)
+                        await step.flush(None, [])
 
     def _remember_leg(self, leg_id: str, lead_id: str) -> None:
         # A leg never changes lead, so this cache can only be incomplete, never wrong; it saves a query
@@ -237,13 +264,13 @@ class Engine:
     async def cancel(self, lead_id: str) -> None:
         await self.advance(lead_id, Trigger.CANCEL)
 
-    async def reschedule(self, lead_id: str, when: datetime) -> Lead | None:
+    async def reschedule(self, lead_id: str, when: datetime) -> LeadRow | None:
         """The visitor picked a new time after a missed or unreachable call."""
         lead = await self.advance(lead_id, Trigger.RESCHEDULE, when=when)
         self.nudge()
         return lead
 
-    async def call_back_now(self, lead_id: str, manager_id: int | None) -> Lead | None:
+    async def call_back_now(self, lead_id: str, manager_id: int | None) -> LeadRow | None:
         """Ring `manager_id` first, then the visitor, through the usual hunt (a missed lead or a message)."""
         lead = await self.advance(lead_id, Trigger.CALL_BACK, prefer=manager_id)
         self.nudge()
@@ -260,7 +287,7 @@ class Engine:
         skip_locked: bool = False,
         prefer: int | None = None,
         when: datetime | None = None,
-    ) -> Lead | None:
+    ) -> LeadRow | None:
         with self._working():
             plan = None
             async with self._locks[lead_id]:
@@ -289,8 +316,8 @@ class Engine:
         prefer: int | None,
         when: datetime | None,
     ) -> store.Plan | None:
-        async with self.sessions() as session, session.begin():
-            lead = await store.lock_lead(session, lead_id, skip_locked=skip_locked)
+        async with self.database.begin() as conn:
+            lead, legs = await store.lock_lead_with_legs(conn, lead_id, skip_locked=skip_locked)
             if lead is None:
                 return None
             now = self.clock.now()
@@ -299,30 +326,60 @@ class Engine:
                     return None  # another engine moved it on since we read the due list
                 if self.on_wake is not None:
                     self.on_wake((now - lead.wake_at).total_seconds())
-            legs = await store.legs_of(session, lead.id)
-            managers = await store.active_managers(session, lead.site_id)
+            step = store.Step(conn, now)
             if event is not None:
                 leg = next((leg for leg in legs if leg.id == event.leg_id), None)
                 if leg is None:
                     return None
-                who = store.who(leg, {m.id: m for m in managers})
-                if not await store.apply_leg_event(session, lead, leg, event, now, who):
+                party = await self._party(conn, leg)
+                if not await store.apply_leg_event(step, lead, leg, event, party):
+                    await step.flush(None, legs)  # a report that changes nothing but the leg itself
                     return None
             if trigger is Trigger.CALL_BACK:
                 lead.preferred_manager_id = prefer
                 lead.handled_at = now
             if trigger is Trigger.RESCHEDULE:
                 lead.scheduled_for = when
-            site = await store.get_site(session, lead.site_id)
-            context = await self._context(session, lead, site, managers, now)
+            managers = await store.managers_of(conn, lead.site_id)
+            self._names.update((m.id, m.name) for m in managers)
+            site = await self.site(conn, lead.site_id)
+            context = await self._context(conn, lead, site, managers, now)
             view = store.lead_view(lead, managers, legs, **context)
             decision = decide(view, trigger, now, self.policy)
             if _no_change(lead, decision):
-                return None
-            return await store.write_decision(session, lead, site, legs, managers, decision, now)
+                await step.flush(lead, legs)
+                return store.Plan(lead, site, released_managers=True) if step.released_managers else None
+            return await store.write_decision(step, lead, site, legs, managers, decision)
+
+    async def site(self, conn: AsyncConnection, site_id: int) -> store.SiteRow:
+        """The site's row, read at most every `SITE_TTL` seconds."""
+        cached = self._sites.get(site_id)
+        if cached is not None and time.monotonic() - cached[0] < SITE_TTL:
+            return cached[1]
+        site = await store.get_site(conn, site_id)
+        self._sites[site_id] = (time.monotonic(), site)
+        return site
+
+    def forget_site(self, site_id: int) -> None:
+        """The site was edited in this process: read it afresh at the next step."""
+        self._sites.pop(site_id, None)
+
+    async def _party(self, conn: AsyncConnection, leg: LegRow) -> str:
+        """Who a leg rings, as the timeline names them."""
+        if leg.role == LegRole.VISITOR:
+            return "visitor"
+        return await self._manager(conn, leg.manager_id)
+
+    async def _manager(self, conn: AsyncConnection, manager_id: int | None) -> str:
+        if manager_id is not None and manager_id not in self._names:
+            name = await store.manager_name(conn, manager_id)
+            if name is not None:
+                self._names[manager_id] = name
+        name = self._names.get(manager_id or -1)
+        return f"manager {name}" if name else "manager"
 
     async def _context(
-        self, session: AsyncSession, lead: Lead, site: Site, managers: list[Any], now: datetime
+        self, conn: AsyncConnection, lead: LeadRow, site: store.SiteRow, managers: list[Any], now: datetime
     ) -> dict[str, Any]:
         """What the state machine needs beyond the lead itself: windows, duty, queue, routing."""
         ring = self.policy.ring_timeout
@@ -332,9 +389,9 @@ class Engine:
             "routing": site.routing,
         }
         if lead.status == LeadStatus.QUEUED:
-            context["queue_ahead"] = await store.queue_ahead(session, lead)
+            context["queue_ahead"] = await store.queue_ahead(conn, lead)
         if site.routing == "round_robin" and lead.status in (LeadStatus.QUEUED, LeadStatus.SCHEDULED):
-            context["rotation"] = await store.leads_before(session, lead)
+            context["rotation"] = await store.leads_before(conn, lead)
         return context
 
     async def _perform(self, plan: store.Plan) -> None:
@@ -347,8 +404,8 @@ class Engine:
         if plan.status_changed or plan.step_changed:
             position = None
             if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():
-                async with self.sessions() as session:
-                    position = await store.queue_ahead(session, lead) + 1
+                async with self.autocommit.connect() as conn:
+                    position = await store.queue_ahead(conn, lead) + 1
             message = public_status(lead, plan.step, position)
             await self.broadcast.publish(lead_channel(lead.id), message)
             await self.broadcast.publish(site_channel(lead.site_id), message)
@@ -367,13 +424,15 @@ class Engine:
         if lead.wake_at is not None:
             self._schedule((lead.wake_at - self.clock.now()).total_seconds())
 
-    async def _dial(self, lead: Lead, site: Site, leg: CallLeg, *, since: datetime | None = None) -> None:
+    async def _dial(
+        self, lead: LeadRow, site: store.SiteRow, leg: LegRow, *, since: datetime | None = None
+    ) -> None:
         request = await self._request(lead, site, leg)
         failure = None
-        async with self.sessions() as session, session.begin():
+        async with self.database.begin() as conn:
             # Dial holding the lead's lock, and only a leg with no call yet: an engine in another process
             # recovering this leg meanwhile either waits for us or finds it dialed, never dials it again.
-            if not await store.lock_leg_to_dial(session, lead.id, leg.id):
+            if not await store.lock_leg_to_dial(conn, lead.id, leg.id):
                 return
             try:
                 sid = None
@@ -385,14 +444,14 @@ class Engine:
                 failure = exc
             else:
                 if sid is not None:
-                    await store.set_sid(session, leg.id, sid)
+                    await store.set_sid(conn, leg.id, sid)
         if failure is not None:
             log.info("dialing leg %s failed: %s", leg.id, failure.reason)
             # A refused number is final for that number; a provider that keeps failing ends the lead.
             reason = EndReason.REJECTED if failure.permanent else EndReason.ERROR
             await self.on_provider_event(LegEnded(leg.id, reason=reason, detail=failure.reason))
 
-    async def _request(self, lead: Lead, site: Site, leg: CallLeg) -> CallRequest:
+    async def _request(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> CallRequest:
         role = LegRole(leg.role)
         whisper = None
         if role is LegRole.MANAGER:
@@ -401,8 +460,8 @@ class Engine:
             whisper = whisper_text(site.name, source, lead.timezone, self.clock.now(), returning=returning)
         bridge = None
         if leg.bridged_to is not None:
-            async with self.sessions() as session:
-                bridge = await store.provider_sid(session, leg.bridged_to)
+            async with self.autocommit.connect() as conn:
+                bridge = await store.provider_sid(conn, leg.bridged_to)
         return CallRequest(
             leg_id=leg.id,
             to=leg.to_number,
@@ -415,26 +474,26 @@ class Engine:
         )
 
     async def _wake_queue(self, site_id: int) -> None:
-        async with self.sessions() as session, session.begin():
-            woke = await store.wake_oldest_queued(session, site_id, self.clock.now())
+        async with self.autocommit.connect() as conn:
+            woke = await store.wake_oldest_queued(conn, site_id, self.clock.now())
         if woke:
             self.nudge(announce=False)  # this engine takes the queued lead; no need to tell the others
 
     async def recover_pending_legs(self, older_than: float) -> None:
         """Finish dials that were written but never confirmed (a crash between the write and the dial)."""
         cutoff = self.clock.now() - timedelta(seconds=older_than)
-        async with self.sessions() as session:
-            legs = await store.pending_legs(session, cutoff)
-            for leg in legs:
-                lead = await session.get(Lead, leg.lead_id)
-                if lead is None:
-                    continue
-                site = await store.get_site(session, lead.site_id)
-                log.info("leg %s was written but its dial never confirmed: looking it up", leg.id)
-                await self._dial(lead, site, leg, since=leg.created_at)
+        found = []
+        async with self.autocommit.connect() as conn:
+            for leg in await store.pending_legs(conn, cutoff):
+                lead = await store.get_lead(conn, leg.lead_id)
+                if lead is not None:
+                    found.append((lead, await self.site(conn, lead.site_id), leg))
+        for lead, site, leg in found:
+            log.info("leg %s was written but its dial never confirmed: looking it up", leg.id)
+            await self._dial(lead, site, leg, since=leg.created_at)
 
 
-def _no_change(lead: Lead, decision: Decision) -> bool:
+def _no_change(lead: LeadRow, decision: Decision) -> bool:
     return (
         decision.status == lead.status
         and decision.wake_at == lead.wake_at
