@@ -89,8 +89,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
     await runtime.close()
     ms = [1000 * s for s in late]
     floor_ms = [1000 * s for s in floor]
-    print(f"leads: {args.leads} due over {args.spread:.0f} s, each ringing {args.ring} s; engine concurrency "
-          f"{runtime.engine.concurrency}")
+    print(f"leads: {args.leads} due over {args.spread:.0f} s, each ringing {args.ring} s; engine: "
+          f"{runtime.engine.hands} batches at once, {runtime.engine.concurrency} connections")
     print(f"terminal: {args.leads - left}/{args.leads} in {took:.1f} s {ended}")
     print(f"calls ringing at once (peak): {peak_calls}")
     print(f"memory: {before:.0f} MB before the engine started, peak RSS {peak_rss_mb():.0f} MB")

@@ -1,9 +1,11 @@
 """The engine: the imperative shell around the pure state machine.
 
-For each step it locks the lead, records what the provider reported, asks `machine.decide`, writes the
-result (new state, legs about to be dialed, timeline) and commits; only then does it ask the provider to
-act and publish the change. Wake-up times live in the database, so a new engine on the same database
-resumes every lead where the last one stopped.
+Work for a lead (it fell due, the provider reported on one of its calls, a manager or the visitor asked
+for something) goes into the inbox. A hand takes a batch of leads from it and steps them in one
+transaction: it locks the leads, records what the provider reported, asks `machine.decide` for each,
+writes the results (new states, legs about to be dialed, timeline) and commits; only then does it ask
+the provider to act and publish the changes. Wake-up times live in the database, so a new engine on the
+same database resumes every lead where the last one stopped.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -23,9 +24,10 @@ from . import calling, store
 from .broadcast import Broadcast
 from .clock import Clock, Timer
 from .events import LegEnded, LegEvent, LegRinging, PriceKnown
+from .inbox import Inbox, Work
 from .machine import Decision, Policy, Trigger, decide
 from .notices import Notices
-from .rows import LeadRow, LegRow
+from .rows import LeadRow, LegRow, ManagerRow
 from .states import EndReason, LeadStatus, LegRole
 from .telephony.base import CallRequest, Provider, ProviderError
 from .whisper import whisper_text
@@ -33,8 +35,13 @@ from .whisper import whisper_text
 log = logging.getLogger("ringback.engine")
 
 DUE_BATCH = 200
-# Steps in progress at once (each holds a database connection while it runs; the pool has 30).
-CONCURRENCY = 20
+# Leads stepped in one transaction at most (when work piles up; under light load a batch is one lead).
+BATCH = 50
+# Batches being stepped at once. Few: when work piles up, a few large batches cost far fewer round trips
+# than many small ones.
+HANDS = 4
+# Database connections the engine uses at once (the pool has 30); SQLite has one writer at a time.
+CONCURRENCY = 10
 LEG_CACHE_SIZE = 100_000
 PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up and finished
 # How long a site's row (name, caller ID, hours, routing) is reused between steps. An owner's change
@@ -90,7 +97,10 @@ class Engine:
         self.policy = policy or Policy()
         self.poll_interval = poll_interval
         self.running = False
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.inbox = Inbox()
+        self._hands = 0  # batches being stepped now
+        self._queue_moved = False  # a step made a queued lead due: look for due leads after it
+        self._tasks: set[asyncio.Task[None]] = set()
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
         self._recovered_at: datetime | None = None
@@ -99,6 +109,7 @@ class Engine:
         self._idle.set()
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
+        self.hands = min(HANDS, concurrency)
         self._lead_of_leg: dict[str, str] = {}
         self._sites: dict[int, tuple[float, store.SiteRow]] = {}
         self._names: dict[int, str] = {}  # manager names for the timeline, refreshed by every decision
@@ -163,12 +174,15 @@ class Engine:
         self._timer, self._timer_at = None, None
         if not self.running:
             return
+        claimed: list[Work] = []
         try:
-            await self.run_due()
+            claimed = await self._step_due()
             if self.poll_interval is not None and self._recovery_due():
                 await self.recover_pending_legs(older_than=PLACE_CALL_GRACE)
         finally:
+            # The next wake-up is set as soon as these steps are committed, while their calls are placed.
             await self._schedule_next()
+        await asyncio.gather(*(work.done for work in claimed), return_exceptions=True)
 
     def _recovery_due(self) -> bool:
         """Look for unconfirmed dials once per poll interval, not on every one of many ticks under load."""
@@ -188,45 +202,106 @@ class Engine:
             self._schedule(min(delays))
 
     async def run_due(self) -> int:
-        """Advance every lead whose wake-up time has come, several at once; returns how many were looked at."""
-        done = 0
+        """Advance every lead whose wake-up time has come; returns how many were looked at."""
+        claimed = await self._step_due()
+        await asyncio.gather(*(work.done for work in claimed), return_exceptions=True)
+        return len(claimed)
+
+    async def _step_due(self) -> list[Work]:
+        """Step the due leads, a page at a time; returns once the steps are committed, with the work
+        whose calls may still be being placed."""
+        claimed: list[Work] = []
         while self.running:
-            async with self.autocommit.connect() as conn:
+            async with self._slots, self.autocommit.connect() as conn:
                 ids = await store.due_lead_ids(conn, self.clock.now(), DUE_BATCH)
-            await self._wake_all(ids)
-            done += len(ids)
+            work = [self.inbox.put(lead_id, Work(Trigger.WAKE)) for lead_id in ids]
+            self._pump()
+            await asyncio.gather(*(w.committed for w in work), return_exceptions=True)
+            claimed.extend(work)
             if len(ids) < DUE_BATCH:
                 break
+        return claimed
+
+    # the inbox --------------------------------------------------------------------------------------
+
+    def submit(self, lead_id: str, work: Work) -> asyncio.Future[LeadRow | None]:
+        """Queue `work` for the lead; the future resolves once it is committed and acted on."""
+        done = self.inbox.put(lead_id, work).done
+        self._pump()
         return done
 
-    async def _wake_all(self, ids: list[str]) -> None:
-        """Step the due leads `ids`, `concurrency` at a time; the calling task is one of the hands."""
-        queue = iter(ids)
+    def _pump(self) -> None:
+        while self._hands < self.hands and len(self.inbox):
+            batch = self.inbox.take(BATCH)
+            self._hands += 1
+            self._busy += 1  # counted from now, so that `stop` waits for it even before it starts
+            self._idle.clear()
+            task = asyncio.ensure_future(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-        async def hand() -> None:
-            for lead_id in queue:
-                if not self.running:
-                    return  # once stopping, what is not started yet stays due for another engine
-                try:
-                    await self.advance(lead_id, Trigger.WAKE, skip_locked=True)
-                except Exception:
-                    log.exception("lead %s: wake-up failed", lead_id)
-
-        helpers = [asyncio.create_task(hand()) for _ in range(min(self.concurrency, len(ids)) - 1)]
+    async def _run(self, batch: list[tuple[str, Work]]) -> None:
+        plans: dict[str, Any] = {}
         try:
-            await hand()
-        except BaseException:
-            for helper in helpers:
-                helper.cancel()
-            raise
+            try:
+                plans = await self._step_batch(batch)
+            finally:
+                self.inbox.release([lead_id for lead_id, _ in batch])
+                self._hands -= 1
+                self._pump()
+                for lead_id, work in batch:
+                    if not work.committed.done():
+                        work.committed.set_result(isinstance(plans.get(lead_id), store.Plan))
+            await self._perform([plan for plan in plans.values() if isinstance(plan, store.Plan)])
+        except Exception:
+            # Committed, but acting on it failed: what was not dialed is found again (recover_pending_legs).
+            log.exception("acting on a step failed")
         finally:
-            await asyncio.gather(*helpers, return_exceptions=True)
+            for lead_id, work in batch:
+                outcome = plans.get(lead_id)
+                if work.done.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    work.done.set_exception(outcome)
+                else:
+                    work.done.set_result(outcome.lead if outcome is not None else None)
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
+    async def _step_batch(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
+        """Step the batch in one transaction; when that fails, each lead alone, so one lead's trouble
+        stays its own. Returns each lead's plan, None (nothing to do) or the exception it met."""
+        try:
+            return await self._step_retrying(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                log.exception("lead %s: step failed", batch[0][0])
+                return {batch[0][0]: exc}
+        outcomes: dict[str, Any] = {}
+        for item in batch:
+            try:
+                outcomes.update(await self._step_retrying([item]))
+            except Exception as exc:
+                log.exception("lead %s: step failed", item[0])
+                outcomes[item[0]] = exc
+        return outcomes
+
+    async def _step_retrying(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
+        for attempt in range(5):
+            try:
+                async with self._slots:
+                    return await self._step(batch)
+            except store.ManagerTaken as exc:  # only where managers cannot be locked (SQLite)
+                log.debug("retrying a step: %r (attempt %d)", exc, attempt + 1)
+        raise RuntimeError("gave up after repeated conflicts")
 
     # events -----------------------------------------------------------------------------------------
 
     async def on_provider_event(self, event: LegEvent) -> None:
-        if isinstance(event, (LegRinging, PriceKnown)):
-            await self._note(event)  # reports that change nothing but the leg: no lock on the lead
+        if isinstance(event, PriceKnown):  # changes nothing but the leg's price: one statement
+            async with self._slots, self.autocommit.connect() as conn:
+                await store.record_price(conn, event)
             return
         lead_id = self._lead_of_leg.get(event.leg_id)
         if lead_id is None:
@@ -237,22 +312,7 @@ class Engine:
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
             return
-        await self.advance(lead_id, Trigger.LEG, event)
-
-    async def _note(self, event: LegRinging | PriceKnown) -> None:
-        with self._working():
-            async with self._slots:
-                if isinstance(event, PriceKnown):
-                    async with self.autocommit.connect() as conn:
-                        await store.record_price(conn, event)
-                    return
-                async with self.database.begin() as conn:
-                    leg = await store.mark_ringing(conn, event.leg_id, event.sid)
-                    if leg is not None:
-                        step = store.Step(conn, self.clock.now())
-                        party = "visitor" if leg.role == LegRole.VISITOR else await self._manager(conn, leg.manager_id)
-                        step.timeline(leg.lead_id, "leg", f"{party}: ringing", leg_id=event.leg_id)
-                        await step.flush(None, [])
+        await self.submit(lead_id, Work(Trigger.LEG, event))
 
     def _remember_leg(self, leg_id: str, lead_id: str) -> None:
         # A leg never changes lead, so this cache can only be incomplete, never wrong; it saves a query
@@ -262,139 +322,152 @@ class Engine:
         self._lead_of_leg[leg_id] = lead_id
 
     async def cancel(self, lead_id: str) -> None:
-        await self.advance(lead_id, Trigger.CANCEL)
+        await self.submit(lead_id, Work(Trigger.CANCEL))
 
     async def reschedule(self, lead_id: str, when: datetime) -> LeadRow | None:
         """The visitor picked a new time after a missed or unreachable call."""
-        lead = await self.advance(lead_id, Trigger.RESCHEDULE, when=when)
+        lead = await self.submit(lead_id, Work(Trigger.RESCHEDULE, when=when))
         self.nudge()
         return lead
 
     async def call_back_now(self, lead_id: str, manager_id: int | None) -> LeadRow | None:
         """Ring `manager_id` first, then the visitor, through the usual hunt (a missed lead or a message)."""
-        lead = await self.advance(lead_id, Trigger.CALL_BACK, prefer=manager_id)
+        lead = await self.submit(lead_id, Work(Trigger.CALL_BACK, prefer=manager_id))
         self.nudge()
         return lead
 
-    # one step ---------------------------------------------------------------------------------------
+    # one transaction --------------------------------------------------------------------------------
 
-    async def advance(
-        self,
-        lead_id: str,
-        trigger: Trigger,
-        event: LegEvent | None = None,
-        *,
-        skip_locked: bool = False,
-        prefer: int | None = None,
-        when: datetime | None = None,
-    ) -> LeadRow | None:
-        with self._working():
-            plan = None
-            async with self._locks[lead_id]:
-                for _ in range(5):
-                    try:
-                        async with self._slots:
-                            plan = await self._step(lead_id, trigger, event, skip_locked, prefer, when)
-                        break
-                    except (store.StaleLead, store.ManagerTaken) as exc:
-                        log.debug("retrying step for lead %s: %r", lead_id, exc)
-                else:
-                    log.error("lead %s: gave up after repeated conflicts", lead_id)
-            if not self._locks[lead_id].locked():
-                self._locks.pop(lead_id, None)
-            if plan is None:
-                return None
-            await self._perform(plan)
-            return plan.lead
-
-    async def _step(
-        self,
-        lead_id: str,
-        trigger: Trigger,
-        event: LegEvent | None,
-        skip_locked: bool,
-        prefer: int | None,
-        when: datetime | None,
-    ) -> store.Plan | None:
+    async def _step(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
+        """Lock the batch's leads, apply each one's work, decide, write it all, commit."""
         async with self.database.begin() as conn:
-            lead, legs = await store.lock_lead_with_legs(conn, lead_id, skip_locked=skip_locked)
-            if lead is None:
-                return None
             now = self.clock.now()
-            if trigger is Trigger.WAKE:
-                if lead.wake_at is None or lead.wake_at > now:
-                    return None  # another engine moved it on since we read the due list
-                if self.on_wake is not None:
-                    self.on_wake((now - lead.wake_at).total_seconds())
             step = store.Step(conn, now)
-            if event is not None:
-                leg = next((leg for leg in legs if leg.id == event.leg_id), None)
-                if leg is None:
-                    return None
-                party = await self._party(conn, leg)
-                if not await store.apply_leg_event(step, lead, leg, event, party):
-                    await step.flush(None, legs)  # a report that changes nothing but the leg itself
-                    return None
-            if trigger is Trigger.CALL_BACK:
-                lead.preferred_manager_id = prefer
-                lead.handled_at = now
-            if trigger is Trigger.RESCHEDULE:
-                lead.scheduled_for = when
-            managers = await store.managers_of(conn, lead.site_id)
-            self._names.update((m.id, m.name) for m in managers)
-            site = await self.site(conn, lead.site_id)
-            context = await self._context(conn, lead, site, managers, now)
-            view = store.lead_view(lead, managers, legs, **context)
-            decision = decide(view, trigger, now, self.policy)
-            if _no_change(lead, decision):
-                await step.flush(lead, legs)
-                return store.Plan(lead, site, released_managers=True) if step.released_managers else None
-            return await store.write_decision(step, lead, site, legs, managers, decision)
+            found = await store.lock_leads(conn, [i for i, w in batch if w.skip_locked], skip_locked=True)
+            found.update(await store.lock_leads(conn, [i for i, w in batch if not w.skip_locked]))
+            live: list[tuple[LeadRow, list[LegRow], Work]] = []
+            for lead_id, work in batch:
+                if lead_id not in found:
+                    continue  # gone, or (a wake-up) another engine is stepping it
+                lead, legs = found[lead_id]
+                if work.trigger is Trigger.WAKE:
+                    if not self.running:
+                        continue  # stopping: what is not started yet stays due for another engine
+                    if lead.wake_at is None or lead.wake_at > now:
+                        continue  # another engine moved it on since we read the due list
+                    if self.on_wake is not None:
+                        self.on_wake((now - lead.wake_at).total_seconds())
+                live.append((lead, legs, work))
+            # A report that only a leg rings decides nothing: its lead needs neither managers nor site.
+            deciding = [(lead, legs, work) for lead, legs, work in live if not isinstance(work.event, LegRinging)]
+            site_ids = {lead.site_id for lead, _, _ in deciding}
+            managers = await store.lock_managers(conn, site_ids)
+            sites = await self.sites(conn, site_ids)
+            queued = [lead.id for lead, _, _ in deciding if lead.status == LeadStatus.QUEUED]
+            ahead = await store.queues_ahead(conn, queued)
+            await self._learn_names(conn, [leg for lead, legs, work in live for leg in legs
+                                           if work.event is not None and leg.id == work.event.leg_id])
+            plans: dict[str, Any] = {}
+            for lead, legs, work in live:
+                site = sites.get(lead.site_id)
+                plans[lead.id] = await self._decide(step, lead, legs, work, site, managers.get(lead.site_id, []),
+                                                    ahead.get(lead.id, 0))
+            await step.flush([lead for lead, _, _ in live], [leg for _, legs, _ in live for leg in legs],
+                             [m for ms in managers.values() for m in ms])
+            freed = {plan.lead.site_id for plan in plans.values() if plan is not None and plan.released_managers}
+            if await store.wake_oldest_queued(conn, freed, now):
+                self._queue_moved = True
+            return plans
 
-    async def site(self, conn: AsyncConnection, site_id: int) -> store.SiteRow:
-        """The site's row, read at most every `SITE_TTL` seconds."""
-        cached = self._sites.get(site_id)
-        if cached is not None and time.monotonic() - cached[0] < SITE_TTL:
-            return cached[1]
-        site = await store.get_site(conn, site_id)
-        self._sites[site_id] = (time.monotonic(), site)
-        return site
+    async def _decide(
+        self,
+        step: store.Step,
+        lead: LeadRow,
+        legs: list[LegRow],
+        work: Work,
+        site: store.SiteRow | None,
+        managers: list[ManagerRow],
+        queue_ahead: int,
+    ) -> store.Plan | None:
+        now = step.now
+        self._names.update((m.id, m.name) for m in managers)
+        if work.event is not None:
+            leg = next((leg for leg in legs if leg.id == work.event.leg_id), None)
+            if leg is None:
+                return None
+            party = store.who(leg, self._names)
+            if not store.apply_leg_event(step, lead, leg, work.event, party, managers):
+                return None  # a report that changes nothing but the leg itself
+        assert site is not None  # every lead that gets this far had its site read
+        if work.trigger is Trigger.CALL_BACK:
+            lead.preferred_manager_id = work.prefer
+            lead.handled_at = now
+        if work.trigger is Trigger.RESCHEDULE:
+            lead.scheduled_for = work.when
+        context = await self._context(step.conn, lead, site, managers, now, queue_ahead)
+        view = store.lead_view(lead, managers, legs, **context)
+        decision = decide(view, work.trigger, now, self.policy)
+        if _no_change(lead, decision):
+            return store.Plan(lead, site, released_managers=True) if lead.id in step.released_managers else None
+        return store.write_decision(step, lead, site, legs, managers, decision)
+
+    async def sites(self, conn: AsyncConnection, site_ids: set[int]) -> dict[int, store.SiteRow]:
+        """The sites' rows, each read at most every `SITE_TTL` seconds."""
+        fresh, found = time.monotonic(), {}
+        for site_id in site_ids:
+            cached = self._sites.get(site_id)
+            if cached is not None and fresh - cached[0] < SITE_TTL:
+                found[site_id] = cached[1]
+        missing = site_ids - found.keys()
+        if missing:
+            for site_id, site in (await store.get_sites(conn, missing)).items():
+                self._sites[site_id] = (fresh, site)
+                found[site_id] = site
+        return found
 
     def forget_site(self, site_id: int) -> None:
         """The site was edited in this process: read it afresh at the next step."""
         self._sites.pop(site_id, None)
 
-    async def _party(self, conn: AsyncConnection, leg: LegRow) -> str:
-        """Who a leg rings, as the timeline names them."""
-        if leg.role == LegRole.VISITOR:
-            return "visitor"
-        return await self._manager(conn, leg.manager_id)
-
-    async def _manager(self, conn: AsyncConnection, manager_id: int | None) -> str:
-        if manager_id is not None and manager_id not in self._names:
-            name = await store.manager_name(conn, manager_id)
-            if name is not None:
-                self._names[manager_id] = name
-        name = self._names.get(manager_id or -1)
-        return f"manager {name}" if name else "manager"
+    async def _learn_names(self, conn: AsyncConnection, legs: list[LegRow]) -> None:
+        """Know the names of the managers these legs ring (the timeline names them)."""
+        missing = {leg.manager_id for leg in legs if leg.manager_id is not None} - self._names.keys()
+        if missing:
+            self._names.update(await store.manager_names(conn, missing))
 
     async def _context(
-        self, conn: AsyncConnection, lead: LeadRow, site: store.SiteRow, managers: list[Any], now: datetime
+        self, conn: AsyncConnection, lead: LeadRow, site: store.SiteRow, managers: list[ManagerRow],
+        now: datetime, queue_ahead: int,
     ) -> dict[str, Any]:
         """What the state machine needs beyond the lead itself: windows, duty, queue, routing."""
         ring = self.policy.ring_timeout
+        active = [m for m in managers if m.active]
         context: dict[str, Any] = {
-            "allowed_at": calling.allowed_at(now, site, managers, lead.timezone, ring),
-            "on_duty": calling.on_duty(now, site, managers, ring),
+            "allowed_at": calling.allowed_at(now, site, active, lead.timezone, ring),
+            "on_duty": calling.on_duty(now, site, active, ring),
             "routing": site.routing,
+            "queue_ahead": queue_ahead,
         }
-        if lead.status == LeadStatus.QUEUED:
-            context["queue_ahead"] = await store.queue_ahead(conn, lead)
         if site.routing == "round_robin" and lead.status in (LeadStatus.QUEUED, LeadStatus.SCHEDULED):
             context["rotation"] = await store.leads_before(conn, lead)
         return context
 
-    async def _perform(self, plan: store.Plan) -> None:
+    # after the commit -------------------------------------------------------------------------------
+
+    async def _perform(self, plans: list[store.Plan]) -> None:
+        if not plans:
+            return
+        await asyncio.gather(*(self._tell(plan) for plan in plans))
+        await self._dial([(plan.lead, plan.site, leg) for plan in plans for leg, _ in plan.calls])
+        if self._queue_moved:
+            self._queue_moved = False
+            self.nudge(announce=False)  # this engine takes the queued lead; no need to tell the others
+        for plan in plans:
+            if plan.lead.wake_at is not None:
+                self._schedule((plan.lead.wake_at - self.clock.now()).total_seconds())
+
+    async def _tell(self, plan: store.Plan) -> None:
+        """Hang up what the step ended, publish the change, send the visitor's text messages."""
         lead, site = plan.lead, plan.site
         for leg, hangup in plan.hangups:
             try:
@@ -404,14 +477,11 @@ class Engine:
         if plan.status_changed or plan.step_changed:
             position = None
             if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():
-                async with self.autocommit.connect() as conn:
+                async with self._slots, self.autocommit.connect() as conn:
                     position = await store.queue_ahead(conn, lead) + 1
             message = public_status(lead, plan.step, position)
             await self.broadcast.publish(lead_channel(lead.id), message)
             await self.broadcast.publish(site_channel(lead.site_id), message)
-        for leg, _call in plan.calls:
-            self._remember_leg(leg.id, lead.id)
-            await self._dial(lead, site, leg)
         for text in plan.texts:
             body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
                                      when=lead.scheduled_for)
@@ -419,37 +489,44 @@ class Engine:
                 await self.provider.send_text(lead.phone, body, sender=site.caller_id)
             except ProviderError as exc:
                 log.warning("text message for lead %s not sent: %s", lead.id, exc.reason)
-        if plan.released_managers:
-            await self._wake_queue(lead.site_id)
-        if lead.wake_at is not None:
-            self._schedule((lead.wake_at - self.clock.now()).total_seconds())
 
     async def _dial(
-        self, lead: LeadRow, site: store.SiteRow, leg: LegRow, *, since: datetime | None = None
+        self, items: list[tuple[LeadRow, store.SiteRow, LegRow]], *, since: datetime | None = None
     ) -> None:
-        request = await self._request(lead, site, leg)
-        failure = None
-        async with self.database.begin() as conn:
-            # Dial holding the lead's lock, and only a leg with no call yet: an engine in another process
-            # recovering this leg meanwhile either waits for us or finds it dialed, never dials it again.
-            if not await store.lock_leg_to_dial(conn, lead.id, leg.id):
-                return
-            try:
-                sid = None
-                if since is not None:  # this step's fate is unknown: never dial it twice
-                    sid = await self.provider.find_call(request, since)
-                if sid is None:
-                    sid = await self.provider.place_call(request)
-            except ProviderError as exc:
-                failure = exc
-            else:
-                if sid is not None:
-                    await store.set_sid(conn, leg.id, sid)
-        if failure is not None:
-            log.info("dialing leg %s failed: %s", leg.id, failure.reason)
+        """Dial these legs, holding their leads' locks: an engine in another process recovering one of
+        them meanwhile either waits for us or finds it dialed, never dials it again."""
+        if not items:
+            return
+        for lead, _, leg in items:
+            self._remember_leg(leg.id, lead.id)
+        requests = {leg.id: await self._request(lead, site, leg) for lead, site, leg in items}
+        failures: dict[str, ProviderError] = {}
+        async with self._slots, self.database.begin() as conn:
+            waiting = await store.lock_legs_to_dial(conn, list(requests))
+            calls = [self._place(requests[leg_id], since) for leg_id in requests if leg_id in waiting]
+            sids: dict[str, str] = {}
+            for leg_id, result in await asyncio.gather(*calls):
+                if isinstance(result, ProviderError):
+                    failures[leg_id] = result
+                elif result is not None:
+                    sids[leg_id] = result
+            await store.set_sids(conn, sids)
+        for leg_id, failure in failures.items():
+            log.info("dialing leg %s failed: %s", leg_id, failure.reason)
             # A refused number is final for that number; a provider that keeps failing ends the lead.
             reason = EndReason.REJECTED if failure.permanent else EndReason.ERROR
-            await self.on_provider_event(LegEnded(leg.id, reason=reason, detail=failure.reason))
+            await self.on_provider_event(LegEnded(leg_id, reason=reason, detail=failure.reason))
+
+    async def _place(self, request: CallRequest, since: datetime | None) -> tuple[str, str | ProviderError | None]:
+        try:
+            sid = None
+            if since is not None:  # this step's fate is unknown: never dial it twice
+                sid = await self.provider.find_call(request, since)
+            if sid is None:
+                sid = await self.provider.place_call(request)
+        except ProviderError as exc:
+            return request.leg_id, exc
+        return request.leg_id, sid
 
     async def _request(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> CallRequest:
         role = LegRole(leg.role)
@@ -460,7 +537,7 @@ class Engine:
             whisper = whisper_text(site.name, source, lead.timezone, self.clock.now(), returning=returning)
         bridge = None
         if leg.bridged_to is not None:
-            async with self.autocommit.connect() as conn:
+            async with self._slots, self.autocommit.connect() as conn:
                 bridge = await store.provider_sid(conn, leg.bridged_to)
         return CallRequest(
             leg_id=leg.id,
@@ -473,24 +550,19 @@ class Engine:
             record=site.recording,
         )
 
-    async def _wake_queue(self, site_id: int) -> None:
-        async with self.autocommit.connect() as conn:
-            woke = await store.wake_oldest_queued(conn, site_id, self.clock.now())
-        if woke:
-            self.nudge(announce=False)  # this engine takes the queued lead; no need to tell the others
-
     async def recover_pending_legs(self, older_than: float) -> None:
         """Finish dials that were written but never confirmed (a crash between the write and the dial)."""
         cutoff = self.clock.now() - timedelta(seconds=older_than)
         found = []
-        async with self.autocommit.connect() as conn:
+        async with self._slots, self.autocommit.connect() as conn:
             for leg in await store.pending_legs(conn, cutoff):
                 lead = await store.get_lead(conn, leg.lead_id)
                 if lead is not None:
-                    found.append((lead, await self.site(conn, lead.site_id), leg))
-        for lead, site, leg in found:
+                    found.append((lead, leg))
+            sites = await self.sites(conn, {lead.site_id for lead, _ in found})
+        for lead, leg in found:
             log.info("leg %s was written but its dial never confirmed: looking it up", leg.id)
-            await self._dial(lead, site, leg, since=leg.created_at)
+            await self._dial([(lead, sites[lead.site_id], leg)], since=leg.created_at)
 
 
 def _no_change(lead: LeadRow, decision: Decision) -> bool:

@@ -13,6 +13,7 @@ LEAD_COLUMNS = (
     "preferred_manager_id", "confirmed_at", "reminded_at", "handled_at", "outcome", "source", "created_at",
     "updated_at", "ended_at",
 )
+MANAGER_COLUMNS = ("id", "site_id", "name", "phone", "position", "active", "working_hours", "busy_lead_id")
 LEG_COLUMNS = (
     "id", "lead_id", "step", "role", "manager_id", "to_number", "status", "end_reason", "end_detail", "accepted",
     "bridged_to", "provider_sid", "created_at", "answered_at", "ended_at", "duration", "price", "price_unit",
@@ -108,3 +109,17 @@ class LegRow(Record):
     price: Decimal | None
     price_unit: str | None
     recording_url: str | None
+
+
+class ManagerRow(Record):
+    __slots__ = MANAGER_COLUMNS
+    COLUMNS = MANAGER_COLUMNS
+
+    id: int
+    site_id: int
+    name: str
+    phone: str
+    position: int
+    active: bool
+    working_hours: dict[str, Any] | None
+    busy_lead_id: str | None  # the lead this manager is being rung for or talking on

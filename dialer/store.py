@@ -1,8 +1,10 @@
 """Every database operation the engine needs. The engine asks; it never writes SQL itself.
 
-The engine's steps run on plain connections with statements built once (SQLAlchemy Core), reading
-`rows.LeadRow`/`rows.LegRow` records and writing back only the columns a step changed: one engine step is
-one transaction of a handful of statements. The web side keeps the ORM (`active_managers` below).
+The engine steps many leads in one transaction (see `dialer/inbox.py`): it locks them with their legs
+and their sites' managers in two queries, decides each lead in memory (`rows.LeadRow`, `LegRow`,
+`ManagerRow` records), then `Step.flush` writes back only the columns that changed, a few statements
+for the whole batch. Statements are built once (SQLAlchemy Core). The web side keeps the ORM
+(`active_managers` below).
 """
 
 from __future__ import annotations
@@ -18,21 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from .events import KeyPressed, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown, RecordingReady
 from .machine import Decision, Hangup, LeadView, LegView, ManagerView, PlaceCall, SendText
 from .models import CallLeg, Lead, LeadEvent, Manager, Site, new_id
-from .rows import LeadRow, LegRow
+from .rows import LeadRow, LegRow, ManagerRow
 from .states import TERMINAL, EndReason, LeadStatus, LegRole, LegStatus
 
-leads = Lead.__table__
+leads = leads_table = Lead.__table__
 legs_table = CallLeg.__table__
 managers_table = Manager.__table__
 sites_table = Site.__table__
 events_table = LeadEvent.__table__
 
-ManagerRow = Row[Any]  # id, name, phone, position, working_hours, busy_lead_id
 SiteRow = Row[Any]
-
-
-class StaleLead(Exception):
-    """Someone else moved the lead on between our read and our write; the step is tried again."""
 
 
 class ManagerTaken(Exception):
@@ -56,34 +53,49 @@ class Plan:
 
 @dataclass
 class Step:
-    """One engine step's unit of work: the timeline lines and new legs it adds, written by `flush`."""
+    """One transaction's unit of work: the timeline lines it adds; `flush` writes them with every record
+    the step changed."""
 
     conn: AsyncConnection
     now: datetime
     events: list[dict[str, Any]] = field(default_factory=list)
-    released_managers: bool = False  # a manager became free: the site's queue may move
+    released_managers: set[str] = field(default_factory=set)  # leads whose manager became free
 
     def timeline(self, lead_id: str, kind: str, detail: str, *, status: str | None = None,
                  leg_id: str | None = None) -> None:
         self.events.append(dict(lead_id=lead_id, at=self.now, kind=kind, status=status, leg_id=leg_id,
                                 detail=detail))
 
-    async def flush(self, lead: LeadRow | None, legs: list[LegRow]) -> None:
-        """Write the changed and new legs, the timeline, then the lead (checking its version)."""
+    async def flush(self, leads: list[LeadRow], legs: list[LegRow], managers: list[ManagerRow]) -> None:
+        """Write the new and changed legs, the managers claimed or freed, the timeline, then the leads
+        (each changed lead's version goes up by one: the web side's optimistic checks rely on it)."""
         new = [leg.values() for leg in legs if leg.is_new]
         if new:
             await self.conn.execute(insert(legs_table), new)
-        for leg in legs:
-            if not leg.is_new:
-                changes = leg.changes()
-                if changes:
-                    await self.conn.execute(_update_by_id(legs_table, frozenset(changes)), _params(changes, leg.id))
-            leg.mark_written()
+        await _update_changed(self.conn, legs_table, legs)
+        await _update_changed(self.conn, managers_table, managers)
         if self.events:
             await self.conn.execute(insert(events_table), self.events)
             self.events = []
-        if lead is not None:
-            await write_lead(self.conn, lead)
+        for lead in leads:
+            if lead.changes():
+                lead.version += 1
+        await _update_changed(self.conn, leads_table, leads)
+
+
+async def _update_changed(conn: AsyncConnection, table: Any, records: list[Any]) -> None:
+    """One UPDATE per set of changed columns, executed for every record that changed those."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for record in records:
+        if record.is_new:
+            record.mark_written()
+            continue
+        changes = record.changes()
+        if changes:
+            groups.setdefault(frozenset(changes), []).append(_params(changes, record.id))
+            record.mark_written()
+    for columns, params in groups.items():
+        await conn.execute(_update_by_id(table, columns), params)
 
 
 def _params(changes: dict[str, Any], row_id: Any) -> dict[str, Any]:
@@ -101,67 +113,38 @@ def _update_by_id(table: Any, columns: frozenset[str]) -> Update:
     )
 
 
-@lru_cache(maxsize=256)
-def _update_lead(columns: frozenset[str]) -> Update:
-    values = {leads.c[name]: bindparam(f"v_{name}", type_=leads.c[name].type) for name in columns}
-    values[leads.c.version] = bindparam("v_version", type_=leads.c.version.type)
-    return update(leads).where(leads.c.id == bindparam("w_id"), leads.c.version == bindparam("w_version")).values(values)
-
-
-async def write_lead(conn: AsyncConnection, lead: LeadRow) -> None:
-    """Write what the step changed of the lead; its version turns a lost race into `StaleLead`."""
-    changes = lead.changes()
-    if not changes:
-        return
-    changes.pop("version", None)
-    params = _params(changes, lead.id)
-    params["w_version"], params["v_version"] = lead.version, lead.version + 1
-    if (await conn.execute(_update_lead(frozenset(changes)), params)).rowcount != 1:
-        raise StaleLead(lead.id)
-    lead.version += 1
-    lead.mark_written()
-
-
 # reads ---------------------------------------------------------------------------------------------
 
 _LEAD_COLUMNS = [leads.c[name] for name in LeadRow.COLUMNS]
 _LEG_COLUMNS = [legs_table.c[name] for name in LegRow.COLUMNS]
-_MANAGER_COLUMNS = [managers_table.c[name] for name in ("id", "name", "phone", "position", "working_hours",
-                                                         "busy_lead_id")]
-
-_LEAD = select(*_LEAD_COLUMNS).where(leads.c.id == bindparam("id"))
-# FOR NO KEY UPDATE on PostgreSQL: steps on one lead exclude each other, while a leg report inserting a
-# timeline line (whose foreign key takes a KEY SHARE lock on the lead) need not wait for them.
-_LOCK_LEAD = _LEAD.with_for_update(key_share=True)
-_LOCK_LEAD_SKIP = _LEAD.with_for_update(key_share=True, skip_locked=True)
+_MANAGER_COLUMNS = [managers_table.c[name] for name in ManagerRow.COLUMNS]
 _N_LEAD = len(_LEAD_COLUMNS)
+_LEAD = select(*_LEAD_COLUMNS).where(leads.c.id == bindparam("id"))
 
 
-def _lead_with_legs(**lock: bool) -> Any:
-    """The lead and its legs in one round trip (one row per leg; a lead without legs is one row)."""
+def _leads_with_legs(**lock: bool) -> Any:
+    """Leads and their legs in one round trip (a row per leg; a lead without legs is one row), locked in
+    id order so that engines in several processes never wait on each other in a circle. FOR NO KEY
+    UPDATE on PostgreSQL: steps on one lead exclude each other, while a leg report inserting a timeline
+    line (its foreign key takes a KEY SHARE lock on the lead) need not wait."""
     return (
         select(*_LEAD_COLUMNS, *_LEG_COLUMNS)
         .select_from(leads.outerjoin(legs_table, legs_table.c.lead_id == leads.c.id))
-        .where(leads.c.id == bindparam("id"))
-        .order_by(legs_table.c.created_at, legs_table.c.step)
+        .where(leads.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(leads.c.id, legs_table.c.created_at, legs_table.c.step)
         .with_for_update(of=leads, key_share=True, **lock)
     )
 
 
-_LOCK_WITH_LEGS = _lead_with_legs()
-_LOCK_WITH_LEGS_SKIP = _lead_with_legs(skip_locked=True)
-_LEGS = (
-    select(*_LEG_COLUMNS)
-    .where(legs_table.c.lead_id == bindparam("lead_id"))
-    .order_by(legs_table.c.created_at, legs_table.c.step)
-)
-_MANAGERS = (
+_LOCK_LEADS = _leads_with_legs()
+_LOCK_LEADS_SKIP = _leads_with_legs(skip_locked=True)
+_LOCK_MANAGERS = (
     select(*_MANAGER_COLUMNS)
-    .where(managers_table.c.site_id == bindparam("site_id"), managers_table.c.active.is_(True))
-    .order_by(managers_table.c.position, managers_table.c.id)
+    .where(managers_table.c.site_id.in_(bindparam("sites", expanding=True)))
+    .order_by(managers_table.c.id)
+    .with_for_update(key_share=True)
 )
-_MANAGER_NAME = select(managers_table.c.name).where(managers_table.c.id == bindparam("id"))
-_SITE = select(sites_table).where(sites_table.c.id == bindparam("id"))
+_SITES = select(sites_table).where(sites_table.c.id.in_(bindparam("ids", expanding=True)))
 _LEAD_OF_LEG = select(legs_table.c.lead_id).where(legs_table.c.id == bindparam("id"))
 _DUE = (
     select(leads.c.id)
@@ -171,30 +154,40 @@ _DUE = (
     .with_for_update(skip_locked=True)
 )
 _NEXT_WAKE = select(func.min(leads.c.wake_at))
+_MANAGER_NAMES = select(managers_table.c.id, managers_table.c.name).where(
+    managers_table.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
-async def lock_lead(conn: AsyncConnection, lead_id: str, *, skip_locked: bool = False) -> LeadRow | None:
-    row = (await conn.execute(_LOCK_LEAD_SKIP if skip_locked else _LOCK_LEAD, {"id": lead_id})).first()
-    return LeadRow(row) if row is not None else None
+async def lock_leads(
+    conn: AsyncConnection, lead_ids: list[str], *, skip_locked: bool = False
+) -> dict[str, tuple[LeadRow, list[LegRow]]]:
+    """Lock the leads `lead_ids` (those another transaction holds are left out with `skip_locked`)."""
+    found: dict[str, tuple[LeadRow, list[LegRow]]] = {}
+    if not lead_ids:
+        return found
+    for row in await conn.execute(_LOCK_LEADS_SKIP if skip_locked else _LOCK_LEADS, {"ids": lead_ids}):
+        entry = found.get(row[0])
+        if entry is None:
+            entry = found[row[0]] = (LeadRow(row[:_N_LEAD]), [])
+        if row[_N_LEAD] is not None:
+            entry[1].append(LegRow(row[_N_LEAD:]))
+    return found
 
 
-async def lock_lead_with_legs(
-    conn: AsyncConnection, lead_id: str, *, skip_locked: bool = False
-) -> tuple[LeadRow | None, list[LegRow]]:
-    rows = (await conn.execute(_LOCK_WITH_LEGS_SKIP if skip_locked else _LOCK_WITH_LEGS, {"id": lead_id})).all()
-    if not rows:
-        return None, []
-    lead = LeadRow(rows[0][:_N_LEAD])
-    return lead, [LegRow(row[_N_LEAD:]) for row in rows if row[_N_LEAD] is not None]
+async def lock_managers(conn: AsyncConnection, site_ids: set[int]) -> dict[int, list[ManagerRow]]:
+    """Every manager of these sites (active or not), locked: claims and releases are made in memory."""
+    by_site: dict[int, list[ManagerRow]] = {site_id: [] for site_id in site_ids}
+    if site_ids:
+        for row in await conn.execute(_LOCK_MANAGERS, {"sites": sorted(site_ids)}):
+            by_site[row.site_id].append(ManagerRow(row))
+    for managers in by_site.values():
+        managers.sort(key=lambda m: (m.position, m.id))
+    return by_site
 
 
-async def get_lead(conn: AsyncConnection, lead_id: str) -> LeadRow | None:
-    row = (await conn.execute(_LEAD, {"id": lead_id})).first()
-    return LeadRow(row) if row is not None else None
-
-
-async def get_site(conn: AsyncConnection, site_id: int) -> SiteRow:
-    return (await conn.execute(_SITE, {"id": site_id})).one()
+async def get_sites(conn: AsyncConnection, site_ids: set[int]) -> dict[int, SiteRow]:
+    return {row.id: row for row in await conn.execute(_SITES, {"ids": sorted(site_ids)})}
 
 
 async def lead_id_for_leg(conn: AsyncConnection, leg_id: str) -> str | None:
@@ -210,17 +203,13 @@ async def next_wake(conn: AsyncConnection) -> datetime | None:
     return (await conn.execute(_NEXT_WAKE)).scalar_one_or_none()
 
 
-async def legs_of(conn: AsyncConnection, lead_id: str) -> list[LegRow]:
-    return [LegRow(row) for row in await conn.execute(_LEGS, {"lead_id": lead_id})]
+async def manager_names(conn: AsyncConnection, manager_ids: set[int]) -> dict[int, str]:
+    return {row.id: row.name for row in await conn.execute(_MANAGER_NAMES, {"ids": sorted(manager_ids)})}
 
 
-async def managers_of(conn: AsyncConnection, site_id: int) -> list[ManagerRow]:
-    """The site's active managers in hunt order, with who is busy right now."""
-    return list(await conn.execute(_MANAGERS, {"site_id": site_id}))
-
-
-async def manager_name(conn: AsyncConnection, manager_id: int) -> str | None:
-    return (await conn.execute(_MANAGER_NAME, {"id": manager_id})).scalar_one_or_none()
+async def get_lead(conn: AsyncConnection, lead_id: str) -> LeadRow | None:
+    row = (await conn.execute(_LEAD, {"id": lead_id})).first()
+    return LeadRow(row) if row is not None else None
 
 
 async def active_managers(session: AsyncSession, site_id: int) -> list[Manager]:
@@ -262,6 +251,7 @@ def lead_view(lead: LeadRow, managers: list[ManagerRow], legs: list[LegRow], **c
         managers=tuple(
             ManagerView(m.id, m.phone, free=m.busy_lead_id in (None, lead.id), on_duty=on_duty.get(m.id, True))
             for m in managers
+            if m.active
         ),
         legs=tuple(leg_view(leg) for leg in legs),
         preferred_manager_id=lead.preferred_manager_id,
@@ -281,7 +271,9 @@ def who(leg: LegRow, names: dict[int, str]) -> str:
 
 # one report about a leg ----------------------------------------------------------------------------
 
-async def apply_leg_event(step: Step, lead: LeadRow, leg: LegRow, event: LegEvent, party: str) -> bool:  # noqa: C901
+def apply_leg_event(  # noqa: C901 - one branch per kind of report
+    step: Step, lead: LeadRow, leg: LegRow, event: LegEvent, party: str, managers: list[ManagerRow]
+) -> bool:
     """Record what the provider said about a leg. True when the lead's situation may have changed."""
     now = step.now
     if event.sid and not leg.provider_sid:
@@ -325,9 +317,8 @@ async def apply_leg_event(step: Step, lead: LeadRow, leg: LegRow, event: LegEven
         if event.detail:
             text += f": {event.detail}"
         step.timeline(lead.id, "leg", text, leg_id=leg.id)
-        if leg.manager_id is not None:
-            await release_manager(step.conn, leg.manager_id, lead.id)
-            step.released_managers = True
+        if release_manager(managers, leg.manager_id, lead.id):
+            step.released_managers.add(lead.id)
         return True
     return False
 
@@ -340,38 +331,21 @@ def end_leg(leg: LegRow, reason: EndReason, now: datetime, duration: int | None 
         leg.duration = round((now - leg.answered_at).total_seconds())
 
 
-_CLAIM = (
-    update(managers_table)
-    .where(managers_table.c.id == bindparam("w_id"))
-    .where(managers_table.c.busy_lead_id.is_(None) | (managers_table.c.busy_lead_id == bindparam("w_lead")))
-    .values(busy_lead_id=bindparam("v_lead"))
-)
-_RELEASE = (
-    update(managers_table)
-    .where(managers_table.c.id == bindparam("w_id"), managers_table.c.busy_lead_id == bindparam("w_lead"))
-    .values(busy_lead_id=None)
-)
-
-
-async def claim_manager(conn: AsyncConnection, manager_id: int, lead_id: str) -> None:
-    result = await conn.execute(_CLAIM, {"w_id": manager_id, "w_lead": lead_id, "v_lead": lead_id})
-    if result.rowcount != 1:
+def claim_manager(managers: list[ManagerRow], manager_id: int, lead_id: str) -> None:
+    manager = next((m for m in managers if m.id == manager_id), None)
+    if manager is None or manager.busy_lead_id not in (None, lead_id):
         raise ManagerTaken(manager_id)
+    manager.busy_lead_id = lead_id
 
 
-async def release_manager(conn: AsyncConnection, manager_id: int, lead_id: str) -> None:
-    await conn.execute(_RELEASE, {"w_id": manager_id, "w_lead": lead_id})
+def release_manager(managers: list[ManagerRow], manager_id: int | None, lead_id: str) -> bool:
+    for manager in managers:
+        if manager.id == manager_id and manager.busy_lead_id == lead_id:
+            manager.busy_lead_id = None
+            return True
+    return False
 
 
-_RINGING = (
-    update(legs_table)
-    .where(
-        legs_table.c.id == bindparam("w_id"),
-        legs_table.c.status.in_([LegStatus.PENDING.value, LegStatus.INITIATED.value]),
-    )
-    .values(status=LegStatus.RINGING.value, provider_sid=func.coalesce(legs_table.c.provider_sid, bindparam("v_sid")))
-    .returning(legs_table.c.lead_id, legs_table.c.role, legs_table.c.manager_id)
-)
 _PRICE = (
     update(legs_table)
     .where(legs_table.c.id == bindparam("w_id"))
@@ -383,12 +357,6 @@ _PRICE = (
 )
 
 
-async def mark_ringing(conn: AsyncConnection, leg_id: str, sid: str | None) -> Row[Any] | None:
-    """A leg started ringing: one conditional update, no lock on the lead (the report decides nothing).
-    Returns the leg's lead, role and manager when it changed; None for a late or duplicated report."""
-    return (await conn.execute(_RINGING, {"w_id": leg_id, "v_sid": sid})).first()
-
-
 async def record_price(conn: AsyncConnection, event: PriceKnown) -> None:
     params = {"w_id": event.leg_id, "v_price": event.price, "v_unit": event.unit, "v_sid": event.sid}
     await conn.execute(_PRICE, params)
@@ -396,7 +364,7 @@ async def record_price(conn: AsyncConnection, event: PriceKnown) -> None:
 
 # a decision ----------------------------------------------------------------------------------------
 
-async def write_decision(
+def write_decision(
     step: Step,
     lead: LeadRow,
     site: SiteRow,
@@ -404,9 +372,10 @@ async def write_decision(
     managers: list[ManagerRow],
     decision: Decision,
 ) -> Plan:
-    """Persist a decision: the lead's new state, the legs it is about to dial, the timeline."""
+    """Apply a decision to the records (written by `Step.flush`): the lead's new state, the legs it is
+    about to dial (appended to `legs`), the managers it claims or frees, the timeline."""
     now = step.now
-    plan = Plan(lead, site, released_managers=step.released_managers)
+    plan = Plan(lead, site, released_managers=lead.id in step.released_managers)
     by_id = {leg.id: leg for leg in legs}
     names = {m.id: m.name for m in managers}
     new_legs: list[LegRow] = []
@@ -422,8 +391,7 @@ async def write_decision(
             leg = by_id[action.leg_id]
             if leg.status != LegStatus.ENDED:
                 end_leg(leg, action.reason, now)
-                if leg.manager_id is not None:
-                    await release_manager(step.conn, leg.manager_id, lead.id)
+                if release_manager(managers, leg.manager_id, lead.id):
                     plan.released_managers = True
                 text = f"{who(leg, names)}: hung up by us ({action.reason.replace('_', ' ')})"
                 step.timeline(lead.id, "leg", text, leg_id=leg.id)
@@ -431,7 +399,7 @@ async def write_decision(
                 plan.hangups.append((leg, action))
         else:
             if action.manager_id is not None:
-                await claim_manager(step.conn, action.manager_id, lead.id)
+                claim_manager(managers, action.manager_id, lead.id)
             leg = LegRow.fresh(
                 id=new_id(), lead_id=lead.id, step=action.step, role=action.role, manager_id=action.manager_id,
                 to_number=action.to, bridged_to=action.bridge_leg_id, status=LegStatus.PENDING, accepted=False,
@@ -462,16 +430,18 @@ async def write_decision(
         lead.outcome = decision.outcome
     if decision.status in TERMINAL:
         lead.ended_at = now
-    await step.flush(lead, [*legs, *new_legs])
+    legs.extend(new_legs)
     return plan
 
 
 # dialing -------------------------------------------------------------------------------------------
 
-_LEG_TO_DIAL = (
-    select(legs_table.c.status, legs_table.c.provider_sid)
+_LEGS_TO_DIAL = (
+    select(legs_table.c.id)
     .join(leads, leads.c.id == legs_table.c.lead_id)
-    .where(legs_table.c.id == bindparam("leg"), leads.c.id == bindparam("lead"))
+    .where(legs_table.c.id.in_(bindparam("legs", expanding=True)))
+    .where(legs_table.c.status == LegStatus.PENDING.value, legs_table.c.provider_sid.is_(None))
+    .order_by(leads.c.id)
     .with_for_update(of=leads, key_share=True)
 )
 _SET_SID = (
@@ -484,17 +454,19 @@ _SET_SID = (
         ),
     )
 )
+
+
+async def lock_legs_to_dial(conn: AsyncConnection, leg_ids: list[str]) -> set[str]:
+    """Lock the leads of these legs; returns the legs still waiting to be dialed (no call id, not ended)."""
+    return set((await conn.execute(_LEGS_TO_DIAL, {"legs": leg_ids})).scalars())
+
+
+async def set_sids(conn: AsyncConnection, sids: dict[str, str]) -> None:
+    if sids:
+        await conn.execute(_SET_SID, [{"w_id": leg_id, "v_sid": sid} for leg_id, sid in sids.items()])
+
+
 _PROVIDER_SID = select(legs_table.c.provider_sid).where(legs_table.c.id == bindparam("id"))
-
-
-async def lock_leg_to_dial(conn: AsyncConnection, lead_id: str, leg_id: str) -> bool:
-    """Lock the lead; True when its leg `leg_id` is still waiting to be dialed (no call id, not ended)."""
-    row = (await conn.execute(_LEG_TO_DIAL, {"leg": leg_id, "lead": lead_id})).first()
-    return row is not None and row.status == LegStatus.PENDING and row.provider_sid is None
-
-
-async def set_sid(conn: AsyncConnection, leg_id: str, sid: str) -> None:
-    await conn.execute(_SET_SID, {"w_id": leg_id, "v_sid": sid})
 
 
 async def provider_sid(conn: AsyncConnection, leg_id: str) -> str | None:
@@ -536,24 +508,58 @@ async def queue_ahead(conn: AsyncConnection | AsyncSession, lead: LeadRow | Lead
     return int((await conn.execute(_QUEUE_AHEAD, params)).scalar_one())
 
 
+_Q_OTHER = leads.alias("other")
+# A count per lead, each from the (site, status) index: a join of the batch against every queued lead
+# lets the planner pick a plan that reads them all.
+_QUEUES_AHEAD = select(
+    leads.c.id,
+    select(func.count())
+    .select_from(_Q_OTHER)
+    .where(
+        _Q_OTHER.c.site_id == leads.c.site_id,
+        _Q_OTHER.c.status == LeadStatus.QUEUED.value,
+        (_Q_OTHER.c.created_at < leads.c.created_at)
+        | ((_Q_OTHER.c.created_at == leads.c.created_at) & (_Q_OTHER.c.id < leads.c.id)),
+    )
+    .correlate(leads)
+    .scalar_subquery(),
+).where(leads.c.id.in_(bindparam("ids", expanding=True)))
+
+
+async def queues_ahead(conn: AsyncConnection, lead_ids: list[str]) -> dict[str, int]:
+    """For each of these leads, how many of its site's leads have waited in the queue longer (0: absent)."""
+    if not lead_ids:
+        return {}
+    return {row[0]: int(row[1]) for row in await conn.execute(_QUEUES_AHEAD, {"ids": lead_ids})}
+
+
 async def leads_before(conn: AsyncConnection, lead: LeadRow) -> int:
     """How many call requests the site had before this one (round-robin rotation)."""
     params = {"site_id": lead.site_id, "created_at": lead.created_at}
     return int((await conn.execute(_LEADS_BEFORE, params)).scalar_one())
 
 
-_OLDEST_QUEUED = (
-    select(leads.c.id)
-    .where(leads.c.site_id == bindparam("w_site"), leads.c.status == LeadStatus.QUEUED.value)
-    .order_by(leads.c.created_at, leads.c.id)
-    .limit(1)
-    .scalar_subquery()
-)
-_WAKE_OLDEST = update(leads).where(leads.c.id == _OLDEST_QUEUED).values(
-    wake_at=bindparam("v_now", type_=leads.c.wake_at.type)
+_OLDER = leads.alias("older")
+_WAKE_OLDEST = (
+    update(leads)
+    .where(leads.c.site_id.in_(bindparam("sites", expanding=True)), leads.c.status == LeadStatus.QUEUED.value)
+    .where(
+        ~select(_OLDER.c.id)
+        .where(
+            _OLDER.c.site_id == leads.c.site_id,
+            _OLDER.c.status == LeadStatus.QUEUED.value,
+            (_OLDER.c.created_at < leads.c.created_at)
+            | ((_OLDER.c.created_at == leads.c.created_at) & (_OLDER.c.id < leads.c.id)),
+        )
+        .exists()
+    )
+    .values(wake_at=bindparam("v_now", type_=leads.c.wake_at.type))
 )
 
 
-async def wake_oldest_queued(conn: AsyncConnection, site_id: int, now: datetime) -> bool:
-    result = await conn.execute(_WAKE_OLDEST, {"w_site": site_id, "v_now": now})
-    return result.rowcount == 1
+async def wake_oldest_queued(conn: AsyncConnection, site_ids: set[int], now: datetime) -> bool:
+    """Each of these sites' longest-waiting queued lead is due now (a manager became free)."""
+    if not site_ids:
+        return False
+    result = await conn.execute(_WAKE_OLDEST, {"sites": sorted(site_ids), "v_now": now})
+    return result.rowcount > 0
