@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from . import calling, store
 from .broadcast import Broadcast
 from .clock import Clock, Timer
-from .events import LegEnded, LegEvent, LegRinging, PriceKnown
+from .events import LegEnded, LegEvent, LegRinging, PriceKnown, RecordingReady
 from .inbox import Inbox, Work
 from .machine import Decision, Policy, Trigger, decide
 from .notices import Notices
@@ -71,6 +71,9 @@ def public_status(lead: LeadRow | Any, step: int = 0, queue_position: int | None
     if queue_position is not None:
         message["queue_position"] = queue_position
     return message
+
+
+NO_DECISION = (LegRinging, PriceKnown, RecordingReady)
 
 
 class Engine:
@@ -299,10 +302,6 @@ class Engine:
     # events -----------------------------------------------------------------------------------------
 
     async def on_provider_event(self, event: LegEvent) -> None:
-        if isinstance(event, PriceKnown):  # changes nothing but the leg's price: one statement
-            async with self._slots, self.autocommit.connect() as conn:
-                await store.record_price(conn, event)
-            return
         lead_id = self._lead_of_leg.get(event.leg_id)
         if lead_id is None:
             async with self._slots, self.autocommit.connect() as conn:
@@ -358,8 +357,8 @@ class Engine:
                     if self.on_wake is not None:
                         self.on_wake((now - lead.wake_at).total_seconds())
                 live.append((lead, legs, work))
-            # A report that only a leg rings decides nothing: its lead needs neither managers nor site.
-            deciding = [(lead, legs, work) for lead, legs, work in live if not isinstance(work.event, LegRinging)]
+            # A report that decides nothing (ringing, a price) needs neither the managers nor the site.
+            deciding = [(lead, legs, work) for lead, legs, work in live if not isinstance(work.event, NO_DECISION)]
             site_ids = {lead.site_id for lead, _, _ in deciding}
             managers = await store.lock_managers(conn, site_ids)
             sites = await self.sites(conn, site_ids)

@@ -346,22 +346,6 @@ def release_manager(managers: list[ManagerRow], manager_id: int | None, lead_id:
     return False
 
 
-_PRICE = (
-    update(legs_table)
-    .where(legs_table.c.id == bindparam("w_id"))
-    .values(
-        price=bindparam("v_price", type_=legs_table.c.price.type),
-        price_unit=bindparam("v_unit"),
-        provider_sid=func.coalesce(legs_table.c.provider_sid, bindparam("v_sid")),
-    )
-)
-
-
-async def record_price(conn: AsyncConnection, event: PriceKnown) -> None:
-    params = {"w_id": event.leg_id, "v_price": event.price, "v_unit": event.unit, "v_sid": event.sid}
-    await conn.execute(_PRICE, params)
-
-
 # a decision ----------------------------------------------------------------------------------------
 
 def write_decision(
