@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# A pooled connection that sat unused this long is pinged before it is handed out. Pinging on every
+# checkout (SQLAlchemy's pool_pre_ping) costs a round trip per request; a busy process reuses its
+# connections within milliseconds, and a database restart is still noticed on the next quiet checkout
+# (a connection in use when it happens fails once, and its error invalidates the whole pool).
+PING_AFTER_IDLE = 2.0
 
 
 def is_sqlite(url: str) -> bool:
@@ -30,7 +37,24 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=10, max_overflow=20)
+    event.listen(engine.sync_engine, "checkin", _checked_in)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _checked_in(dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()  # `info` is emptied when a connection is invalidated
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    since = record.info.get("idle_since")
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as error:  # the pool throws this connection away and hands out a fresh one
+        raise exc.DisconnectionError(str(error)) from error
 
 
 async def empty_tables(engine: AsyncEngine) -> None:
