@@ -20,11 +20,11 @@ from phonenumbers import timezone as phone_timezones
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import calling, slots, source
+from . import calling, new_lead, slots, source
 from .errors import InvalidField, NotFound
 from .hours import zone as zone_info
 from .machine import Policy, admit
-from .models import CallLeg, Lead, LeadEvent, Manager, Site, new_id
+from .models import CallLeg, Lead, Manager, Site, new_id
 from .number_rules import allowed_countries, check_number  # noqa: F401 - allowed_countries was defined here
 from .phones import e164, parse_phone
 from .states import LeadStatus
@@ -172,7 +172,7 @@ async def accept(
         wake_at = now  # the engine confirms a scheduled time by text, or starts the hunt, at once
     returning, last_manager = await _history(session, site.id, req.visitor_id, phone)
     lead = Lead(
-        id=new_id(),  # known before the insert, so the lead and its first timeline line go in one flush
+        id=new_id(),  # known before the insert, so the lead and its first timeline line go in together
         site_id=site.id,
         kind="message" if is_message else "call",
         status=status,
@@ -206,8 +206,7 @@ async def accept(
         detail += f"; to be called at {scheduled_for.astimezone(zone_info(zone)):%Y-%m-%d %H:%M} their time ({why})"
     if last_manager is not None:
         detail += "; a returning visitor, offered first to the manager who spoke with them last"
-    session.add_all([lead, LeadEvent(lead_id=lead.id, at=now, kind="status", status=status, detail=detail)])
-    await session.flush()
+    await new_lead.write(session, lead, at=now, kind="status", status=status, detail=detail)
     return lead, token
 
 
