@@ -17,7 +17,7 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import calling, new_lead, slots, source
@@ -210,22 +210,34 @@ async def accept(
     return lead, token
 
 
-async def _history(
-    session: AsyncSession, site_id: int, visitor_id: str | None, phone: str
-) -> tuple[bool, int | None]:
-    """Whether the visitor asked before, and the manager who last talked with them, if any."""
-    same = (Lead.phone == phone) | (Lead.visitor_id == visitor_id) if visitor_id else Lead.phone == phone
-    earlier = select(Lead.id).where(Lead.site_id == site_id, same).limit(1)
+def _history_query(by_visitor: bool) -> Select[tuple[bool, int | None]]:
+    """Whether the visitor asked before, and the manager who last talked with them: one round trip (a
+    first-time visitor's number matches no lead, so the second part costs nothing). Built once."""
+    same = Lead.phone == bindparam("phone")
+    if by_visitor:
+        same = same | (Lead.visitor_id == bindparam("visitor_id"))
+    site = Lead.site_id == bindparam("site_id")
+    earlier = select(Lead.id).where(site, same).limit(1)
     talked = (
         select(CallLeg.manager_id)
         .join(Lead, Lead.id == CallLeg.lead_id)
-        .where(Lead.site_id == site_id, same, CallLeg.accepted.is_(True), CallLeg.manager_id.is_not(None))
+        .where(site, same, CallLeg.accepted.is_(True), CallLeg.manager_id.is_not(None))
         .where(CallLeg.answered_at.is_not(None))
         .order_by(CallLeg.created_at.desc())
         .limit(1)
     )
-    # Both in one round trip (a first-time visitor's number matches no lead, so the second costs nothing).
-    row = (await session.execute(select(earlier.exists(), talked.scalar_subquery()))).one()
+    return select(earlier.exists(), talked.scalar_subquery())
+
+
+_HISTORY = {False: _history_query(False), True: _history_query(True)}
+
+
+async def _history(
+    session: AsyncSession, site_id: int, visitor_id: str | None, phone: str
+) -> tuple[bool, int | None]:
+    """Whether the visitor asked before, and the manager who last talked with them, if any."""
+    params = {"site_id": site_id, "phone": phone, "visitor_id": visitor_id}
+    row = (await session.execute(_HISTORY[bool(visitor_id)], params)).one()
     return bool(row[0]), row[1]
 
 
