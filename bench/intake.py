@@ -17,15 +17,16 @@ import os
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx2  # noqa: E402
 import uvicorn  # noqa: E402
 
+from bench._load import Connection  # noqa: E402
 from bench._world import database_url, empty, populate, prepare  # noqa: E402
 from dialer import db  # noqa: E402
 
@@ -65,7 +66,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def measure(kind: str, url: str, seconds: float, connections: int, numbers: itertools.count) -> tuple[float, int]:
+@dataclass(frozen=True)
+class Result:
+    rate: float  # accepted requests per second
+    refused: int
+    server_busy: float  # CPU seconds per second: 1.0 is one core kept busy
+    client_busy: float
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(kind: str, url: str, seconds: float, connections: int, numbers: itertools.count) -> Result:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", kind, "--port", str(port),
@@ -77,28 +95,31 @@ async def measure(kind: str, url: str, seconds: float, connections: int, numbers
         while b"Uvicorn running" not in await asyncio.wait_for(proc.stderr.readline(), 30):
             pass
         drain = asyncio.create_task(proc.stderr.read())
-        target = f"http://127.0.0.1:{port}/api/v1/callbacks"
-        limits = httpx2.Limits(max_connections=connections)
-        async with httpx2.AsyncClient(limits=limits, timeout=30) as client:
-            accepted, refused = 0, 0
+        pool = [await Connection.open("127.0.0.1", port) for _ in range(connections)]
+        accepted, refused = 0, 0
 
-            async def hammer(until: float, count: bool) -> None:
-                nonlocal accepted, refused
-                while time.monotonic() < until:
-                    body = {"site": "bench0", "phone": f"+48501{next(numbers) % 1_000_000:06d}", "timezone": "UTC"}
-                    response = await client.post(target, json=body)
-                    if count:
-                        if response.status_code == 201:
-                            accepted += 1
-                        else:
-                            refused += 1
+        async def hammer(conn: Connection, until: float, count: bool) -> None:
+            nonlocal accepted, refused
+            while time.monotonic() < until:
+                body = {"site": "bench0", "phone": f"+48501{next(numbers) % 1_000_000:06d}", "timezone": "UTC"}
+                status, _ = await asyncio.wait_for(conn.post_json("/api/v1/callbacks", body), 30)
+                if count:
+                    if status == 201:
+                        accepted += 1
+                    else:
+                        refused += 1
 
+        try:
             warm = time.monotonic() + 1.0
-            await asyncio.gather(*(hammer(warm, False) for _ in range(connections)))
-            start = time.monotonic()
-            await asyncio.gather(*(hammer(start + seconds, True) for _ in range(connections)))
+            await asyncio.gather(*(hammer(conn, warm, False) for conn in pool))
+            start, server_cpu, client_cpu = time.monotonic(), cpu_seconds(proc.pid), time.process_time()
+            await asyncio.gather(*(hammer(conn, start + seconds, True) for conn in pool))
             took = time.monotonic() - start
-        return accepted / took, refused
+            server_cpu, client_cpu = cpu_seconds(proc.pid) - server_cpu, time.process_time() - client_cpu
+        finally:
+            for conn in pool:
+                await conn.close()
+        return Result(accepted / took, refused, server_cpu / took, client_cpu / took)
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)
@@ -112,12 +133,18 @@ async def run(args: argparse.Namespace, url: str) -> None:
     await populate(engine, sites=1, leads=0, now=datetime.now(UTC))
     await engine.dispose()
     numbers = itertools.count()
-    bare, _ = await measure("bare", url, args.seconds, args.connections, numbers)
-    intake, refused = await measure("ringback", url, args.seconds, args.connections, numbers)
+    bare = await measure("bare", url, args.seconds, args.connections, numbers)
+    intake = await measure("ringback", url, args.seconds, args.connections, numbers)
     print(f"one uvicorn process, {args.connections} connections, {args.seconds:.0f} s each, database {url.split('@')[-1]}")
-    print(f"intake POST /api/v1/callbacks: {intake:.0f} accepted leads/s" + (f" ({refused} refused)" if refused else ""))
-    print(f"reference, bare Starlette JSON endpoint: {bare:.0f} responses/s")
-    print(f"ratio: {intake / bare:.2f}")
+    refused = f" ({intake.refused} refused)" if intake.refused else ""
+    print(f"intake POST /api/v1/callbacks: {intake.rate:.0f} accepted leads/s{refused}{busy(intake)}")
+    print(f"reference, bare Starlette JSON endpoint: {bare.rate:.0f} responses/s{busy(bare)}")
+    print(f"ratio: {intake.rate / bare.rate:.2f}")
+
+
+def busy(result: Result) -> str:
+    # A server far from one busy core is being held back by the load generator (or the machine), not itself.
+    return f" (CPU: server {result.server_busy:.0%}, load generator {result.client_busy:.0%} of a core)"
 
 
 def main() -> None:

@@ -122,8 +122,10 @@ async def screen(
     *,
     secret: str,
     limiter: Limiter,
-) -> None:
-    """Raise unless the request may be accepted; counts it against the rate limits when it may."""
+) -> tuple[str, str, str]:
+    """Raise unless the request may be accepted; counts it against the rate limits when it may.
+
+    Returns what `intake.validate` found (the number in E.164, the visitor's time zone, its source)."""
     rules = abuse_settings.for_site(site)
     check_origin(site, visit)
     check_honeypot(req)
@@ -131,7 +133,8 @@ async def screen(
         form_token.check(
             secret, site.key, req.form_token, now, min_age=rules.min_fill_seconds, max_age=rules.form_token_max_age
         )
-    phone, _, _ = validate(site, req, now)
+    validated = validate(site, req, now)
+    phone = validated[0]
     if rules.captcha is not None:
         await check_captcha(rules, req.captcha, visit.ip)
     await limiter.hit(session, rate_rules(site, rules, req, visit, phone), now)
@@ -143,6 +146,7 @@ async def screen(
             ACTIVE_RETRY_AFTER,
             "already_requested",
         )
+    return validated
 
 
 def rate_rules(site: Site, rules: AbuseSettings, req: CallbackRequest, visit: Visit, phone: str) -> list[Rule]:

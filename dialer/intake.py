@@ -17,14 +17,14 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import calling, slots, source
+from . import calling, new_lead, slots, source
 from .errors import InvalidField, NotFound
 from .hours import zone as zone_info
 from .machine import Policy, admit
-from .models import CallLeg, Lead, LeadEvent, Manager, Site
+from .models import CallLeg, Lead, Manager, Site, new_id
 from .number_rules import allowed_countries, check_number  # noqa: F401 - allowed_countries was defined here
 from .phones import e164, parse_phone
 from .states import LeadStatus
@@ -139,15 +139,27 @@ def validate(site: Site, req: CallbackRequest, now: datetime) -> tuple[str, str,
     return e164(number), zone, zone_source
 
 
-async def accept(session: AsyncSession, req: CallbackRequest, now: datetime) -> tuple[Lead, str]:
-    """Validate and write a new lead; returns it with the secret token that lets the visitor follow it."""
-    site = await site_by_key(session, req.site)
-    phone, zone, zone_source = validate(site, req, now)
+async def accept(
+    session: AsyncSession,
+    req: CallbackRequest,
+    now: datetime,
+    *,
+    site: Site | None = None,
+    managers: list[Manager] | None = None,
+    validated: tuple[str, str, str] | None = None,
+) -> tuple[Lead, str]:
+    """Validate and write a new lead; returns it with the secret token that lets the visitor follow it.
+
+    A caller that already holds the site, its active managers or what `validate` returned for this very
+    request (the API: from its site cache and its screening) passes them, so they are not read twice."""
+    site = site or await site_by_key(session, req.site)
+    phone, zone, zone_source = validated or validate(site, req, now)
     token = secrets.token_urlsafe(24)
     is_message = bool(req.message and req.message.strip())
     scheduled_for, wake_at, status = None, None, LeadStatus.RECEIVED
     if not is_message:
-        managers = await active_managers(session, site.id)
+        if managers is None:
+            managers = await active_managers(session, site.id)
         scheduled_for = await _check_time(session, site, managers, zone, req.scheduled_for, now)
         allowed = calling.allowed_at(now, site, managers, zone, RING)
         if allowed is None:
@@ -160,6 +172,7 @@ async def accept(session: AsyncSession, req: CallbackRequest, now: datetime) -> 
         wake_at = now  # the engine confirms a scheduled time by text, or starts the hunt, at once
     returning, last_manager = await _history(session, site.id, req.visitor_id, phone)
     lead = Lead(
+        id=new_id(),  # known before the insert, so the lead and its first timeline line go in together
         site_id=site.id,
         kind="message" if is_message else "call",
         status=status,
@@ -187,35 +200,45 @@ async def accept(session: AsyncSession, req: CallbackRequest, now: datetime) -> 
         created_at=now,
         updated_at=now,
     )
-    session.add(lead)
-    await session.flush()
     detail = f"request received ({lead.kind}); visitor's time zone {zone} from the {zone_source}"
     if scheduled_for is not None:
         why = "picked by the visitor" if req.scheduled_for else "outside calling hours"
         detail += f"; to be called at {scheduled_for.astimezone(zone_info(zone)):%Y-%m-%d %H:%M} their time ({why})"
     if last_manager is not None:
         detail += "; a returning visitor, offered first to the manager who spoke with them last"
-    session.add(LeadEvent(lead_id=lead.id, at=now, kind="status", status=status, detail=detail))
+    await new_lead.write(session, lead, at=now, kind="status", status=status, detail=detail)
     return lead, token
+
+
+def _history_query(by_visitor: bool) -> Select[tuple[bool, int | None]]:
+    """Whether the visitor asked before, and the manager who last talked with them: one round trip (a
+    first-time visitor's number matches no lead, so the second part costs nothing). Built once."""
+    same = Lead.phone == bindparam("phone")
+    if by_visitor:
+        same = same | (Lead.visitor_id == bindparam("visitor_id"))
+    site = Lead.site_id == bindparam("site_id")
+    earlier = select(Lead.id).where(site, same).limit(1)
+    talked = (
+        select(CallLeg.manager_id)
+        .join(Lead, Lead.id == CallLeg.lead_id)
+        .where(site, same, CallLeg.accepted.is_(True), CallLeg.manager_id.is_not(None))
+        .where(CallLeg.answered_at.is_not(None))
+        .order_by(CallLeg.created_at.desc())
+        .limit(1)
+    )
+    return select(earlier.exists(), talked.scalar_subquery())
+
+
+_HISTORY = {False: _history_query(False), True: _history_query(True)}
 
 
 async def _history(
     session: AsyncSession, site_id: int, visitor_id: str | None, phone: str
 ) -> tuple[bool, int | None]:
     """Whether the visitor asked before, and the manager who last talked with them, if any."""
-    same = (Lead.phone == phone) | (Lead.visitor_id == visitor_id) if visitor_id else Lead.phone == phone
-    earlier = select(Lead.id).where(Lead.site_id == site_id, same)
-    if (await session.execute(earlier.limit(1))).first() is None:
-        return False, None
-    talked = (
-        select(CallLeg.manager_id)
-        .join(Lead, Lead.id == CallLeg.lead_id)
-        .where(Lead.site_id == site_id, same, CallLeg.accepted.is_(True), CallLeg.manager_id.is_not(None))
-        .where(CallLeg.answered_at.is_not(None))
-        .order_by(CallLeg.created_at.desc())
-        .limit(1)
-    )
-    return True, (await session.execute(talked)).scalar_one_or_none()
+    params = {"site_id": site_id, "phone": phone, "visitor_id": visitor_id}
+    row = (await session.execute(_HISTORY[bool(visitor_id)], params)).one()
+    return bool(row[0]), row[1]
 
 
 async def booked_slots(session: AsyncSession, site: Site, now: datetime) -> Counter[datetime]:

@@ -85,14 +85,21 @@ class DatabaseLimiter:
         self._hits += 1
         if self._hits % CLEANUP_EVERY == 0:
             await session.execute(delete(RateLimitCounter).where(RateLimitCounter.expires_at < now))
+        found = counters(self._secret, rules, now)
+        if not found:
+            return
         dialect = session.get_bind().dialect.name
         insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        for counter in counters(self._secret, rules, now):
-            query = insert(RateLimitCounter).values(key=counter.key, count=1, expires_at=counter.window_end)
-            query = query.on_conflict_do_update(
-                index_elements=[RateLimitCounter.key], set_={"count": RateLimitCounter.count + 1}
-            ).returning(RateLimitCounter.count)
-            if (await session.execute(query)).scalar_one() > counter.rule.limit:
+        # Every counter in one statement (one round trip), rows in key order so that concurrent requests
+        # lock shared counters in the same order and cannot deadlock.
+        rows = [dict(key=c.key, count=1, expires_at=c.window_end) for c in sorted(found, key=lambda c: c.key)]
+        query = insert(RateLimitCounter).values(rows)
+        query = query.on_conflict_do_update(
+            index_elements=[RateLimitCounter.key], set_={"count": query.excluded.count + RateLimitCounter.count}
+        ).returning(RateLimitCounter.key, RateLimitCounter.count)
+        counts = {key: count for key, count in await session.execute(query)}
+        for counter in found:
+            if counts[counter.key] > counter.rule.limit:
                 raise refusal(counter, now)  # the caller's rollback takes back this request's counts
 
     async def close(self) -> None:

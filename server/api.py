@@ -14,10 +14,11 @@ from starlette.routing import Route
 from dialer import abuse, calling, caps, slots
 from dialer.engine import public_status
 from dialer.errors import NotFound
-from dialer.intake import CallbackRequest, accept, booked_slots, site_by_key, token_matches, valid_timezone
+from dialer.intake import CallbackRequest, accept, booked_slots, token_matches, valid_timezone
 from dialer.models import Lead, Site
 from dialer.runtime import Runtime
-from dialer.store import active_managers, queue_ahead
+from dialer.site_cache import SiteCache
+from dialer.store import queue_ahead
 
 from .errors import ApiError
 from .widget_config import appearance
@@ -37,6 +38,10 @@ _TOUCH_KEYS = ("source", "medium", "campaign", "term", "content", "referrer", "l
 
 def runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def sites(request: Request) -> SiteCache:
+    return request.app.state.sites  # type: ignore[no-any-return]
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -139,8 +144,7 @@ async def site_config(request: Request) -> Response:
     rt = runtime(request)
     now = rt.clock.now()
     async with rt.sessions() as session:
-        site = await site_by_key(session, request.path_params["site_key"])
-        managers = await active_managers(session, site.id)
+        site, managers = await sites(request).get(session, request.path_params["site_key"])
         booked = await booked_slots(session, site, now)
     visitor_tz = request.query_params.get("timezone") or ""
     if not valid_timezone(visitor_tz):
@@ -169,12 +173,12 @@ async def create_callback(request: Request) -> Response:
     rt = runtime(request)
     req = parse_callback(await read_json(request))
     async with rt.sessions() as session, session.begin():
-        site = await site_by_key(session, req.site)
+        site, managers = await sites(request).get(session, req.site)
         now = rt.clock.now()
-        await abuse.screen(
+        validated = await abuse.screen(
             session, site, req, _visit_of(request), now, secret=rt.settings.secret_key, limiter=rt.limiter
         )
-        lead, token = await accept(session, req, now)
+        lead, token = await accept(session, req, now, site=site, managers=managers, validated=validated)
         await caps.apply(session, site, lead, now)
     rt.engine.nudge()
     body = {**public_status(lead), "token": token}

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.runtime import Runtime
+from dialer.site_cache import SiteCache
 
 from . import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
 from .errors import HANDLERS
@@ -51,4 +52,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.state.sites = SiteCache()  # the widget's site lookups; see dialer/site_cache.py for how stale
     return app
