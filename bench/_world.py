@@ -38,8 +38,12 @@ async def empty(engine: AsyncEngine, url: str) -> None:
 BENCH_SETTINGS = {"abuse": UNGUARDED, "calling_window": ["00:00", "24:00"]}
 
 
-async def populate(engine: AsyncEngine, *, sites: int, leads: int, now: datetime, spread: float = 0.0) -> None:
-    """`sites` sites with one manager each; `leads` leads over them, due from `now` over `spread` seconds."""
+async def populate(
+    engine: AsyncEngine, *, sites: int, leads: int, now: datetime, spread: float = 0.0,
+    first_due: datetime | None = None,
+) -> None:
+    """`sites` sites with one manager each; `leads` leads over them, created `now`, due from `first_due`
+    (default `now`) over `spread` seconds."""
     async with engine.begin() as conn:
         await conn.execute(
             insert(Site),
@@ -55,7 +59,7 @@ async def populate(engine: AsyncEngine, *, sites: int, leads: int, now: datetime
         token = hash_token(secrets.token_urlsafe(8))
         rows = []
         for i in range(leads):
-            due = now + timedelta(seconds=spread * i / max(1, leads))
+            due = (first_due or now) + timedelta(seconds=spread * i / max(1, leads))
             rows.append(dict(
                 id=secrets.token_hex(16), site_id=ids[i % sites], kind="call", status=LeadStatus.QUEUED,
                 version=1, token_hash=token, phone=f"+4850{1000000 + i:07d}", timezone="UTC", wake_at=due,
