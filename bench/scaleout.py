@@ -6,7 +6,7 @@ worker process carries it, then two. Printed for each: leads claimed and dialed 
 carried to their end per second; the figure is the two-worker rate beside the one-worker rate measured
 in the same run.
 
-    .venv/bin/python bench/scaleout.py [--leads 2000] [--ring 5]
+    .venv/bin/python bench/scaleout.py [--leads 10000] [--ring 5]
 
 The workers are this script in `--worker` mode: the same Runtime and Engine as `ringback worker`, with
 the simulator scripted. PostgreSQL at RINGBACK_BENCH_DATABASE_URL (default: the h_scale database).
@@ -107,7 +107,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--leads", type=int, default=2000)
+    p.add_argument("--leads", type=int, default=10_000)
     p.add_argument("--ring", type=int, default=5, help="seconds each call rings before it is given up")
     p.add_argument("--timeout", type=float, default=240.0)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
