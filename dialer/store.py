@@ -517,6 +517,19 @@ async def queues_ahead(conn: AsyncConnection, lead_ids: list[str]) -> dict[str, 
     return {row[0]: int(row[1]) for row in await conn.execute(_QUEUES_AHEAD, {"ids": lead_ids})}
 
 
+_MANAGER_LEGS = select(func.count()).select_from(legs_table).where(
+    legs_table.c.lead_id == bindparam("lead_id"),
+    legs_table.c.role == LegRole.MANAGER.value,
+    legs_table.c.step.like(bindparam("attempt")),
+)
+
+
+async def manager_step(conn: AsyncConnection | AsyncSession, lead: LeadRow | Lead) -> int:
+    """How many managers the lead's current attempt has rung so far (the live stream's `step`)."""
+    params = {"lead_id": lead.id, "attempt": f"a{lead.attempt}:%"}
+    return int((await conn.execute(_MANAGER_LEGS, params)).scalar_one())
+
+
 async def leads_before(conn: AsyncConnection, lead: LeadRow) -> int:
     """How many call requests the site had before this one (round-robin rotation)."""
     params = {"site_id": lead.site_id, "created_at": lead.created_at}

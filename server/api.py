@@ -18,7 +18,7 @@ from dialer.intake import CallbackRequest, accept, booked_slots, token_matches, 
 from dialer.models import Lead, Site
 from dialer.runtime import Runtime
 from dialer.site_cache import SiteCache
-from dialer.store import queue_ahead
+from dialer.store import manager_step, queue_ahead
 
 from .errors import ApiError
 from .widget_config import appearance
@@ -219,11 +219,12 @@ async def get_callback(request: Request) -> Response:
 
 async def status_of(rt: Runtime, lead: Lead) -> dict[str, Any]:
     position = None
-    if lead.status == "queued" and (lead.wake_at is None or lead.wake_at > rt.clock.now()):
-        # Waiting for a free manager (a lead just accepted is due at once, and has no place in line).
-        async with rt.sessions() as session:
+    async with rt.sessions() as session:
+        if lead.status == "queued" and (lead.wake_at is None or lead.wake_at > rt.clock.now()):
+            # Waiting for a free manager (a lead just accepted is due at once, and has no place in line).
             position = await queue_ahead(session, lead) + 1
-    return public_status(lead, queue_position=position)
+        step = await manager_step(session, lead)
+    return public_status(lead, step, queue_position=position)
 
 
 routes = [

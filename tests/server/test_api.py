@@ -56,7 +56,7 @@ def test_a_visitor_follows_the_whole_hunt_live(client_world: tuple[TestClient, W
         ("completed", 3),
     ]
     polled = client.get(f"/api/v1/callbacks/{lead['id']}", params={"token": lead["token"]}).json()
-    assert polled["status"] == "completed"
+    assert (polled["status"], polled["step"]) == ("completed", 3)  # polling tells what the stream told
 
 
 def test_the_national_number_is_stored_in_e164_with_its_source(client_world: tuple[TestClient, World]) -> None:
