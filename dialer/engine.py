@@ -20,12 +20,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from . import calling, store
+from . import calling, site_cache, store
 from .broadcast import Broadcast
 from .clock import Clock, Timer
 from .events import LegEnded, LegEvent, LegRinging, PriceKnown, RecordingReady
 from .inbox import Inbox, Work
 from .machine import Decision, Policy, Trigger, decide
+from .models import Lead
 from .notices import Notices
 from .rows import LeadRow, LegRow, ManagerRow
 from .states import EndReason, LeadStatus, LegRole
@@ -43,10 +44,11 @@ HANDS = 4
 # Database connections the engine uses at once (the pool has 30); SQLite has one writer at a time.
 CONCURRENCY = 10
 LEG_CACHE_SIZE = 100_000
+RETRY_DELAY = 1.0  # seconds before due leads whose steps all failed are looked at again
 PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up and finished
-# How long a site's row (name, caller ID, hours, routing) is reused between steps. An owner's change
-# reaches an engine in another process within this many seconds; this process is told at once.
-SITE_TTL = 5.0
+# How long a site's row (name, caller ID, hours, routing) is reused between steps: an owner's change
+# reaches an engine in another process within this many seconds; this process sees it at once.
+SITE_TTL = site_cache.DEFAULT_TTL
 
 
 def lead_channel(lead_id: str) -> str:
@@ -57,7 +59,7 @@ def site_channel(site_id: int) -> str:
     return f"site:{site_id}"
 
 
-def public_status(lead: LeadRow | Any, step: int = 0, queue_position: int | None = None) -> dict[str, Any]:
+def public_status(lead: LeadRow | Lead, step: int = 0, queue_position: int | None = None) -> dict[str, Any]:
     """What the visitor's widget is told about a lead: no manager names, no numbers."""
     scheduled = lead.scheduled_for if lead.status == LeadStatus.SCHEDULED else None
     message: dict[str, Any] = {
@@ -114,7 +116,7 @@ class Engine:
         self._slots = asyncio.Semaphore(concurrency)
         self.hands = min(HANDS, concurrency)
         self._lead_of_leg: dict[str, str] = {}
-        self._sites: dict[int, tuple[float, store.SiteRow]] = {}
+        self._sites: dict[int, tuple[float, int, store.SiteRow]] = {}  # read at, generation, row
         self._names: dict[int, str] = {}  # manager names for the timeline, refreshed by every decision
         # Told other engine processes that a lead is due now (set by the runtime when there are several).
         self.announce: Callable[[], None] | None = None
@@ -184,7 +186,10 @@ class Engine:
                 await self.recover_pending_legs(older_than=PLACE_CALL_GRACE)
         finally:
             # The next wake-up is set as soon as these steps are committed, while their calls are placed.
-            await self._schedule_next()
+            # When due leads were found but none could be stepped (a step that keeps failing), wait a
+            # moment rather than look again at once, over and over.
+            stuck = bool(claimed) and not any(work.committed.result() for work in claimed)
+            await self._schedule_next(RETRY_DELAY if stuck else 0.0)
         await asyncio.gather(*(work.done for work in claimed), return_exceptions=True)
 
     def _recovery_due(self) -> bool:
@@ -195,12 +200,12 @@ class Engine:
         self._recovered_at = now
         return True
 
-    async def _schedule_next(self) -> None:
+    async def _schedule_next(self, at_least: float = 0.0) -> None:
         async with self.autocommit.connect() as conn:
             wake = await store.next_wake(conn)
         delays = [] if self.poll_interval is None else [self.poll_interval]
         if wake is not None:
-            delays.append((wake - self.clock.now()).total_seconds())
+            delays.append(max(at_least, (wake - self.clock.now()).total_seconds()))
         if delays:
             self._schedule(min(delays))
 
@@ -276,7 +281,7 @@ class Engine:
         """Step the batch in one transaction; when that fails, each lead alone, so one lead's trouble
         stays its own. Returns each lead's plan, None (nothing to do) or the exception it met."""
         try:
-            return await self._step_retrying(batch)
+            return await self._step_alone(batch)
         except Exception as exc:
             if len(batch) == 1:
                 log.exception("lead %s: step failed", batch[0][0])
@@ -284,20 +289,15 @@ class Engine:
         outcomes: dict[str, Any] = {}
         for item in batch:
             try:
-                outcomes.update(await self._step_retrying([item]))
+                outcomes.update(await self._step_alone([item]))
             except Exception as exc:
                 log.exception("lead %s: step failed", item[0])
                 outcomes[item[0]] = exc
         return outcomes
 
-    async def _step_retrying(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
-        for attempt in range(5):
-            try:
-                async with self._slots:
-                    return await self._step(batch)
-            except store.ManagerTaken as exc:  # only where managers cannot be locked (SQLite)
-                log.debug("retrying a step: %r (attempt %d)", exc, attempt + 1)
-        raise RuntimeError("gave up after repeated conflicts")
+    async def _step_alone(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
+        async with self._slots:
+            return await self._step(batch)
 
     # events -----------------------------------------------------------------------------------------
 
@@ -412,21 +412,17 @@ class Engine:
 
     async def sites(self, conn: AsyncConnection, site_ids: set[int]) -> dict[int, store.SiteRow]:
         """The sites' rows, each read at most every `SITE_TTL` seconds."""
-        fresh, found = time.monotonic(), {}
+        fresh, generation, found = time.monotonic(), site_cache.generation(), {}
         for site_id in site_ids:
             cached = self._sites.get(site_id)
-            if cached is not None and fresh - cached[0] < SITE_TTL:
-                found[site_id] = cached[1]
+            if cached is not None and fresh - cached[0] < SITE_TTL and cached[1] == generation:
+                found[site_id] = cached[2]
         missing = site_ids - found.keys()
         if missing:
             for site_id, site in (await store.get_sites(conn, missing)).items():
-                self._sites[site_id] = (fresh, site)
+                self._sites[site_id] = (fresh, generation, site)
                 found[site_id] = site
         return found
-
-    def forget_site(self, site_id: int) -> None:
-        """The site was edited in this process: read it afresh at the next step."""
-        self._sites.pop(site_id, None)
 
     async def _learn_names(self, conn: AsyncConnection, legs: list[LegRow]) -> None:
         """Know the names of the managers these legs ring (the timeline names them)."""

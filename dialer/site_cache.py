@@ -29,6 +29,12 @@ _TABLES = frozenset({Site.__tablename__, Manager.__tablename__})
 _generation = 0  # bumped whenever a committed transaction changed a site or a manager
 
 
+def generation() -> int:
+    """Goes up whenever this process commits a change to a site or a manager (the engine's cache of
+    site rows checks it too)."""
+    return _generation
+
+
 class SiteCache:
     def __init__(self, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl, self._clock = ttl, clock

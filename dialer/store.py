@@ -33,7 +33,8 @@ SiteRow = Row[Any]
 
 
 class ManagerTaken(Exception):
-    """The manager we meant to ring was claimed for another lead a moment ago."""
+    """The machine chose a manager the step's own records say is busy: a bug, never a race (the step
+    holds its managers' rows locked). The step is abandoned."""
 
 
 @dataclass
