@@ -188,7 +188,7 @@ class Engine:
             # The next wake-up is set as soon as these steps are committed, while their calls are placed.
             # When due leads were found but none could be stepped (a step that keeps failing), wait a
             # moment rather than look again at once, over and over.
-            stuck = bool(claimed) and not any(work.committed.result() for work in claimed)
+            stuck = bool(claimed) and all(work.committed.result() is None for work in claimed)
             await self._schedule_next(RETRY_DELAY if stuck else 0.0)
         await asyncio.gather(*(work.done for work in claimed), return_exceptions=True)
 
@@ -259,7 +259,9 @@ class Engine:
                 self._pump()
                 for lead_id, work in batch:
                     if not work.committed.done():
-                        work.committed.set_result(isinstance(plans.get(lead_id), store.Plan))
+                        outcome = plans.get(lead_id)
+                        failed = isinstance(outcome, BaseException)
+                        work.committed.set_result(None if failed else isinstance(outcome, store.Plan))
             await self._perform([plan for plan in plans.values() if isinstance(plan, store.Plan)])
         except Exception:
             # Committed, but acting on it failed: what was not dialed is found again (recover_pending_legs).

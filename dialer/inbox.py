@@ -27,7 +27,7 @@ class Work:
     event: LegEvent | None = None
     prefer: int | None = None  # call back now: ring this manager first
     when: datetime | None = None  # reschedule: the visitor's new time
-    # Resolved once the step is committed (True) or found nothing to do (False)...
+    # Resolved once the step is committed (True), found nothing to do (False) or failed (None)...
     committed: asyncio.Future[Any] = field(default_factory=_future)
     # ...and with the lead as it stands once the step is also acted on (None: nothing to do).
     done: asyncio.Future[Any] = field(default_factory=_future)
