@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._world import database_url, empty, open_leads, outcomes, percentile, populate, prepare  # noqa: E402
-from dialer.broadcast import MemoryBroadcast  # noqa: E402
+from dialer.broadcast.memory import MemoryBroadcast  # noqa: E402
 from dialer.clock import SystemClock  # noqa: E402
 from dialer.config import Settings  # noqa: E402
-from dialer.machine import Policy  # noqa: E402
+from dialer.core.machine import Policy  # noqa: E402
 from dialer.runtime import Runtime  # noqa: E402
 from dialer.telephony.simulator import Behaviour, SimulatedProvider  # noqa: E402
 

@@ -37,11 +37,11 @@ from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from dialer import db  # noqa: E402
+from dialer.accounts.users import add_user  # noqa: E402
 from dialer.config import Settings  # noqa: E402
-from dialer.models import Base, CallLeg, Lead, Manager  # noqa: E402
+from dialer.db.models import Base, CallLeg, Lead, Manager  # noqa: E402
 from dialer.runtime import Runtime  # noqa: E402
-from dialer.sites import add_manager, add_site  # noqa: E402
-from dialer.users import add_user  # noqa: E402
+from dialer.sites.admin import add_manager, add_site  # noqa: E402
 from server.app import create_app  # noqa: E402
 
 PASSWORD = "bench password 123"

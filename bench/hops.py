@@ -26,13 +26,13 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dialer import db  # noqa: E402
-from dialer.abuse_settings import UNGUARDED  # noqa: E402
-from dialer.broadcast import MemoryBroadcast  # noqa: E402
+from dialer.broadcast.memory import MemoryBroadcast  # noqa: E402
 from dialer.clock import ManualClock  # noqa: E402
 from dialer.config import Settings  # noqa: E402
-from dialer.events import LegEvent  # noqa: E402
+from dialer.core.events import LegEvent  # noqa: E402
+from dialer.protection.abuse_settings import UNGUARDED  # noqa: E402
 from dialer.runtime import Runtime  # noqa: E402
-from dialer.sites import add_manager, add_site  # noqa: E402
+from dialer.sites.admin import add_manager, add_site  # noqa: E402
 from dialer.telephony.base import CallRequest  # noqa: E402
 from dialer.telephony.simulator import Behaviour, SimulatedProvider  # noqa: E402
 from server.app import create_app  # noqa: E402

@@ -29,11 +29,11 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bench._world import database_url, empty, open_leads, outcomes, populate, prepare  # noqa: E402
 from dialer import db  # noqa: E402
-from dialer.broadcast import MemoryBroadcast  # noqa: E402
+from dialer.broadcast.memory import MemoryBroadcast  # noqa: E402
 from dialer.clock import SystemClock  # noqa: E402
 from dialer.config import Settings  # noqa: E402
-from dialer.machine import Policy  # noqa: E402
-from dialer.models import Lead  # noqa: E402
+from dialer.core.machine import Policy  # noqa: E402
+from dialer.db.models import Lead  # noqa: E402
 from dialer.runtime import Runtime  # noqa: E402
 from dialer.telephony.simulator import Behaviour, SimulatedProvider  # noqa: E402
 

@@ -6,31 +6,31 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from . import db
-from .broadcast import Broadcast, MemoryBroadcast
-from .clock import Clock, SystemClock
-from .config import Settings
-from .engine import CONCURRENCY, Engine
-from .machine import Policy
-from .notices import Notices
-from .nudges import NudgeRelay
-from .ratelimit import Limiter, make_limiter
-from .telephony.base import Provider
+from dialer import db
+from dialer.broadcast.memory import Broadcast, MemoryBroadcast
+from dialer.clock import Clock, SystemClock
+from dialer.config import Settings
+from dialer.core.machine import Policy
+from dialer.core.notices import Notices
+from dialer.engine import CONCURRENCY, Engine
+from dialer.engine.nudges import NudgeRelay
+from dialer.protection.ratelimit import Limiter, make_limiter
+from dialer.telephony.base import Provider
 
 
 def make_provider(settings: Settings, clock: Clock) -> Provider:
     if settings.telephony == "twilio":
-        from .telephony.twilio import TwilioProvider
+        from dialer.telephony.twilio import TwilioProvider
 
         return TwilioProvider.from_settings(settings)
-    from .telephony.simulator import SimulatedProvider
+    from dialer.telephony.simulator import SimulatedProvider
 
     return SimulatedProvider(clock, seed=settings.simulator_seed, log_path=settings.simulator_log)
 
 
 def make_broadcast(settings: Settings) -> Broadcast:
     if settings.redis_url:
-        from .redis_broadcast import RedisBroadcast
+        from dialer.broadcast.redis_pubsub import RedisBroadcast
 
         return RedisBroadcast(settings.redis_url, prefix=settings.redis_prefix)
     return MemoryBroadcast()

@@ -11,21 +11,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dialer import abuse, calling, caps, slots
-from dialer.engine import public_status
-from dialer.errors import NotFound
-from dialer.intake import CallbackRequest, accept, booked_slots, token_matches, valid_timezone
-from dialer.models import Lead, Site
+from dialer.core import slots, windows
+from dialer.core.errors import NotFound
+from dialer.db.models import Lead, Site
+from dialer.engine.status import public_status
+from dialer.engine.store import manager_step, queue_ahead
+from dialer.intake.accept import CallbackRequest, accept, booked_slots, token_matches, valid_timezone
+from dialer.protection import caps, screen
 from dialer.runtime import Runtime
-from dialer.site_cache import SiteCache
-from dialer.store import manager_step, queue_ahead
-
-from .errors import ApiError
-from .widget_config import appearance
+from dialer.sites.cache import SiteCache
+from server.errors import ApiError
+from server.widget_config import appearance
 
 MAX_BODY = 16 * 1024
 _STRINGS = ("site", "phone", "timezone", "message", "name", "visitor_id", "page_url", "referrer")
-_BOT_FIELDS = ("form_token", "hp", "captcha")  # checked by dialer/abuse.py
+_BOT_FIELDS = ("form_token", "hp", "captcha")  # checked by dialer/screen.py
 _KNOWN = {*_STRINGS, *_BOT_FIELDS, "scheduled_for", "utm", "consent", "visit"}
 _VISIT_KEYS = {
     "visits": int, "first_seen": str, "landing_page": str, "language": str, "click_id": str,
@@ -59,7 +59,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise ApiError(400, "invalid_json", "The request body must be JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    if (where := abuse.first_unstorable(data)) is not None:
+    if (where := screen.first_unstorable(data)) is not None:
         raise ApiError(422, "invalid_text", "This text holds characters that cannot be stored.", where[:40])
     return data
 
@@ -88,7 +88,7 @@ def parse_callback(data: dict[str, Any]) -> CallbackRequest:
             raise ApiError(
                 422, "invalid_datetime", "Use an ISO 8601 time, e.g. 2026-11-23T10:00:00+01:00.", "scheduled_for"
             ) from None
-        abuse.check_datetime(scheduled_for)
+        screen.check_datetime(scheduled_for)
     utm = data.get("utm") or {}
     if not isinstance(utm, dict) or not all(isinstance(v, str) for v in utm.values()):
         raise ApiError(422, "invalid_type", "'utm' must be an object of strings.", "utm")
@@ -135,9 +135,9 @@ def cors_headers(request: Request, site: Site | None) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-def _visit_of(request: Request) -> abuse.Visit:
+def _visit_of(request: Request) -> screen.Visit:
     own = str(request.base_url).rstrip("/")
-    return abuse.Visit(request.client.host if request.client else None, request.headers.get("origin"), own)
+    return screen.Visit(request.client.host if request.client else None, request.headers.get("origin"), own)
 
 
 async def site_config(request: Request) -> Response:
@@ -150,7 +150,7 @@ async def site_config(request: Request) -> Response:
     if not valid_timezone(visitor_tz):
         visitor_tz = site.timezone
     ring = rt.engine.policy.ring_timeout
-    allowed = calling.allowed_at(now, site, managers, visitor_tz, ring) if managers else None
+    allowed = windows.allowed_at(now, site, managers, visitor_tz, ring) if managers else None
     offered = slots.offer(now, site, managers, visitor_tz, booked, ring=ring) if managers else []
     body = {
         "site": site.key,
@@ -165,7 +165,7 @@ async def site_config(request: Request) -> Response:
         # texts, colors, language, dir, position, triggers, exclude, hide_on, phone_example
         **appearance(site, request.query_params.get("lang")),
     }
-    body.update(abuse.config_fields(site, rt.settings.secret_key, rt.clock.now()))  # form_token
+    body.update(screen.config_fields(site, rt.settings.secret_key, rt.clock.now()))  # form_token
     return JSONResponse(body, headers={**cors_headers(request, site), "Cache-Control": "no-store"})
 
 
@@ -175,7 +175,7 @@ async def create_callback(request: Request) -> Response:
     async with rt.sessions() as session, session.begin():
         site, managers = await sites(request).get(session, req.site)
         now = rt.clock.now()
-        validated = await abuse.screen(
+        validated = await screen.screen(
             session, site, req, _visit_of(request), now, secret=rt.settings.secret_key, limiter=rt.limiter
         )
         lead, token = await accept(session, req, now, site=site, managers=managers, validated=validated)
@@ -201,7 +201,7 @@ async def preflight(request: Request) -> Response:
 
 async def load_lead(rt: Runtime, lead_id: str, token: str | None) -> Lead:
     lead = None
-    if len(lead_id) <= 32 and abuse.storable(lead_id):  # ids are 32 hex digits; NUL would upset PostgreSQL
+    if len(lead_id) <= 32 and screen.storable(lead_id):  # ids are 32 hex digits; NUL would upset PostgreSQL
         async with rt.sessions() as session:
             lead = (await session.execute(select(Lead).where(Lead.id == lead_id))).scalar_one_or_none()
     if lead is None or not token_matches(lead, token):

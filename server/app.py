@@ -11,10 +11,9 @@ from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.runtime import Runtime
-from dialer.site_cache import SiteCache
-
-from . import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
-from .errors import HANDLERS
+from dialer.sites.cache import SiteCache
+from server import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
+from server.errors import HANDLERS
 
 
 def create_app(
@@ -52,5 +51,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = rt
-    app.state.sites = SiteCache()  # the widget's site lookups; see dialer/site_cache.py for how stale
+    app.state.sites = SiteCache()  # the widget's site lookups; see dialer/sites/cache.py for how stale
     return app

@@ -14,11 +14,10 @@ from typing import Any
 
 from dialer import db
 from dialer.config import ConfigError, Settings
-from dialer.errors import InvalidField, NotFound
-from dialer.intake import site_by_key
+from dialer.core.errors import InvalidField, NotFound
 from dialer.runtime import Runtime
-
-from . import demo
+from dialer.sites.lookup import site_by_key
+from server import demo
 
 log = logging.getLogger("ringback")
 
@@ -42,7 +41,7 @@ def serve(
 ) -> None:
     import uvicorn
 
-    from .app import create_app
+    from server.app import create_app
 
     settings.check()
     runtime = Runtime.build(settings)
@@ -92,7 +91,7 @@ def worker(settings: Settings) -> None:
 
 
 def cmd_site_add(settings: Settings, args: argparse.Namespace) -> None:
-    from dialer.sites import add_site
+    from dialer.sites.admin import add_site
 
     async def work(session: Any) -> str:
         site = await add_site(
@@ -111,7 +110,7 @@ def cmd_site_add(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_manager_add(settings: Settings, args: argparse.Namespace) -> None:
-    from dialer.sites import add_manager
+    from dialer.sites.admin import add_manager
 
     async def work(session: Any) -> str:
         site = await site_by_key(session, args.site)
@@ -122,7 +121,7 @@ def cmd_manager_add(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_site_block(settings: Settings, args: argparse.Namespace) -> None:
-    from dialer import number_rules
+    from dialer.protection import number_rules
 
     async def work(session: Any) -> str:
         site = await site_by_key(session, args.site)
@@ -148,7 +147,7 @@ def read_password() -> str:
 
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> None:
-    from dialer.users import add_user
+    from dialer.accounts.users import add_user
 
     password = read_password()
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialer.models import Site
-from dialer.sites import add_manager, add_site
+from dialer.db.models import Site
+from dialer.sites.admin import add_manager, add_site
 from dialer.telephony.base import Provider
 from dialer.telephony.simulator import Behaviour, SimulatedProvider
 

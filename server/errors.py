@@ -6,7 +6,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dialer.errors import InvalidField, NotFound, RateLimited, Refused, Unavailable
+from dialer.core.errors import InvalidField, NotFound, RateLimited, Refused, Unavailable
 
 
 class ApiError(Exception):

@@ -6,11 +6,10 @@ import anyio
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from dialer.engine import lead_channel
-from dialer.errors import NotFound
-from dialer.states import TERMINAL, LeadStatus
-
-from .api import load_lead, status_of
+from dialer.core.errors import NotFound
+from dialer.core.states import TERMINAL, LeadStatus
+from dialer.engine.status import lead_channel
+from server.api import load_lead, status_of
 
 POLICY_VIOLATION = 1008
 

@@ -13,10 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dialer.intake import LIMITS, UTM_KEYS
-from dialer.phones import MAX_INPUT
-
-from . import api
+from dialer.core.phones import MAX_INPUT
+from dialer.intake.accept import LIMITS, UTM_KEYS
+from server import api
 
 
 def _text(max_length: int | None = None, description: str | None = None) -> dict[str, Any]:

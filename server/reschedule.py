@@ -10,14 +10,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from dialer import slots
-from dialer.intake import booked_slots
-from dialer.models import Lead, Site
-from dialer.notices import local_time
-from dialer.states import LeadStatus
-from dialer.store import active_managers
-
-from .api import runtime
+from dialer.core import slots
+from dialer.core.notices import local_time
+from dialer.core.states import LeadStatus
+from dialer.db.models import Lead, Site
+from dialer.intake.accept import booked_slots
+from dialer.sites.lookup import active_managers
+from server.api import runtime
 
 REOPENABLE = {LeadStatus.MISSED, LeadStatus.UNREACHABLE}
 

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from dialer.events import KeyPressed, LegAnswered, LegEnded, LegEvent, RecordingReady
-from dialer.models import CallLeg, Lead, Site
+from dialer.core.events import KeyPressed, LegAnswered, LegEnded, LegEvent, RecordingReady
+from dialer.core.states import TERMINAL, LegStatus
+from dialer.core.whisper import whisper_text
+from dialer.db.models import CallLeg, Lead, Site
 from dialer.runtime import Runtime
-from dialer.states import TERMINAL, LegStatus
 from dialer.telephony import twiml
 from dialer.telephony.twilio import TwilioProvider, dial_event, status_event
-from dialer.whisper import whisper_text
 
 log = logging.getLogger("ringback.twilio_hooks")
 

@@ -19,9 +19,8 @@ from typing import Any
 
 import phonenumbers
 
-from dialer.models import Site
-
-from .widget_texts import DEFAULT_LANGUAGE, LANGUAGES, RTL, TEXTS
+from dialer.db.models import Site
+from server.widget_texts import DEFAULT_LANGUAGE, LANGUAGES, RTL, TEXTS
 
 DEFAULT_COLORS = {"accent": "#0b6e4f", "panel": "#ffffff", "text": "#1a1a1a"}
 POSITIONS = ("bottom-right", "bottom-left")

@@ -17,16 +17,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dialer import db
-from dialer.abuse_settings import UNGUARDED
-from dialer.broadcast import MemoryBroadcast
+from dialer.broadcast.memory import MemoryBroadcast
 from dialer.clock import ManualClock
 from dialer.config import Settings
-from dialer.intake import CallbackRequest, accept
-from dialer.machine import Policy
-from dialer.models import Base, Lead, Site
+from dialer.core.machine import Policy
+from dialer.db.models import Base, Lead, Site
+from dialer.intake.accept import CallbackRequest, accept
+from dialer.protection.abuse_settings import UNGUARDED
 from dialer.runtime import Runtime
-from dialer.sites import add_manager, add_site
-from dialer.store import active_managers
+from dialer.sites.admin import add_manager, add_site
+from dialer.sites.lookup import active_managers
 from dialer.telephony.simulator import Behaviour, SimulatedProvider
 
 PG_URL = os.environ.get("RINGBACK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .base import CallRequest, Provider, ProviderError
+from dialer.telephony.base import CallRequest, Provider, ProviderError
 
 __all__ = ["CallRequest", "Provider", "ProviderError"]

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ..events import EventSink
-from ..states import LegRole
+from dialer.core.events import EventSink
+from dialer.core.states import LegRole
 
 
 @dataclass(frozen=True)

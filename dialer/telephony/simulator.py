@@ -30,8 +30,8 @@ from decimal import Decimal
 
 import phonenumbers
 
-from ..clock import Clock, Timer
-from ..events import (
+from dialer.clock import Clock, Timer
+from dialer.core.events import (
     EventSink,
     KeyPressed,
     LegAnswered,
@@ -41,8 +41,8 @@ from ..events import (
     PriceKnown,
     RecordingReady,
 )
-from ..states import EndReason, LegRole
-from .base import CallRequest, ProviderError
+from dialer.core.states import EndReason, LegRole
+from dialer.telephony.base import CallRequest, ProviderError
 
 log = logging.getLogger("ringback.simulator")
 

@@ -31,11 +31,11 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from ..config import ConfigError, Settings
-from ..events import EventSink, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown
-from ..states import EndReason, LegRole
-from . import twiml
-from .base import CallRequest, ProviderError
+from dialer.config import ConfigError, Settings
+from dialer.core.events import EventSink, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown
+from dialer.core.states import EndReason, LegRole
+from dialer.telephony import twiml
+from dialer.telephony.base import CallRequest, ProviderError
 
 log = logging.getLogger("ringback.twilio")
 

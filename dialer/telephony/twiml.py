@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from .base import CallRequest
+from dialer.telephony.base import CallRequest
 
 HOOKS_PATH = "/telephony/twilio"
 GATHER_SECONDS = 6  # silence after the whisper before it is said once more

@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from ..pages import STATIC
-from . import auth, costs, leads, live, settings
-from .session import page
+from server.dashboard import auth, costs, leads, live, settings
+from server.dashboard.session import page
+from server.pages import STATIC
 
 _ASSETS = {"dashboard.css": "text/css; charset=utf-8", "dashboard.js": "application/javascript; charset=utf-8"}
 

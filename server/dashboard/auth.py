@@ -8,11 +8,10 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from dialer import audit
-from dialer.users import authenticate, normal_email
-
-from .session import Ctx, clear_cookie, runtime, sign_in
-from .templating import render
+from dialer.accounts import audit
+from dialer.accounts.users import authenticate, normal_email
+from server.dashboard.session import Ctx, clear_cookie, runtime, sign_in
+from server.dashboard.templating import render
 
 WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_EMAIL = 5

@@ -7,13 +7,12 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dialer.reports import CostReport, CostRow, cost_report, period
-
-from . import charts
-from .leads import csv_response
-from .scope import Scope, parse_day, scope
-from .session import Ctx, runtime
-from .templating import money, pct, render
+from dialer.reports.leads import CostReport, CostRow, cost_report, period
+from server.dashboard import charts
+from server.dashboard.leads import csv_response
+from server.dashboard.scope import Scope, parse_day, scope
+from server.dashboard.session import Ctx, runtime
+from server.dashboard.templating import money, pct, render
 
 DIMENSIONS = (("source", "Traffic source"), ("campaign", "Campaign"), ("landing", "Landing page"),
               ("region", "Region"))

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from dialer.errors import InvalidField
-from dialer.intake import valid_timezone
-from dialer.phones import normalise
+from dialer.core.errors import InvalidField
+from dialer.core.phones import normalise
+from dialer.intake.accept import valid_timezone
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROUTING = {"sequential": "One after another", "simultaneous": "All at once", "round_robin": "Round robin"}

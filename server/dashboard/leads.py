@@ -14,16 +14,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from dialer.machine import CALLABLE_AGAIN, IllegalMove
-from dialer.models import CallLeg, Lead, LeadEvent, Manager, Site
-from dialer.reports import LeadFilter, LeadRow, filter_choices, iter_leads, list_leads, whereabouts
-from dialer.states import LeadStatus
+from dialer.accounts.users import own_manager_id, site_managers
+from dialer.core.machine import CALLABLE_AGAIN, IllegalMove
+from dialer.core.states import LeadStatus
+from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site
+from dialer.reports.leads import LeadFilter, LeadRow, filter_choices, iter_leads, list_leads, whereabouts
 from dialer.telephony.base import ProviderError
-from dialer.users import own_manager_id, site_managers
-
-from .scope import Scope, parse_day, scope, visible_lead
-from .session import Ctx, runtime
-from .templating import render
+from server.dashboard.scope import Scope, parse_day, scope, visible_lead
+from server.dashboard.session import Ctx, runtime
+from server.dashboard.templating import render
 
 PER_PAGE = 50
 STATUSES = [s.value for s in LeadStatus]

@@ -15,17 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from dialer.broadcast import Subscription
-from dialer.engine import site_channel
-from dialer.models import Lead
-from dialer.reports import site_names
-from dialer.states import CALLING, WAITING, LeadStatus
-from dialer.users import visible_sites
-
-from ..live import wait_for_disconnect
-from .scope import Scope, scope
-from .session import Ctx, access_of_websocket, runtime
-from .templating import render
+from dialer.accounts.users import visible_sites
+from dialer.broadcast.memory import Subscription
+from dialer.core.states import CALLING, WAITING, LeadStatus
+from dialer.db.models import Lead
+from dialer.engine.status import site_channel
+from dialer.reports.leads import site_names
+from server.dashboard.scope import Scope, scope
+from server.dashboard.session import Ctx, access_of_websocket, runtime
+from server.dashboard.templating import render
+from server.live import wait_for_disconnect
 
 POLICY_VIOLATION = 1008
 TODAY_LIMIT = 200

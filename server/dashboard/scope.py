@@ -8,11 +8,10 @@ from datetime import date
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from dialer.models import Lead, Site
-from dialer.reports import LeadFilter
-from dialer.users import visible_sites
-
-from .session import Ctx, runtime
+from dialer.accounts.users import visible_sites
+from dialer.db.models import Lead, Site
+from dialer.reports.leads import LeadFilter
+from server.dashboard.session import Ctx, runtime
 
 
 @dataclass

@@ -21,9 +21,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 
-from dialer.models import User
+from dialer.accounts.users import Access, access_for
+from dialer.db.models import User
 from dialer.runtime import Runtime
-from dialer.users import Access, access_for
 
 COOKIE = "ringback_session"
 MAX_AGE = 7 * 24 * 3600

@@ -13,13 +13,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from dialer import audit
-from dialer.models import Manager, Site
-from dialer.users import site_managers
-
-from . import forms
-from .session import Ctx, runtime
-from .templating import render
+from dialer.accounts import audit
+from dialer.accounts.users import site_managers
+from dialer.db.models import Manager, Site
+from server.dashboard import forms
+from server.dashboard.session import Ctx, runtime
+from server.dashboard.templating import render
 
 SITE_FIELDS = ("name", "origins", "country", "timezone", "caller_id", "routing", "recording", "consent_required",
                "consent_text", "settings")

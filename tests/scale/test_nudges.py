@@ -7,12 +7,12 @@ import asyncio
 import os
 import secrets
 
+from dialer.broadcast.redis_pubsub import RedisBroadcast
 from dialer.clock import SystemClock
 from dialer.config import Settings
-from dialer.intake import CallbackRequest, accept
-from dialer.redis_broadcast import RedisBroadcast
+from dialer.intake.accept import CallbackRequest, accept
 from dialer.runtime import Runtime
-from dialer.sites import add_manager, add_site
+from dialer.sites.admin import add_manager, add_site
 from dialer.telephony.simulator import Behaviour, SimulatedProvider
 
 REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -26,14 +26,13 @@ import websockets
 from sqlalchemy import select
 
 from dialer import db
-from dialer.abuse_settings import UNGUARDED
-from dialer.models import CallLeg, Lead
-from dialer.redis_broadcast import RedisBroadcast
-from dialer.sites import add_manager, add_site
-from dialer.states import TERMINAL
+from dialer.broadcast.redis_pubsub import RedisBroadcast
+from dialer.core.states import TERMINAL
+from dialer.db.models import CallLeg, Lead
+from dialer.protection.abuse_settings import UNGUARDED
+from dialer.sites.admin import add_manager, add_site
 from tests.conftest import _truncate
-
-from .cluster import Process, free_port
+from tests.scale.cluster import Process, free_port
 
 REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LEADS = 200

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from dialer import abuse, form_token
+from dialer.protection import form_token, screen
 from tests.server.test_abuse_support import AbuseApi, abuse_api
 
 
@@ -102,9 +102,9 @@ def answers() -> Iterator[set[str]]:
     async def check(answer: str, ip: str | None) -> bool:
         return answer in good and ip is not None
 
-    abuse.register_captcha("test-captcha", check)
+    screen.register_captcha("test-captcha", check)
     yield good
-    abuse.CAPTCHA_HOOKS.pop("test-captcha")
+    screen.CAPTCHA_HOOKS.pop("test-captcha")
 
 
 def test_a_site_can_ask_for_a_captcha_checked_by_a_hook(api: AbuseApi, answers: set[str]) -> None:

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from dialer import caps
-from dialer.models import CallLeg, Lead, LeadEvent, SiteNotice
-from dialer.states import LeadStatus
+from dialer.core.states import LeadStatus
+from dialer.db.models import CallLeg, Lead, LeadEvent, SiteNotice
+from dialer.protection import caps
 from tests.server.test_abuse_support import AbuseApi, abuse_api
 
 NUMBERS = [f"+4850124{i:04d}" for i in range(10)]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.routing import Route
 
 from dialer.config import Settings
-from dialer.models import Lead
+from dialer.db.models import Lead
 from server import api as api_module
 from server.app import create_app
 from server.openapi import CALLBACK_REQUEST, SPEC

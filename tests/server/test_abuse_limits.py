@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dialer.models import RateLimitCounter
-from dialer.ratelimit import RedisLimiter
+from dialer.db.models import RateLimitCounter
+from dialer.protection.ratelimit import RedisLimiter
 from dialer.runtime import Runtime
 from tests.server.test_abuse_support import VISITOR, AbuseApi, abuse_api
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dialer.models import Lead, LeadEvent, Site
+from dialer.db.models import Lead, LeadEvent, Site
 from server.app import create_app
 from tests.conftest import World, make_world
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from dialer.models import Lead, LeadEvent
+from dialer.db.models import Lead, LeadEvent
 from dialer.telephony.simulator import Behaviour
 from tests.conftest import World, script_hunt
 from tests.server.conftest import count

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from dialer import db
-from dialer.models import Manager, Site
+from dialer.db.models import Manager, Site
 from server.cli import main
 
 

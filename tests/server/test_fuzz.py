@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from dialer.models import Lead, RateLimitCounter, SiteNotice
+from dialer.db.models import Lead, RateLimitCounter, SiteNotice
 from server.openapi import CALLBACK_REQUEST
 from tests.server.test_abuse_support import AbuseApi, abuse_api
 

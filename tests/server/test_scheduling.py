@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from starlette.testclient import TestClient
 
-from dialer.models import Lead, Site
+from dialer.db.models import Lead, Site
 from tests.conftest import World
 from tests.server.conftest import client_for, count
 
@@ -111,7 +111,7 @@ def test_a_site_without_managers_has_nothing_to_offer(evening: tuple[TestClient,
     async def fire_all() -> None:
         from sqlalchemy import update
 
-        from dialer.models import Manager
+        from dialer.db.models import Manager
         async with world.runtime.sessions() as session, session.begin():
             await session.execute(update(Manager).values(active=False))
 

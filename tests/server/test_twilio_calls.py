@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from dialer.models import CallLeg
+from dialer.db.models import CallLeg
 from tests.twilio_standin import Person, TwilioStandIn
 from tests.twilio_standin.ringback import CALLER_ID, MANAGER_PHONES, VISITOR, Line, eventually
 

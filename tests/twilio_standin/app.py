@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .network import Call, Network
+from tests.twilio_standin.network import Call, Network
 
 REFUSED_AT_CREATE = {
     21211: "Invalid 'To' Phone Number",

@@ -15,16 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialer import db
 from dialer.config import Settings
-from dialer.machine import Policy
-from dialer.models import CallLeg, Lead, LeadEvent, Site
+from dialer.core.machine import Policy
+from dialer.db.models import CallLeg, Lead, LeadEvent, Site
 from dialer.runtime import Runtime
-from dialer.sites import add_manager, add_site
+from dialer.sites.admin import add_manager, add_site
 from dialer.telephony.twilio import TwilioProvider
 from server.app import create_app
 from tests.conftest import relaxed_abuse
-
-from . import TwilioStandIn
-from .serving import ThreadedServer, listening_socket, url_of
+from tests.twilio_standin import TwilioStandIn
+from tests.twilio_standin.serving import ThreadedServer, listening_socket, url_of
 
 T = TypeVar("T")
 

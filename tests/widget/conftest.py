@@ -17,10 +17,10 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from dialer.broadcast import MemoryBroadcast
+from dialer.broadcast.memory import MemoryBroadcast
 from dialer.clock import ManualClock
 from dialer.config import Settings
-from dialer.models import Lead, Site
+from dialer.db.models import Lead, Site
 from dialer.runtime import Runtime
 from dialer.telephony.simulator import SimulatedProvider
 from server import demo

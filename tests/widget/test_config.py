@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dialer.models import Lead, Site
+from dialer.db.models import Lead, Site
 from server.app import create_app
 from server.pages import STRICT_CSP, widget_file
 from server.widget_config import contrast

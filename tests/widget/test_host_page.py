@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dialer.telephony.simulator import Behaviour
-
-from .conftest import LiveServer, drive_until
+from tests.widget.conftest import LiveServer, drive_until
 
 pytestmark = pytest.mark.browser
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import LiveServer, freeze_clock
-from .test_modes import patch_config
+from tests.widget.conftest import LiveServer, freeze_clock
+from tests.widget.test_modes import patch_config
 
 pytestmark = pytest.mark.browser
 

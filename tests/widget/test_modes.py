@@ -14,8 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dialer.telephony.simulator import Behaviour
-
-from .conftest import LiveServer, freeze_clock
+from tests.widget.conftest import LiveServer, freeze_clock
 
 pytestmark = pytest.mark.browser
 

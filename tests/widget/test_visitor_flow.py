@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dialer.telephony.simulator import Behaviour
-
-from .conftest import OUTPUT, LiveServer, drive_until, shadow
+from tests.widget.conftest import OUTPUT, LiveServer, drive_until, shadow
 
 pytestmark = pytest.mark.browser
 

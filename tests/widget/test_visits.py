@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import LiveServer, shadow
+from tests.widget.conftest import LiveServer, shadow
 
 pytestmark = pytest.mark.browser
 

@@ -12,9 +12,9 @@ import anyio.from_thread
 import pytest
 from starlette.testclient import TestClient
 
-from dialer.models import Site
-from dialer.sites import add_manager, add_site
-from dialer.users import add_user
+from dialer.accounts.users import add_user
+from dialer.db.models import Site
+from dialer.sites.admin import add_manager, add_site
 from server.app import create_app
 from tests.conftest import World, make_world
 

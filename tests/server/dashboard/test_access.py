@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from dialer.engine import site_channel
-
-from .conftest import ANNA, BOB, OWNER, Dash
-from .test_costs import seed
+from dialer.engine.status import site_channel
+from tests.server.dashboard.conftest import ANNA, BOB, OWNER, Dash
+from tests.server.dashboard.test_costs import seed
 
 
 def test_a_manager_does_not_see_another_sites_leads(dash: Dash) -> None:

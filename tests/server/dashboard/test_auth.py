@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from dialer.models import AuditLog
+from dialer.db.models import AuditLog
 from server.dashboard.session import COOKIE
-
-from .conftest import ANNA, OWNER, Dash, build_dash
+from tests.server.dashboard.conftest import ANNA, OWNER, Dash, build_dash
 
 
 def test_sign_in_shows_the_dashboard_and_sign_out_ends_the_session(dash: Dash) -> None:

@@ -13,13 +13,12 @@ from typing import Any, TypeVar
 import pytest
 import uvicorn
 
-from dialer.sites import add_site
+from dialer.accounts.users import add_user
+from dialer.sites.admin import add_site
 from dialer.telephony.simulator import Behaviour
-from dialer.users import add_user
 from server.app import create_app
 from tests.conftest import World, make_world, script_hunt
-
-from .conftest import OWNER, PASSWORD
+from tests.server.dashboard.conftest import OWNER, PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "dashboard"

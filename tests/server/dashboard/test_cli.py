@@ -8,7 +8,7 @@ import io
 import pytest
 
 from dialer import db
-from dialer.users import authenticate
+from dialer.accounts.users import authenticate
 from server import cli
 
 

@@ -9,10 +9,9 @@ import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from dialer.models import CallLeg, Lead, LeadEvent
-from dialer.reports import LeadFilter, _histogram_percentile, cost_report, period
-
-from .conftest import OWNER, Dash
+from dialer.db.models import CallLeg, Lead, LeadEvent
+from dialer.reports.leads import LeadFilter, _histogram_percentile, cost_report, period
+from tests.server.dashboard.conftest import OWNER, Dash
 
 T0 = datetime.fromisoformat("2026-11-02T10:00:00+00:00")  # the world's clock starts at 12:00 UTC that day
 
@@ -77,7 +76,7 @@ def seed(dash: Dash) -> dict[str, str]:
 
 
 async def _managers(session, site_id: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    from dialer.store import active_managers
+    from dialer.sites.lookup import active_managers
 
     managers = await active_managers(session, site_id)
     return managers[0].id, managers[1].id

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
-from dialer.models import CallLeg, Lead, Site
-from dialer.states import LegRole
+from dialer.core.states import LegRole
+from dialer.db.models import CallLeg, Lead, Site
 from dialer.telephony.simulator import Behaviour
 from tests.conftest import MANAGER_PHONES
-
-from .conftest import ANNA, OWNER, Dash
+from tests.server.dashboard.conftest import ANNA, OWNER, Dash
 
 VISITOR = "+48501234567"
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from dialer.models import AuditLog, Manager, Site
-
-from .conftest import OWNER, Dash
+from dialer.db.models import AuditLog, Manager, Site
+from tests.server.dashboard.conftest import OWNER, Dash
 
 GOOD = {
     "name": "Shop & Co", "origins": "https://shop.example\nhttps://www.shop.example/", "country": "PL",

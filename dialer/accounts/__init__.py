@@ -1,0 +1,1 @@
+"""Dashboard users, their roles and sites, and the audit log."""

@@ -1,0 +1,119 @@
+"""Dashboard users: argon2-hashed passwords, roles, and which sites each user may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialer.core.errors import InvalidField
+from dialer.db.models import Manager, Site, User, UserSite
+
+ROLES = ("owner", "manager")
+MIN_PASSWORD = 10
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a signed-in user may see: every site (owner) or a fixed set (manager)."""
+
+    user_id: int
+    email: str
+    role: str
+    site_ids: frozenset[int] | None  # None: all sites
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+    def may_see(self, site_id: int) -> bool:
+        return self.site_ids is None or site_id in self.site_ids
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normal_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def add_user(
+    session: AsyncSession, *, email: str, password: str, role: str, now: datetime, site: Site | None = None
+) -> User:
+    address = normal_email(email)
+    if "@" not in address or len(address) > 254 or address.startswith("@") or address.endswith("@"):
+        raise InvalidField("email", "Give an email address such as anna@shop.example.", "invalid_email")
+    if role not in ROLES:
+        raise InvalidField("role", "The role is 'owner' or 'manager'.", "invalid_role")
+    if role == "manager" and site is None:
+        raise InvalidField("site", "A manager needs a site (--site KEY).", "required")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidField("password", f"Use a password of at least {MIN_PASSWORD} characters.", "too_short")
+    if (await session.execute(select(User.id).where(User.email == address))).first():
+        raise InvalidField("email", f"A user with email {address} exists already.", "duplicate")
+    user = User(email=address, password_hash=hash_password(password), role=role, active=True, created_at=now)
+    session.add(user)
+    await session.flush()
+    if site is not None:
+        await add_membership(session, user, site)
+    return user
+
+
+async def add_membership(session: AsyncSession, user: User, site: Site, manager_id: int | None = None) -> None:
+    session.add(UserSite(user_id=user.id, site_id=site.id, manager_id=manager_id))
+    await session.flush()
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
+    user = (await session.execute(select(User).where(User.email == normal_email(email)))).scalar_one_or_none()
+    if user is None or not user.active:
+        check_password(_DUMMY_HASH, password)
+        return None
+    if not check_password(user.password_hash, password):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+async def access_for(session: AsyncSession, user_id: int) -> Access | None:
+    user = await session.get(User, user_id)
+    if user is None or not user.active:
+        return None
+    if user.role == "owner":
+        return Access(user.id, user.email, user.role, None)
+    rows = await session.execute(select(UserSite.site_id).where(UserSite.user_id == user.id))
+    return Access(user.id, user.email, user.role, frozenset(rows.scalars()))
+
+
+async def own_manager_id(session: AsyncSession, user_id: int, site_id: int) -> int | None:
+    """The manager a user is on this site: set on the membership, or the one whose name is the email."""
+    row = await session.get(UserSite, (user_id, site_id))
+    return row.manager_id if row is not None else None
+
+
+async def visible_sites(session: AsyncSession, access: Access) -> list[Site]:
+    query = select(Site).order_by(Site.name, Site.id)
+    if access.site_ids is not None:
+        query = query.where(Site.id.in_(access.site_ids or {-1}))
+    return list((await session.execute(query)).scalars())
+
+
+async def site_managers(session: AsyncSession, site_id: int) -> list[Manager]:
+    query = select(Manager).where(Manager.site_id == site_id).order_by(Manager.position, Manager.id)
+    return list((await session.execute(query)).scalars())

@@ -1,0 +1,1 @@
+"""Live updates: in memory in one process, Redis pub/sub across processes."""

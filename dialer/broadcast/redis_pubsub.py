@@ -1,0 +1,123 @@
+"""Live updates across processes through Redis pub/sub: the same interface as the in-memory broadcast.
+
+One Redis connection per process carries every subscription: a channel is subscribed in Redis when its
+first local subscriber arrives and unsubscribed when the last one leaves, and one reader task hands each
+message to the local queues. `subscribe` returns only once Redis has confirmed the subscription, so a
+caller that subscribes and then reads the database misses nothing published after its read.
+
+Messages are not stored: a process that is disconnected from Redis misses what was published meanwhile.
+Correctness never depends on them (the database holds the truth); they make the widget and the engines
+react sooner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from dialer.broadcast.memory import Message, SubscriberQueue, encode
+
+log = logging.getLogger("ringback.redis")
+
+DEFAULT_PREFIX = "ringback:"
+RECONNECT_DELAY = 1.0  # seconds between attempts while Redis is unreachable
+
+
+class RedisBroadcast:
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+        self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._subscribers: dict[str, set[SubscriberQueue]] = defaultdict(set)
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self._lock = asyncio.Lock()
+
+    async def publish(self, channel: str, message: Message) -> None:
+        await self._redis.publish(self.prefix + channel, encode(message))
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[SubscriberQueue]:
+        sub = SubscriberQueue()
+        self._subscribers[channel].add(sub)
+        try:
+            await self._listen(channel)
+            yield sub
+        finally:
+            self._subscribers[channel].discard(sub)
+            if not self._subscribers[channel]:
+                del self._subscribers[channel]
+                await self._unlisten(channel)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+            self._pubsub = None
+        self._subscribers.clear()
+        await self._redis.aclose()
+
+    # the one shared subscription ---------------------------------------------------------------------
+
+    async def _listen(self, channel: str) -> None:
+        async with self._lock:
+            event = self._confirmed.get(channel)
+            if event is None:
+                event = self._confirmed[channel] = asyncio.Event()
+                if self._pubsub is None:
+                    self._pubsub = self._redis.pubsub()
+                await self._pubsub.subscribe(self.prefix + channel)
+                if self._reader is None:
+                    self._reader = asyncio.create_task(self._read(), name="redis-broadcast")
+        await event.wait()
+
+    async def _unlisten(self, channel: str) -> None:
+        async with self._lock:
+            if channel in self._subscribers or channel not in self._confirmed or self._pubsub is None:
+                return  # someone subscribed again meanwhile, or the broadcast is closed
+            del self._confirmed[channel]
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.unsubscribe(self.prefix + channel)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the reader must outlive any one failure, or updates stop for good
+                # redis-py reconnects and subscribes again on the next read; wait a moment first.
+                log.warning("reading from Redis failed (%r); retrying", exc)
+                await asyncio.sleep(RECONNECT_DELAY)
+                continue
+            if message is not None:
+                self._deliver(message)
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        channel = str(message.get("channel", ""))[len(self.prefix) :]
+        if message["type"] == "subscribe":
+            if (event := self._confirmed.get(channel)) is not None:
+                event.set()
+            return
+        if message["type"] != "message":
+            return
+        try:
+            data = json.loads(message["data"])
+        except ValueError:
+            log.warning("ignored a message on %s that is not JSON", channel)
+            return
+        for sub in list(self._subscribers.get(channel, ())):
+            sub.queue.put_nowait(data)

@@ -1,0 +1,51 @@
+"""What a telephony provider reports about a call leg. The engine cannot tell providers apart by them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from dialer.core.states import EndReason
+
+
+@dataclass(frozen=True)
+class LegEvent:
+    leg_id: str
+    sid: str | None = None
+
+
+@dataclass(frozen=True)
+class LegRinging(LegEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class LegAnswered(LegEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class KeyPressed(LegEvent):
+    digits: str = ""
+
+
+@dataclass(frozen=True)
+class LegEnded(LegEvent):
+    reason: EndReason = EndReason.COMPLETED
+    duration: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class PriceKnown(LegEvent):
+    price: Decimal = Decimal(0)
+    unit: str = "USD"
+
+
+@dataclass(frozen=True)
+class RecordingReady(LegEvent):
+    url: str = ""
+
+
+EventSink = Callable[[LegEvent], Awaitable[None]]

@@ -1,0 +1,413 @@
+"""The lead state machine: pure, no I/O and no clock.
+
+`decide(lead, trigger, now, policy)` looks at a lead as the database holds it (its legs already updated by
+whatever the provider reported) and returns what to do next: the new status, the actions to perform and
+the next wake-up time. It judges the situation rather than the single event, so duplicated or
+out-of-order provider callbacks cannot push a lead the wrong way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from dialer.core.states import CALLING, TERMINAL, WAITING, EndReason, LeadStatus, LegRole, LegStatus
+
+
+@dataclass(frozen=True)
+class Policy:
+    ring_timeout: int = 20  # seconds a phone rings before we give up on it
+    whisper_seconds: int = 40  # how long a manager may listen to the whisper before pressing 1
+    visitor_retries: int = 2  # further attempts after the visitor did not answer
+    retry_delay: int = 180  # seconds between those attempts
+    queue_poll: int = 30  # a queued lead looks for a free manager at least this often
+    max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
+    grace: int = 10  # margin over the provider's own timeouts before our deadline fires
+    confirm_after: int = 10 * 60  # a callback further away than this is confirmed by text message
+    remind_before: int = 30 * 60  # and reminded this long before it, when it was booked well ahead
+
+
+@dataclass(frozen=True)
+class ManagerView:
+    id: int
+    phone: str
+    free: bool = True  # not on another lead's call
+    on_duty: bool = True  # inside their working hours for a whole ring
+
+
+@dataclass(frozen=True)
+class LegView:
+    id: str
+    attempt: int
+    role: LegRole
+    status: LegStatus
+    manager_id: int | None = None
+    accepted: bool = False
+    end_reason: EndReason | None = None
+    detail: str | None = None  # what the provider said when the leg ended, if anything
+
+    @property
+    def active(self) -> bool:
+        return self.status is not LegStatus.ENDED
+
+
+@dataclass(frozen=True)
+class LeadView:
+    id: str
+    status: LeadStatus
+    attempt: int
+    phone: str
+    wake_at: datetime | None
+    managers: tuple[ManagerView, ...]  # active managers, in hunt order
+    legs: tuple[LegView, ...] = ()
+    preferred_manager_id: int | None = None  # offered first: the visitor's last manager, or "call back now"
+    # The earliest moment a ring may start within every window (visitor, site, some manager's hours);
+    # None when no such moment exists within the horizon. Computed by the engine from `now`.
+    allowed_at: datetime | None = None
+    queue_ahead: int = 0  # older leads of the same site waiting in the queue
+    routing: str = "sequential"  # sequential | simultaneous | round_robin
+    rotation: int = 0  # round robin: how many places to rotate the manager list
+    scheduled_for: datetime | None = None  # when we promised to call
+    confirmed: bool = False  # the visitor was sent that time
+    reminded: bool = False
+
+    def legs_now(self, role: LegRole) -> list[LegView]:
+        return [leg for leg in self.legs if leg.attempt == self.attempt and leg.role is role]
+
+
+class Trigger(StrEnum):
+    WAKE = "wake"  # the lead's wake-up time has come
+    LEG = "leg"  # one of its legs changed
+    CANCEL = "cancel"  # the visitor or a manager withdrew the request
+    CALL_BACK = "call_back"  # a manager pressed "call back now" on a missed lead or a message
+    RESCHEDULE = "reschedule"  # the visitor picked a new time after a missed or unreachable call
+
+
+@dataclass(frozen=True)
+class PlaceCall:
+    role: LegRole
+    step: str
+    to: str
+    timeout: int
+    manager_id: int | None = None
+    bridge_leg_id: str | None = None  # the visitor is dialed into this manager's call
+
+
+@dataclass(frozen=True)
+class Hangup:
+    leg_id: str
+    reason: EndReason = EndReason.CANCELED
+    say: str | None = None
+
+
+@dataclass(frozen=True)
+class SendText:
+    """A text message to the visitor; the engine words it (`dialer/core/notices.py`)."""
+
+    kind: str  # confirm | reminder | missed | unreachable
+
+
+Action = PlaceCall | Hangup | SendText
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: LeadStatus
+    wake_at: datetime | None
+    attempt: int
+    actions: tuple[Action, ...] = ()
+    notes: tuple[str, ...] = ()
+    outcome: str | None = None
+    scheduled_for: datetime | None = None  # set with status scheduled: the promised time
+
+
+class IllegalMove(Exception):
+    """A trigger that makes no sense for the lead's status."""
+
+
+def unchanged(lead: LeadView) -> Decision:
+    return Decision(lead.status, lead.wake_at, lead.attempt)
+
+
+def admit(*, scheduled_for: datetime | None, allowed_at: datetime | None, now: datetime) -> tuple[LeadStatus, datetime]:
+    """Where a freshly accepted call request starts, and when it is promised.
+
+    The engine takes it from there at once: it confirms a scheduled time by text, or starts the hunt.
+    """
+    if scheduled_for is not None and scheduled_for > now:
+        return LeadStatus.SCHEDULED, scheduled_for
+    if allowed_at is not None and allowed_at > now:
+        return LeadStatus.SCHEDULED, allowed_at
+    return LeadStatus.QUEUED, now
+
+
+CALLABLE_AGAIN = frozenset({LeadStatus.MISSED, LeadStatus.UNREACHABLE, LeadStatus.RECEIVED, LeadStatus.COMPLETED})
+
+
+def decide(lead: LeadView, trigger: Trigger, now: datetime, policy: Policy) -> Decision:
+    if trigger is Trigger.CALL_BACK:
+        if lead.status not in CALLABLE_AGAIN:
+            raise IllegalMove(f"expected a missed, unreachable, received or completed lead, got {lead.status}")
+        return Decision(LeadStatus.QUEUED, now, lead.attempt + 1, notes=("call back now: requested by a manager",))
+    if trigger is Trigger.RESCHEDULE:
+        if lead.status not in CALLABLE_AGAIN or lead.scheduled_for is None:
+            raise IllegalMove(f"expected a missed or unreachable lead and a new time, got {lead.status}")
+        return _schedule(replace(lead, attempt=lead.attempt + 1, confirmed=False, reminded=False),
+                         lead.scheduled_for, now, policy, note="the visitor picked a new time")
+    if lead.status in TERMINAL or lead.status is LeadStatus.RECEIVED:
+        return unchanged(lead)
+    if trigger is Trigger.CANCEL:
+        return _cancel(lead)
+    if trigger is Trigger.WAKE:
+        if lead.wake_at is None or now < lead.wake_at:
+            return unchanged(lead)  # a stale or early wake-up: someone already moved this lead on
+        if lead.status is LeadStatus.SCHEDULED and lead.scheduled_for is not None and now < lead.scheduled_for:
+            return _before_the_call(lead, now, policy)
+        if lead.status in WAITING:
+            return _hunt(lead, now, policy)
+        return _deadline_passed(lead, now, policy)
+    if trigger is Trigger.LEG:
+        return _on_leg_change(lead, now, policy)
+    raise IllegalMove(f"expected a wake, leg or cancel trigger, got {trigger!r}")
+
+
+def _schedule(
+    lead: LeadView,
+    when: datetime,
+    now: datetime,
+    policy: Policy,
+    hangups: tuple[Hangup, ...] = (),
+    note: str = "",
+) -> Decision:
+    """Promise a call at `when`: confirm it by text when it is a while away, and plan the reminder."""
+    texts: tuple[SendText, ...] = ()
+    far = (when - now).total_seconds() > policy.confirm_after
+    if far and not lead.confirmed:
+        texts = (SendText("confirm"),)
+    remind_at = when - timedelta(seconds=policy.remind_before)
+    wants_reminder = not lead.reminded and (when - now).total_seconds() >= 2 * policy.remind_before
+    wake = remind_at if wants_reminder and remind_at > now else when
+    notes = (note,) if note else ()
+    return Decision(
+        LeadStatus.SCHEDULED, wake, lead.attempt, (*hangups, *texts), notes, scheduled_for=when
+    )
+
+
+def _before_the_call(lead: LeadView, now: datetime, policy: Policy) -> Decision:
+    """A wake-up before the promised time: confirm it (just accepted) or send the reminder."""
+    assert lead.scheduled_for is not None
+    if not lead.confirmed and (lead.scheduled_for - now).total_seconds() > policy.confirm_after:
+        return _schedule(lead, lead.scheduled_for, now, policy)
+    texts = () if lead.reminded or not lead.confirmed else (SendText("reminder"),)
+    return Decision(LeadStatus.SCHEDULED, lead.scheduled_for, lead.attempt, texts, scheduled_for=lead.scheduled_for)
+
+
+def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, ...] = ()) -> Decision:
+    """Ring the next manager (or, ringing simultaneously, every free one) not yet rung in this attempt."""
+    if lead.allowed_at is None:
+        note = "no calling hours in the coming weeks"
+        return Decision(LeadStatus.MISSED, None, lead.attempt, (*hangups, SendText("missed")), (note,), note)
+    if lead.allowed_at > now:
+        when = lead.allowed_at
+        return _schedule(lead, when, now, policy, hangups, note="outside calling hours")
+    tried = {leg.manager_id for leg in lead.legs_now(LegRole.MANAGER)}
+    untried = [m for m in _hunt_order(lead) if m.id not in tried and m.on_duty]
+    if not untried:
+        note = "no manager answered" if lead.managers else "the site has no active manager"
+        return Decision(LeadStatus.MISSED, None, lead.attempt, (*hangups, SendText("missed")), (note,), note)
+    free = [m for m in untried if m.free]
+    first_in_line = lead.status is not LeadStatus.QUEUED or lead.queue_ahead == 0
+    if not free or not first_in_line:
+        return Decision(
+            LeadStatus.QUEUED,
+            now + timedelta(seconds=policy.queue_poll),
+            lead.attempt,
+            hangups,
+            () if lead.status is LeadStatus.QUEUED else ("every manager is busy: waiting in the queue",),
+        )
+    chosen = free if lead.routing == "simultaneous" else free[:1]
+    calls = tuple(
+        PlaceCall(
+            LegRole.MANAGER,
+            step=f"a{lead.attempt}:m{m.id}",
+            to=m.phone,
+            timeout=policy.ring_timeout,
+            manager_id=m.id,
+        )
+        for m in chosen
+    )
+    deadline = now + timedelta(seconds=policy.ring_timeout + policy.whisper_seconds + policy.grace)
+    return Decision(LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, *calls))
+
+
+def _hunt_order(lead: LeadView) -> list[ManagerView]:
+    order = list(lead.managers)
+    if lead.routing == "round_robin" and order:
+        turn = lead.rotation % len(order)
+        order = order[turn:] + order[:turn]
+    # The preferred manager first; sorting is stable, so the rest keep their order.
+    return sorted(order, key=lambda m: m.id != lead.preferred_manager_id)
+
+
+def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
+    fatal = _cannot_go_on(lead)
+    if fatal is not None:
+        return fatal
+    managers = lead.legs_now(LegRole.MANAGER)
+    visitors = lead.legs_now(LegRole.VISITOR)
+    visitor = visitors[-1] if visitors else None
+    accepted = next((leg for leg in managers if leg.accepted and leg.active), None)
+
+    if lead.status is LeadStatus.CALLING_MANAGER:
+        if accepted is not None:
+            others = tuple(Hangup(leg.id) for leg in managers if leg.active and leg is not accepted)
+            call = PlaceCall(
+                LegRole.VISITOR,
+                step=f"a{lead.attempt}:v:m{accepted.manager_id}",
+                to=lead.phone,
+                timeout=policy.ring_timeout,
+                bridge_leg_id=accepted.id,
+            )
+            deadline = now + timedelta(seconds=policy.ring_timeout + policy.grace)
+            return Decision(
+                LeadStatus.CALLING_VISITOR,
+                deadline,
+                lead.attempt,
+                (*others, call),
+                ("a manager pressed 1: dialing the visitor",),
+            )
+        if not any(leg.active for leg in managers):
+            return _hunt(lead, now, policy)
+        return unchanged(lead)
+
+    if lead.status is LeadStatus.CALLING_VISITOR:
+        if visitor is not None and visitor.status is LegStatus.ANSWERED:
+            deadline = now + timedelta(seconds=policy.max_call_seconds)
+            return Decision(
+                LeadStatus.CONNECTED, deadline, lead.attempt, notes=("visitor answered: connected",)
+            )
+        if visitor is not None and not visitor.active:
+            say = (
+                "The visitor did not answer. We will try again in "
+                f"{max(1, policy.retry_delay // 60)} minutes."
+                if lead.attempt <= policy.visitor_retries
+                else "The visitor did not answer. Goodbye."
+            )
+            hangups = tuple(Hangup(leg.id, say=say) for leg in managers if leg.active)
+            return _retry_or_give_up(lead, now, policy, hangups, visitor.end_reason)
+        if accepted is None:
+            # The manager hung up before the visitor picked up: stop dialing and find another manager.
+            hangups = (Hangup(visitor.id),) if visitor is not None and visitor.active else ()
+            return _hunt(lead, now, policy, hangups)
+        return unchanged(lead)
+
+    if lead.status is LeadStatus.CONNECTED:
+        live = [leg for leg in (*managers, *visitors) if leg.active]
+        bridged = [leg for leg in (accepted, visitor) if leg is not None]
+        if len(bridged) < 2 or any(not leg.active for leg in bridged):
+            return Decision(
+                LeadStatus.COMPLETED,
+                None,
+                lead.attempt,
+                tuple(Hangup(leg.id, EndReason.COMPLETED) for leg in live),
+                ("call ended",),
+                outcome="talked",
+            )
+        return unchanged(lead)
+
+    return unchanged(lead)
+
+
+def _cannot_go_on(lead: LeadView) -> Decision | None:
+    """Calling again cannot help: the provider is unusable, or the network refused the visitor's number.
+
+    (A refused manager number only takes that manager out of the hunt.)
+    """
+    if lead.status not in CALLING:
+        return None
+    for leg in lead.legs_now(LegRole.MANAGER) + lead.legs_now(LegRole.VISITOR):
+        if leg.end_reason is EndReason.ERROR:
+            why = f"the telephony provider failed: {leg.detail or 'no reason given'}"
+        elif leg.end_reason is EndReason.REJECTED and leg.role is LegRole.VISITOR:
+            why = f"the visitor's number cannot be called: {leg.detail or 'refused by the network'}"
+        else:
+            continue
+        say = "The visitor's number cannot be called. Goodbye." if leg.role is LegRole.VISITOR else None
+        hangups = tuple(Hangup(other.id, say=say if other.accepted else None) for other in lead.legs if other.active)
+        return Decision(LeadStatus.FAILED, None, lead.attempt, hangups, (why,), outcome=why)
+    return None
+
+
+def _retry_or_give_up(
+    lead: LeadView,
+    now: datetime,
+    policy: Policy,
+    hangups: tuple[Hangup, ...],
+    reason: EndReason | None,
+) -> Decision:
+    why = f"visitor did not answer ({reason or 'no answer'})"
+    if lead.attempt <= policy.visitor_retries:
+        wake = now + timedelta(seconds=policy.retry_delay)
+        return Decision(
+            LeadStatus.SCHEDULED,
+            wake,
+            lead.attempt + 1,
+            hangups,
+            (f"{why}: attempt {lead.attempt + 1} in {policy.retry_delay} s",),
+            scheduled_for=wake,
+        )
+    return Decision(
+        LeadStatus.UNREACHABLE,
+        None,
+        lead.attempt,
+        (*hangups, SendText("unreachable")),
+        (f"{why} after {lead.attempt} attempts",),
+        outcome=why,
+    )
+
+
+def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
+    """Our own deadline fired while calling: a provider never reported back. Hang up and move on."""
+    live = [leg for leg in lead.legs if leg.active]
+    hangups = tuple(Hangup(leg.id, EndReason.TIMEOUT) for leg in live)
+    ended = replace(
+        lead,
+        legs=tuple(
+            replace(leg, status=LegStatus.ENDED, end_reason=EndReason.TIMEOUT) if leg.active else leg
+            for leg in lead.legs
+        ),
+    )
+    if lead.status is LeadStatus.CALLING_MANAGER:
+        decision = _hunt(ended, now, policy, hangups)
+    elif lead.status is LeadStatus.CALLING_VISITOR:
+        decision = _retry_or_give_up(ended, now, policy, hangups, EndReason.TIMEOUT)
+    else:
+        return Decision(
+            LeadStatus.COMPLETED, None, lead.attempt, hangups, ("call ended at the time limit",), "talked"
+        )
+    return replace(decision, notes=("no word from the telephony provider in time: hung up", *decision.notes))
+
+
+def _cancel(lead: LeadView) -> Decision:
+    if lead.status in CALLING or lead.status in WAITING:
+        hangups = tuple(Hangup(leg.id) for leg in lead.legs if leg.active)
+        return Decision(LeadStatus.CANCELLED, None, lead.attempt, hangups, ("cancelled",), "cancelled")
+    raise IllegalMove(f"expected a waiting or calling lead, got {lead.status}")
+
+
+__all__ = [
+    "Action",
+    "Decision",
+    "Hangup",
+    "IllegalMove",
+    "LeadView",
+    "LegView",
+    "ManagerView",
+    "PlaceCall",
+    "Policy",
+    "SendText",
+    "Trigger",
+    "admit",
+    "decide",
+]

@@ -1,0 +1,85 @@
+"""Times a visitor may pick for a callback: the next slots inside every window, with room left.
+
+Site settings: `slot_minutes` (default 30) and `slot_capacity` (callbacks per slot; default the number
+of active managers).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from dialer.core import windows
+from dialer.core.windows import ManagerLike, SiteLike
+
+DEFAULT_SLOT_MINUTES = 30
+LEAD_TIME = timedelta(minutes=15)  # a slot must start at least this far ahead
+SEARCH_DAYS = 14
+
+
+def slot_minutes(site: SiteLike) -> int:
+    return int((site.settings or {}).get("slot_minutes") or DEFAULT_SLOT_MINUTES)
+
+
+def capacity(site: SiteLike, managers: Sequence[ManagerLike]) -> int:
+    return int((site.settings or {}).get("slot_capacity") or max(1, len(managers)))
+
+
+def slot_start(moment: datetime, minutes: int) -> datetime:
+    """The start of the slot holding `moment` (slots are aligned to UTC multiples of their length)."""
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % (minutes * 60), tz=moment.tzinfo)
+
+
+def offer(
+    now: datetime,
+    site: SiteLike,
+    managers: Sequence[ManagerLike],
+    visitor_tz: str,
+    booked: Counter[datetime],
+    *,
+    ring: float,
+    count: int = 12,
+) -> list[datetime]:
+    minutes = slot_minutes(site)
+    step = timedelta(minutes=minutes)
+    room = capacity(site, managers)
+    found: list[datetime] = []
+    candidate = slot_start(now + LEAD_TIME, minutes)
+    if candidate < now + LEAD_TIME:
+        candidate += step
+    limit = now + timedelta(days=SEARCH_DAYS)
+    while len(found) < count and candidate < limit:
+        allowed = windows.allowed_at(candidate, site, managers, visitor_tz, ring)
+        if allowed is None:
+            break
+        if allowed > candidate:  # jump over closed hours to the first slot at or after the opening
+            candidate = slot_start(allowed, minutes)
+            if candidate < allowed:
+                candidate += step
+            continue
+        if booked[candidate] < room:
+            found.append(candidate)
+        candidate += step
+    return found
+
+
+def check(
+    when: datetime,
+    now: datetime,
+    site: SiteLike,
+    managers: Sequence[ManagerLike],
+    visitor_tz: str,
+    booked: Counter[datetime],
+    *,
+    ring: float,
+) -> str | None:
+    """Why `when` cannot be booked (a message for the visitor), or None when it can."""
+    if when < now:
+        return "This time has already passed. Please pick a later one."
+    if not windows.fits(when, site, managers, visitor_tz, ring):
+        return "We cannot call at that time: it is outside calling hours. Please pick one of the offered times."
+    if booked[slot_start(when, slot_minutes(site))] >= capacity(site, managers):
+        return "That time is fully booked. Please pick another one."
+    return None

@@ -1,0 +1,550 @@
+"""The engine: the imperative shell around the pure state machine.
+
+Work for a lead (it fell due, the provider reported on one of its calls, a manager or the visitor asked
+for something) goes into the inbox. A hand takes a batch of leads from it and steps them in one
+transaction: it locks the leads, records what the provider reported, asks `machine.decide` for each,
+writes the results (new states, legs about to be dialed, timeline) and commits; only then does it ask
+the provider to act and publish the changes. Wake-up times live in the database, so a new engine on the
+same database resumes every lead where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from dialer.broadcast.memory import Broadcast
+from dialer.clock import Clock, Timer
+from dialer.core import windows
+from dialer.core.events import LegEnded, LegEvent, LegRinging, PriceKnown, RecordingReady
+from dialer.core.machine import Decision, Policy, Trigger, decide
+from dialer.core.notices import Notices
+from dialer.core.states import EndReason, LeadStatus, LegRole
+from dialer.core.whisper import whisper_text
+from dialer.engine import store
+from dialer.engine.inbox import Inbox, Work
+from dialer.engine.rows import LeadRow, LegRow, ManagerRow
+from dialer.engine.status import lead_channel, public_status, site_channel
+from dialer.sites import cache
+from dialer.telephony.base import CallRequest, Provider, ProviderError
+
+log = logging.getLogger("ringback.engine")
+
+DUE_BATCH = 200
+# Leads stepped in one transaction at most (when work piles up; under light load a batch is one lead).
+BATCH = 50
+# Batches being stepped at once. Few: when work piles up, a few large batches cost far fewer round trips
+# than many small ones.
+HANDS = 4
+# Database connections the engine uses at once (the pool has 30); SQLite has one writer at a time.
+CONCURRENCY = 10
+LEG_CACHE_SIZE = 100_000
+RETRY_DELAY = 1.0  # seconds before due leads whose steps all failed are looked at again
+PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up and finished
+# How long a site's row (name, caller ID, hours, routing) is reused between steps: an owner's change
+# reaches an engine in another process within this many seconds; this process sees it at once.
+SITE_TTL = cache.DEFAULT_TTL
+
+
+NO_DECISION = (LegRinging, PriceKnown, RecordingReady)
+
+
+class Engine:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        provider: Provider,
+        clock: Clock,
+        broadcast: Broadcast,
+        policy: Policy | None = None,
+        *,
+        poll_interval: float | None = 1.0,
+        notices: Notices | None = None,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
+        self.sessions = sessions
+        self.database: AsyncEngine = sessions.kw["bind"]
+        # Reads and single-statement writes need no BEGIN and COMMIT round trips.
+        self.autocommit = self.database.execution_options(isolation_level="AUTOCOMMIT")
+        self.notices = notices or Notices("http://127.0.0.1:8000", "development")
+        self.provider = provider
+        self.clock = clock
+        self.broadcast = broadcast
+        self.policy = policy or Policy()
+        self.poll_interval = poll_interval
+        self.running = False
+        self.inbox = Inbox()
+        self._hands = 0  # batches being stepped now
+        self._queue_moved = False  # a step made a queued lead due: look for due leads after it
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: Timer | None = None
+        self._timer_at: datetime | None = None
+        self._recovered_at: datetime | None = None
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
+        self.hands = min(HANDS, concurrency)
+        self._lead_of_leg: dict[str, str] = {}
+        self._sites: dict[int, tuple[float, int, store.SiteRow]] = {}  # read at, generation, row
+        self._names: dict[int, str] = {}  # manager names for the timeline, refreshed by every decision
+        # Told other engine processes that a lead is due now (set by the runtime when there are several).
+        self.announce: Callable[[], None] | None = None
+        # Observes how late (simulated seconds) each due wake-up is acted on; the benchmarks set it.
+        self.on_wake: Callable[[float], None] | None = None
+
+    # lifecycle --------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.running = True
+        self.provider.attach(self.on_provider_event)
+        await self.recover_pending_legs(older_than=0)
+        self._schedule(0)
+
+    async def stop(self) -> None:
+        """Stop claiming work; what is in flight finishes. Nothing is lost: the database holds it."""
+        self.pause()
+        self.provider.attach(None)
+        await self._idle.wait()
+
+    def pause(self) -> None:
+        """Claim no more due leads (other engines will), but go on applying what the provider reports."""
+        self.running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, None
+
+    def nudge(self, *, announce: bool = True) -> None:
+        """Look for due leads now (a lead was just accepted, or a manager became free); with `announce`,
+        the engines of other processes are told too."""
+        self._schedule(0)
+        if announce and self.announce is not None:
+            self.announce()
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
+    # scheduling -------------------------------------------------------------------------------------
+
+    def _schedule(self, delay: float) -> None:
+        if not self.running:
+            return
+        when = self.clock.now() + timedelta(seconds=max(0.0, delay))
+        if self._timer is not None and self._timer_at is not None and self._timer_at <= when:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self.clock.call_later(delay, self._tick)
+
+    async def _tick(self) -> None:
+        self._timer, self._timer_at = None, None
+        if not self.running:
+            return
+        claimed: list[Work] = []
+        try:
+            claimed = await self._step_due()
+            if self.poll_interval is not None and self._recovery_due():
+                await self.recover_pending_legs(older_than=PLACE_CALL_GRACE)
+        finally:
+            # The next wake-up is set as soon as these steps are committed, while their calls are placed.
+            # When due leads were found but none could be stepped (a step that keeps failing), wait a
+            # moment rather than look again at once, over and over.
+            stuck = bool(claimed) and all(work.committed.result() is None for work in claimed)
+            await self._schedule_next(RETRY_DELAY if stuck else 0.0)
+        await asyncio.gather(*(work.done for work in claimed), return_exceptions=True)
+
+    def _recovery_due(self) -> bool:
+        """Look for unconfirmed dials once per poll interval, not on every one of many ticks under load."""
+        now = self.clock.now()
+        if self._recovered_at is not None and (now - self._recovered_at).total_seconds() < (self.poll_interval or 0):
+            return False
+        self._recovered_at = now
+        return True
+
+    async def _schedule_next(self, at_least: float = 0.0) -> None:
+        async with self.autocommit.connect() as conn:
+            wake = await store.next_wake(conn)
+        delays = [] if self.poll_interval is None else [self.poll_interval]
+        if wake is not None:
+            delays.append(max(at_least, (wake - self.clock.now()).total_seconds()))
+        if delays:
+            self._schedule(min(delays))
+
+    async def run_due(self) -> int:
+        """Advance every lead whose wake-up time has come; returns how many were looked at."""
+        claimed = await self._step_due()
+        await asyncio.gather(*(work.done for work in claimed), return_exceptions=True)
+        return len(claimed)
+
+    async def _step_due(self) -> list[Work]:
+        """Step the due leads, a page at a time; returns once the steps are committed, with the work
+        whose calls may still be being placed."""
+        claimed: list[Work] = []
+        while self.running:
+            async with self._slots, self.autocommit.connect() as conn:
+                ids = await store.due_lead_ids(conn, self.clock.now(), DUE_BATCH)
+            work = [self.inbox.put(lead_id, Work(Trigger.WAKE)) for lead_id in ids]
+            self._pump()
+            await asyncio.gather(*(w.committed for w in work), return_exceptions=True)
+            claimed.extend(work)
+            if len(ids) < DUE_BATCH:
+                break
+        return claimed
+
+    # the inbox --------------------------------------------------------------------------------------
+
+    def submit(self, lead_id: str, work: Work) -> asyncio.Future[LeadRow | None]:
+        """Queue `work` for the lead; the future resolves once it is committed and acted on."""
+        done = self.inbox.put(lead_id, work).done
+        self._pump()
+        return done
+
+    def _pump(self) -> None:
+        while self._hands < self.hands and len(self.inbox):
+            batch = self.inbox.take(BATCH)
+            self._hands += 1
+            self._busy += 1  # counted from now, so that `stop` waits for it even before it starts
+            self._idle.clear()
+            task = asyncio.ensure_future(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[tuple[str, Work]]) -> None:
+        plans: dict[str, Any] = {}
+        try:
+            try:
+                plans = await self._step_batch(batch)
+            finally:
+                self.inbox.release([lead_id for lead_id, _ in batch])
+                self._hands -= 1
+                self._pump()
+                for lead_id, work in batch:
+                    if not work.committed.done():
+                        outcome = plans.get(lead_id)
+                        failed = isinstance(outcome, BaseException)
+                        work.committed.set_result(None if failed else isinstance(outcome, store.Plan))
+            await self._perform([plan for plan in plans.values() if isinstance(plan, store.Plan)])
+        except Exception:
+            # Committed, but acting on it failed: what was not dialed is found again (recover_pending_legs).
+            log.exception("acting on a step failed")
+        finally:
+            for lead_id, work in batch:
+                outcome = plans.get(lead_id)
+                if work.done.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    work.done.set_exception(outcome)
+                else:
+                    work.done.set_result(outcome.lead if outcome is not None else None)
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
+    async def _step_batch(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
+        """Step the batch in one transaction; when that fails, each lead alone, so one lead's trouble
+        stays its own. Returns each lead's plan, None (nothing to do) or the exception it met."""
+        try:
+            return await self._step_alone(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                log.exception("lead %s: step failed", batch[0][0])
+                return {batch[0][0]: exc}
+        outcomes: dict[str, Any] = {}
+        for item in batch:
+            try:
+                outcomes.update(await self._step_alone([item]))
+            except Exception as exc:
+                log.exception("lead %s: step failed", item[0])
+                outcomes[item[0]] = exc
+        return outcomes
+
+    async def _step_alone(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
+        async with self._slots:
+            return await self._step(batch)
+
+    # events -----------------------------------------------------------------------------------------
+
+    async def on_provider_event(self, event: LegEvent) -> None:
+        lead_id = self._lead_of_leg.get(event.leg_id)
+        if lead_id is None:
+            async with self._slots, self.autocommit.connect() as conn:
+                lead_id = await store.lead_id_for_leg(conn, event.leg_id)
+            if lead_id is not None:
+                self._remember_leg(event.leg_id, lead_id)
+        if lead_id is None:
+            log.warning("event for an unknown leg %s ignored", event.leg_id)
+            return
+        await self.submit(lead_id, Work(Trigger.LEG, event))
+
+    def _remember_leg(self, leg_id: str, lead_id: str) -> None:
+        # A leg never changes lead, so this cache can only be incomplete, never wrong; it saves a query
+        # on every provider report. Bounded by starting afresh.
+        if len(self._lead_of_leg) >= LEG_CACHE_SIZE:
+            self._lead_of_leg.clear()
+        self._lead_of_leg[leg_id] = lead_id
+
+    async def cancel(self, lead_id: str) -> None:
+        await self.submit(lead_id, Work(Trigger.CANCEL))
+
+    async def reschedule(self, lead_id: str, when: datetime) -> LeadRow | None:
+        """The visitor picked a new time after a missed or unreachable call."""
+        lead = await self.submit(lead_id, Work(Trigger.RESCHEDULE, when=when))
+        self.nudge()
+        return lead
+
+    async def call_back_now(self, lead_id: str, manager_id: int | None) -> LeadRow | None:
+        """Ring `manager_id` first, then the visitor, through the usual hunt (a missed lead or a message)."""
+        lead = await self.submit(lead_id, Work(Trigger.CALL_BACK, prefer=manager_id))
+        self.nudge()
+        return lead
+
+    # one transaction --------------------------------------------------------------------------------
+
+    async def _step(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
+        """Lock the batch's leads, apply each one's work, decide, write it all, commit."""
+        async with self.database.begin() as conn:
+            now = self.clock.now()
+            step = store.Step(conn, now)
+            found = await store.lock_leads(conn, [i for i, w in batch if w.skip_locked], skip_locked=True)
+            found.update(await store.lock_leads(conn, [i for i, w in batch if not w.skip_locked]))
+            live: list[tuple[LeadRow, list[LegRow], Work]] = []
+            for lead_id, work in batch:
+                if lead_id not in found:
+                    continue  # gone, or (a wake-up) another engine is stepping it
+                lead, legs = found[lead_id]
+                if work.trigger is Trigger.WAKE:
+                    if not self.running:
+                        continue  # stopping: what is not started yet stays due for another engine
+                    if lead.wake_at is None or lead.wake_at > now:
+                        continue  # another engine moved it on since we read the due list
+                    if self.on_wake is not None:
+                        self.on_wake((now - lead.wake_at).total_seconds())
+                live.append((lead, legs, work))
+            # A report that decides nothing (ringing, a price) needs neither the managers nor the site.
+            deciding = [(lead, legs, work) for lead, legs, work in live if not isinstance(work.event, NO_DECISION)]
+            site_ids = {lead.site_id for lead, _, _ in deciding}
+            managers = await store.lock_managers(conn, site_ids)
+            sites = await self.sites(conn, site_ids)
+            queued = [lead.id for lead, _, _ in deciding if lead.status == LeadStatus.QUEUED]
+            ahead = await store.queues_ahead(conn, queued)
+            await self._learn_names(conn, [leg for lead, legs, work in live for leg in legs
+                                           if work.event is not None and leg.id == work.event.leg_id])
+            plans: dict[str, Any] = {}
+            for lead, legs, work in live:
+                site = sites.get(lead.site_id)
+                plans[lead.id] = await self._decide(step, lead, legs, work, site, managers.get(lead.site_id, []),
+                                                    ahead.get(lead.id, 0))
+            await step.flush([lead for lead, _, _ in live], [leg for _, legs, _ in live for leg in legs],
+                             [m for ms in managers.values() for m in ms])
+            freed = {plan.lead.site_id for plan in plans.values() if plan is not None and plan.released_managers}
+            if await store.wake_oldest_queued(conn, freed, now):
+                self._queue_moved = True
+            return plans
+
+    async def _decide(
+        self,
+        step: store.Step,
+        lead: LeadRow,
+        legs: list[LegRow],
+        work: Work,
+        site: store.SiteRow | None,
+        managers: list[ManagerRow],
+        queue_ahead: int,
+    ) -> store.Plan | None:
+        now = step.now
+        self._names.update((m.id, m.name) for m in managers)
+        if work.event is not None:
+            leg = next((leg for leg in legs if leg.id == work.event.leg_id), None)
+            if leg is None:
+                return None
+            party = store.who(leg, self._names)
+            if not store.apply_leg_event(step, lead, leg, work.event, party, managers):
+                return None  # a report that changes nothing but the leg itself
+        assert site is not None  # every lead that gets this far had its site read
+        if work.trigger is Trigger.CALL_BACK:
+            lead.preferred_manager_id = work.prefer
+            lead.handled_at = now
+        if work.trigger is Trigger.RESCHEDULE:
+            lead.scheduled_for = work.when
+        context = await self._context(step.conn, lead, site, managers, now, queue_ahead)
+        view = store.lead_view(lead, managers, legs, **context)
+        decision = decide(view, work.trigger, now, self.policy)
+        if _no_change(lead, decision):
+            return store.Plan(lead, site, released_managers=True) if lead.id in step.released_managers else None
+        return store.write_decision(step, lead, site, legs, managers, decision)
+
+    async def sites(self, conn: AsyncConnection, site_ids: set[int]) -> dict[int, store.SiteRow]:
+        """The sites' rows, each read at most every `SITE_TTL` seconds."""
+        fresh, generation, found = time.monotonic(), cache.generation(), {}
+        for site_id in site_ids:
+            cached = self._sites.get(site_id)
+            if cached is not None and fresh - cached[0] < SITE_TTL and cached[1] == generation:
+                found[site_id] = cached[2]
+        missing = site_ids - found.keys()
+        if missing:
+            for site_id, site in (await store.get_sites(conn, missing)).items():
+                self._sites[site_id] = (fresh, generation, site)
+                found[site_id] = site
+        return found
+
+    async def _learn_names(self, conn: AsyncConnection, legs: list[LegRow]) -> None:
+        """Know the names of the managers these legs ring (the timeline names them)."""
+        missing = {leg.manager_id for leg in legs if leg.manager_id is not None} - self._names.keys()
+        if missing:
+            self._names.update(await store.manager_names(conn, missing))
+
+    async def _context(
+        self, conn: AsyncConnection, lead: LeadRow, site: store.SiteRow, managers: list[ManagerRow],
+        now: datetime, queue_ahead: int,
+    ) -> dict[str, Any]:
+        """What the state machine needs beyond the lead itself: windows, duty, queue, routing."""
+        ring = self.policy.ring_timeout
+        active = [m for m in managers if m.active]
+        context: dict[str, Any] = {
+            "allowed_at": windows.allowed_at(now, site, active, lead.timezone, ring),
+            "on_duty": windows.on_duty(now, site, active, ring),
+            "routing": site.routing,
+            "queue_ahead": queue_ahead,
+        }
+        if site.routing == "round_robin" and lead.status in (LeadStatus.QUEUED, LeadStatus.SCHEDULED):
+            context["rotation"] = await store.leads_before(conn, lead)
+        return context
+
+    # after the commit -------------------------------------------------------------------------------
+
+    async def _perform(self, plans: list[store.Plan]) -> None:
+        if not plans:
+            return
+        await asyncio.gather(*(self._tell(plan) for plan in plans))
+        await self._dial([(plan.lead, plan.site, leg) for plan in plans for leg, _ in plan.calls])
+        if self._queue_moved:
+            self._queue_moved = False
+            self.nudge(announce=False)  # this engine takes the queued lead; no need to tell the others
+        for plan in plans:
+            if plan.lead.wake_at is not None:
+                self._schedule((plan.lead.wake_at - self.clock.now()).total_seconds())
+
+    async def _tell(self, plan: store.Plan) -> None:
+        """Hang up what the step ended, publish the change, send the visitor's text messages."""
+        lead, site = plan.lead, plan.site
+        for leg, hangup in plan.hangups:
+            try:
+                await self.provider.hangup(leg.provider_sid or "", say=hangup.say)
+            except ProviderError as exc:
+                log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
+        if plan.status_changed or plan.step_changed:
+            position = None
+            if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():
+                async with self._slots, self.autocommit.connect() as conn:
+                    position = await store.queue_ahead(conn, lead) + 1
+            message = public_status(lead, plan.step, position)
+            await self.broadcast.publish(lead_channel(lead.id), message)
+            await self.broadcast.publish(site_channel(lead.site_id), message)
+        for text in plan.texts:
+            body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
+                                     when=lead.scheduled_for)
+            try:
+                await self.provider.send_text(lead.phone, body, sender=site.caller_id)
+            except ProviderError as exc:
+                log.warning("text message for lead %s not sent: %s", lead.id, exc.reason)
+
+    async def _dial(
+        self, items: list[tuple[LeadRow, store.SiteRow, LegRow]], *, since: datetime | None = None
+    ) -> None:
+        """Dial these legs, holding their leads' locks: an engine in another process recovering one of
+        them meanwhile either waits for us or finds it dialed, never dials it again."""
+        if not items:
+            return
+        for lead, _, leg in items:
+            self._remember_leg(leg.id, lead.id)
+        requests = {leg.id: await self._request(lead, site, leg) for lead, site, leg in items}
+        failures: dict[str, ProviderError] = {}
+        async with self._slots, self.database.begin() as conn:
+            waiting = await store.lock_legs_to_dial(conn, list(requests))
+            calls = [self._place(requests[leg_id], since) for leg_id in requests if leg_id in waiting]
+            sids: dict[str, str] = {}
+            for leg_id, result in await asyncio.gather(*calls):
+                if isinstance(result, ProviderError):
+                    failures[leg_id] = result
+                elif result is not None:
+                    sids[leg_id] = result
+            await store.set_sids(conn, sids)
+        for leg_id, failure in failures.items():
+            log.info("dialing leg %s failed: %s", leg_id, failure.reason)
+            # A refused number is final for that number; a provider that keeps failing ends the lead.
+            reason = EndReason.REJECTED if failure.permanent else EndReason.ERROR
+            await self.on_provider_event(LegEnded(leg_id, reason=reason, detail=failure.reason))
+
+    async def _place(self, request: CallRequest, since: datetime | None) -> tuple[str, str | ProviderError | None]:
+        try:
+            sid = None
+            if since is not None:  # this step's fate is unknown: never dial it twice
+                sid = await self.provider.find_call(request, since)
+            if sid is None:
+                sid = await self.provider.place_call(request)
+        except ProviderError as exc:
+            return request.leg_id, exc
+        return request.leg_id, sid
+
+    async def _request(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> CallRequest:
+        role = LegRole(leg.role)
+        whisper = None
+        if role is LegRole.MANAGER:
+            source = str((lead.source or {}).get("label") or "direct")
+            returning = bool((lead.source or {}).get("returning"))
+            whisper = whisper_text(site.name, source, lead.timezone, self.clock.now(), returning=returning)
+        bridge = None
+        if leg.bridged_to is not None:
+            async with self._slots, self.autocommit.connect() as conn:
+                bridge = await store.provider_sid(conn, leg.bridged_to)
+        return CallRequest(
+            leg_id=leg.id,
+            to=leg.to_number,
+            role=role,
+            timeout=self.policy.ring_timeout,
+            caller_id=site.caller_id,
+            whisper=whisper,
+            bridge_sid=bridge,
+            record=site.recording,
+        )
+
+    async def recover_pending_legs(self, older_than: float) -> None:
+        """Finish dials that were written but never confirmed (a crash between the write and the dial)."""
+        cutoff = self.clock.now() - timedelta(seconds=older_than)
+        found = []
+        async with self._slots, self.autocommit.connect() as conn:
+            for leg in await store.pending_legs(conn, cutoff):
+                lead = await store.get_lead(conn, leg.lead_id)
+                if lead is not None:
+                    found.append((lead, leg))
+            sites = await self.sites(conn, {lead.site_id for lead, _ in found})
+        for lead, leg in found:
+            log.info("leg %s was written but its dial never confirmed: looking it up", leg.id)
+            await self._dial([(lead, sites[lead.site_id], leg)], since=leg.created_at)
+
+
+def _no_change(lead: LeadRow, decision: Decision) -> bool:
+    return (
+        decision.status == lead.status
+        and decision.wake_at == lead.wake_at
+        and decision.attempt == lead.attempt
+        and not decision.actions
+        and not decision.notes
+    )

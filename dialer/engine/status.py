@@ -1,0 +1,33 @@
+"""What the visitor's widget and the dashboard's live board are told about a lead, and on which channel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialer.core.states import LeadStatus
+from dialer.db.models import Lead
+from dialer.engine.rows import LeadRow
+
+
+def lead_channel(lead_id: str) -> str:
+    return f"lead:{lead_id}"
+
+
+def site_channel(site_id: int) -> str:
+    return f"site:{site_id}"
+
+
+def public_status(lead: LeadRow | Lead, step: int = 0, queue_position: int | None = None) -> dict[str, Any]:
+    """What the visitor's widget is told about a lead: no manager names, no numbers."""
+    scheduled = lead.scheduled_for if lead.status == LeadStatus.SCHEDULED else None
+    message: dict[str, Any] = {
+        "id": lead.id,
+        "status": lead.status,
+        "version": lead.version,
+        "attempt": lead.attempt,
+        "step": step,
+        "scheduled_for": scheduled.isoformat() if scheduled else None,
+    }
+    if queue_position is not None:
+        message["queue_position"] = queue_position
+    return message

@@ -1,0 +1,561 @@
+"""Every database operation the engine needs. The engine asks; it never writes SQL itself.
+
+The engine steps many leads in one transaction (see `dialer/engine/inbox.py`): it locks them with their legs
+and their sites' managers in two queries, decides each lead in memory (`rows.LeadRow`, `LegRow`,
+`ManagerRow` records), then `Step.flush` writes back only the columns that changed, a few statements
+for the whole batch. Statements are built once (SQLAlchemy Core). The web side keeps the ORM
+(`active_managers` below).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Row, Update, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from dialer.core.events import (
+    KeyPressed,
+    LegAnswered,
+    LegEnded,
+    LegEvent,
+    LegRinging,
+    PriceKnown,
+    RecordingReady,
+)
+from dialer.core.machine import Decision, Hangup, LeadView, LegView, ManagerView, PlaceCall, SendText
+from dialer.core.states import TERMINAL, EndReason, LeadStatus, LegRole, LegStatus
+from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site, new_id
+from dialer.engine.rows import LeadRow, LegRow, ManagerRow
+
+leads = leads_table = Lead.__table__
+legs_table = CallLeg.__table__
+managers_table = Manager.__table__
+sites_table = Site.__table__
+events_table = LeadEvent.__table__
+
+SiteRow = Row[Any]
+
+
+class ManagerTaken(Exception):
+    """The machine chose a manager the step's own records say is busy: a bug, never a race (the step
+    holds its managers' rows locked). The step is abandoned."""
+
+
+@dataclass
+class Plan:
+    """What to ask of the provider once the step is committed."""
+
+    lead: LeadRow
+    site: SiteRow
+    calls: list[tuple[LegRow, PlaceCall]] = field(default_factory=list)
+    hangups: list[tuple[LegRow, Hangup]] = field(default_factory=list)
+    texts: list[SendText] = field(default_factory=list)
+    status_changed: bool = False
+    step_changed: bool = False
+    released_managers: bool = False
+    step: int = 0
+
+
+@dataclass
+class Step:
+    """One transaction's unit of work: the timeline lines it adds; `flush` writes them with every record
+    the step changed."""
+
+    conn: AsyncConnection
+    now: datetime
+    events: list[dict[str, Any]] = field(default_factory=list)
+    released_managers: set[str] = field(default_factory=set)  # leads whose manager became free
+
+    def timeline(self, lead_id: str, kind: str, detail: str, *, status: str | None = None,
+                 leg_id: str | None = None) -> None:
+        self.events.append(dict(lead_id=lead_id, at=self.now, kind=kind, status=status, leg_id=leg_id,
+                                detail=detail))
+
+    async def flush(self, leads: list[LeadRow], legs: list[LegRow], managers: list[ManagerRow]) -> None:
+        """Write the new and changed legs, the managers claimed or freed, the timeline, then the leads
+        (each changed lead's version goes up by one: the web side's optimistic checks rely on it)."""
+        new = [leg.values() for leg in legs if leg.is_new]
+        if new:
+            await self.conn.execute(insert(legs_table), new)
+        await _update_changed(self.conn, legs_table, legs)
+        await _update_changed(self.conn, managers_table, managers)
+        if self.events:
+            await self.conn.execute(insert(events_table), self.events)
+            self.events = []
+        for lead in leads:
+            if lead.changes():
+                lead.version += 1
+        await _update_changed(self.conn, leads_table, leads)
+
+
+async def _update_changed(conn: AsyncConnection, table: Any, records: list[Any]) -> None:
+    """One UPDATE per set of changed columns, executed for every record that changed those."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for record in records:
+        if record.is_new:
+            record.mark_written()
+            continue
+        changes = record.changes()
+        if changes:
+            groups.setdefault(frozenset(changes), []).append(_params(changes, record.id))
+            record.mark_written()
+    for columns, params in groups.items():
+        await conn.execute(_update_by_id(table, columns), params)
+
+
+def _params(changes: dict[str, Any], row_id: Any) -> dict[str, Any]:
+    params = {f"v_{name}": value for name, value in changes.items()}
+    params["w_id"] = row_id
+    return params
+
+
+@lru_cache(maxsize=256)
+def _update_by_id(table: Any, columns: frozenset[str]) -> Update:
+    return (
+        update(table)
+        .where(table.c.id == bindparam("w_id"))
+        .values({table.c[name]: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns})
+    )
+
+
+# reads ---------------------------------------------------------------------------------------------
+
+_LEAD_COLUMNS = [leads.c[name] for name in LeadRow.COLUMNS]
+_LEG_COLUMNS = [legs_table.c[name] for name in LegRow.COLUMNS]
+_MANAGER_COLUMNS = [managers_table.c[name] for name in ManagerRow.COLUMNS]
+_N_LEAD = len(_LEAD_COLUMNS)
+_LEAD = select(*_LEAD_COLUMNS).where(leads.c.id == bindparam("id"))
+
+
+def _leads_with_legs(**lock: bool) -> Any:
+    """Leads and their legs in one round trip (a row per leg; a lead without legs is one row), locked in
+    id order so that engines in several processes never wait on each other in a circle. FOR NO KEY
+    UPDATE on PostgreSQL: steps on one lead exclude each other, while a leg report inserting a timeline
+    line (its foreign key takes a KEY SHARE lock on the lead) need not wait."""
+    return (
+        select(*_LEAD_COLUMNS, *_LEG_COLUMNS)
+        .select_from(leads.outerjoin(legs_table, legs_table.c.lead_id == leads.c.id))
+        .where(leads.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(leads.c.id, legs_table.c.created_at, legs_table.c.step)
+        .with_for_update(of=leads, key_share=True, **lock)
+    )
+
+
+_LOCK_LEADS = _leads_with_legs()
+_LOCK_LEADS_SKIP = _leads_with_legs(skip_locked=True)
+_LOCK_MANAGERS = (
+    select(*_MANAGER_COLUMNS)
+    .where(managers_table.c.site_id.in_(bindparam("sites", expanding=True)))
+    .order_by(managers_table.c.id)
+    .with_for_update(key_share=True)
+)
+_SITES = select(sites_table).where(sites_table.c.id.in_(bindparam("ids", expanding=True)))
+_LEAD_OF_LEG = select(legs_table.c.lead_id).where(legs_table.c.id == bindparam("id"))
+_DUE = (
+    select(leads.c.id)
+    .where(leads.c.wake_at.is_not(None), leads.c.wake_at <= bindparam("now", type_=leads.c.wake_at.type))
+    .order_by(leads.c.wake_at, leads.c.created_at, leads.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_NEXT_WAKE = select(func.min(leads.c.wake_at))
+_MANAGER_NAMES = select(managers_table.c.id, managers_table.c.name).where(
+    managers_table.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+async def lock_leads(
+    conn: AsyncConnection, lead_ids: list[str], *, skip_locked: bool = False
+) -> dict[str, tuple[LeadRow, list[LegRow]]]:
+    """Lock the leads `lead_ids` (those another transaction holds are left out with `skip_locked`)."""
+    found: dict[str, tuple[LeadRow, list[LegRow]]] = {}
+    if not lead_ids:
+        return found
+    for row in await conn.execute(_LOCK_LEADS_SKIP if skip_locked else _LOCK_LEADS, {"ids": lead_ids}):
+        entry = found.get(row[0])
+        if entry is None:
+            entry = found[row[0]] = (LeadRow(row[:_N_LEAD]), [])
+        if row[_N_LEAD] is not None:
+            entry[1].append(LegRow(row[_N_LEAD:]))
+    return found
+
+
+async def lock_managers(conn: AsyncConnection, site_ids: set[int]) -> dict[int, list[ManagerRow]]:
+    """Every manager of these sites (active or not), locked: claims and releases are made in memory."""
+    by_site: dict[int, list[ManagerRow]] = {site_id: [] for site_id in site_ids}
+    if site_ids:
+        for row in await conn.execute(_LOCK_MANAGERS, {"sites": sorted(site_ids)}):
+            by_site[row.site_id].append(ManagerRow(row))
+    for managers in by_site.values():
+        managers.sort(key=lambda m: (m.position, m.id))
+    return by_site
+
+
+async def get_sites(conn: AsyncConnection, site_ids: set[int]) -> dict[int, SiteRow]:
+    return {row.id: row for row in await conn.execute(_SITES, {"ids": sorted(site_ids)})}
+
+
+async def lead_id_for_leg(conn: AsyncConnection, leg_id: str) -> str | None:
+    return (await conn.execute(_LEAD_OF_LEG, {"id": leg_id})).scalar_one_or_none()
+
+
+async def due_lead_ids(conn: AsyncConnection, now: datetime, limit: int) -> list[str]:
+    """Leads whose wake-up time has come, leaving out those another engine is stepping right now."""
+    return list((await conn.execute(_DUE, {"now": now, "limit": limit})).scalars())
+
+
+async def next_wake(conn: AsyncConnection) -> datetime | None:
+    return (await conn.execute(_NEXT_WAKE)).scalar_one_or_none()
+
+
+async def manager_names(conn: AsyncConnection, manager_ids: set[int]) -> dict[int, str]:
+    return {row.id: row.name for row in await conn.execute(_MANAGER_NAMES, {"ids": sorted(manager_ids)})}
+
+
+async def get_lead(conn: AsyncConnection, lead_id: str) -> LeadRow | None:
+    row = (await conn.execute(_LEAD, {"id": lead_id})).first()
+    return LeadRow(row) if row is not None else None
+
+
+def _attempt_of(step: str) -> int:
+    return int(step.split(":", 1)[0][1:])
+
+
+def leg_view(leg: LegRow) -> LegView:
+    return LegView(
+        id=leg.id,
+        attempt=_attempt_of(leg.step),
+        role=LegRole(leg.role),
+        status=LegStatus(leg.status),
+        manager_id=leg.manager_id,
+        accepted=bool(leg.accepted),
+        end_reason=EndReason(leg.end_reason) if leg.end_reason else None,
+        detail=leg.end_detail,
+    )
+
+
+def lead_view(lead: LeadRow, managers: list[ManagerRow], legs: list[LegRow], **context: Any) -> LeadView:
+    """The lead as the state machine sees it; `context` carries what the engine computed (windows, queue)."""
+    on_duty = context.pop("on_duty", {})
+    return LeadView(
+        id=lead.id,
+        status=LeadStatus(lead.status),
+        attempt=lead.attempt,
+        phone=lead.phone,
+        wake_at=lead.wake_at,
+        managers=tuple(
+            ManagerView(m.id, m.phone, free=m.busy_lead_id in (None, lead.id), on_duty=on_duty.get(m.id, True))
+            for m in managers
+            if m.active
+        ),
+        legs=tuple(leg_view(leg) for leg in legs),
+        preferred_manager_id=lead.preferred_manager_id,
+        scheduled_for=lead.scheduled_for,
+        confirmed=lead.confirmed_at is not None,
+        reminded=lead.reminded_at is not None,
+        **context,
+    )
+
+
+def who(leg: LegRow, names: dict[int, str]) -> str:
+    if leg.role == LegRole.VISITOR:
+        return "visitor"
+    name = names.get(leg.manager_id or -1)
+    return f"manager {name}" if name else "manager"
+
+
+# one report about a leg ----------------------------------------------------------------------------
+
+def apply_leg_event(  # noqa: C901 - one branch per kind of report
+    step: Step, lead: LeadRow, leg: LegRow, event: LegEvent, party: str, managers: list[ManagerRow]
+) -> bool:
+    """Record what the provider said about a leg. True when the lead's situation may have changed."""
+    now = step.now
+    if event.sid and not leg.provider_sid:
+        leg.provider_sid = event.sid
+    status = LegStatus(leg.status)
+    if isinstance(event, PriceKnown):
+        leg.price, leg.price_unit = event.price, event.unit
+        return False
+    if isinstance(event, RecordingReady):
+        leg.recording_url = event.url
+        step.timeline(lead.id, "recording", f"recording of the {party} leg is ready", leg_id=leg.id)
+        return False
+    if status is LegStatus.ENDED:
+        if isinstance(event, LegEnded) and leg.duration is None and event.duration is not None:
+            leg.duration = event.duration
+        return False  # a late or duplicated report about a leg that is over
+    if isinstance(event, LegRinging):
+        if status.rank < LegStatus.RINGING.rank:
+            leg.status = LegStatus.RINGING
+            step.timeline(lead.id, "leg", f"{party}: ringing", leg_id=leg.id)
+        return False
+    if isinstance(event, LegAnswered):
+        if status.rank < LegStatus.ANSWERED.rank:
+            leg.status, leg.answered_at = LegStatus.ANSWERED, now
+            step.timeline(lead.id, "leg", f"{party}: answered", leg_id=leg.id)
+            return True
+        return False
+    if isinstance(event, KeyPressed):
+        if leg.role == LegRole.MANAGER and not leg.accepted:
+            leg.accepted = event.digits.startswith("1")
+            if status.rank < LegStatus.ANSWERED.rank:
+                leg.status, leg.answered_at = LegStatus.ANSWERED, now
+            step.timeline(lead.id, "leg", f"{party}: pressed {event.digits or 'nothing'}", leg_id=leg.id)
+            return leg.accepted
+        return False
+    if isinstance(event, LegEnded):
+        end_leg(leg, event.reason, now, event.duration)
+        leg.end_detail = event.detail
+        text = f"{party}: ended ({event.reason.replace('_', ' ')}"
+        text += f", talked {event.duration} s)" if leg.answered_at and event.duration else ")"
+        if event.detail:
+            text += f": {event.detail}"
+        step.timeline(lead.id, "leg", text, leg_id=leg.id)
+        if release_manager(managers, leg.manager_id, lead.id):
+            step.released_managers.add(lead.id)
+        return True
+    return False
+
+
+def end_leg(leg: LegRow, reason: EndReason, now: datetime, duration: int | None = None) -> None:
+    leg.status, leg.end_reason, leg.ended_at = LegStatus.ENDED, reason, now
+    if duration is not None:
+        leg.duration = duration
+    elif leg.answered_at is not None:
+        leg.duration = round((now - leg.answered_at).total_seconds())
+
+
+def claim_manager(managers: list[ManagerRow], manager_id: int, lead_id: str) -> None:
+    manager = next((m for m in managers if m.id == manager_id), None)
+    if manager is None or manager.busy_lead_id not in (None, lead_id):
+        raise ManagerTaken(manager_id)
+    manager.busy_lead_id = lead_id
+
+
+def release_manager(managers: list[ManagerRow], manager_id: int | None, lead_id: str) -> bool:
+    for manager in managers:
+        if manager.id == manager_id and manager.busy_lead_id == lead_id:
+            manager.busy_lead_id = None
+            return True
+    return False
+
+
+# a decision ----------------------------------------------------------------------------------------
+
+def write_decision(
+    step: Step,
+    lead: LeadRow,
+    site: SiteRow,
+    legs: list[LegRow],
+    managers: list[ManagerRow],
+    decision: Decision,
+) -> Plan:
+    """Apply a decision to the records (written by `Step.flush`): the lead's new state, the legs it is
+    about to dial (appended to `legs`), the managers it claims or frees, the timeline."""
+    now = step.now
+    plan = Plan(lead, site, released_managers=lead.id in step.released_managers)
+    by_id = {leg.id: leg for leg in legs}
+    names = {m.id: m.name for m in managers}
+    new_legs: list[LegRow] = []
+    for action in decision.actions:
+        if isinstance(action, SendText):
+            plan.texts.append(action)
+            step.timeline(lead.id, "sms", f"text message to the visitor: {action.kind}")
+            if action.kind == "confirm":
+                lead.confirmed_at = now
+            elif action.kind == "reminder":
+                lead.reminded_at = now
+        elif isinstance(action, Hangup):
+            leg = by_id[action.leg_id]
+            if leg.status != LegStatus.ENDED:
+                end_leg(leg, action.reason, now)
+                if release_manager(managers, leg.manager_id, lead.id):
+                    plan.released_managers = True
+                text = f"{who(leg, names)}: hung up by us ({action.reason.replace('_', ' ')})"
+                step.timeline(lead.id, "leg", text, leg_id=leg.id)
+            if leg.provider_sid:
+                plan.hangups.append((leg, action))
+        else:
+            if action.manager_id is not None:
+                claim_manager(managers, action.manager_id, lead.id)
+            leg = LegRow.fresh(
+                id=new_id(), lead_id=lead.id, step=action.step, role=action.role, manager_id=action.manager_id,
+                to_number=action.to, bridged_to=action.bridge_leg_id, status=LegStatus.PENDING, accepted=False,
+                created_at=now,
+            )
+            new_legs.append(leg)
+            plan.calls.append((leg, action))
+            step.timeline(lead.id, "leg", f"{who(leg, names)}: dialing", leg_id=leg.id)
+    plan.status_changed = decision.status != lead.status
+    plan.step_changed = any(isinstance(a, PlaceCall) and a.role is LegRole.MANAGER for a in decision.actions)
+    plan.step = sum(
+        1 for leg in [*legs, *new_legs]
+        if leg.role == LegRole.MANAGER and _attempt_of(leg.step) == decision.attempt
+    )
+    if plan.status_changed or decision.notes:
+        step.timeline(lead.id, "status", "; ".join(decision.notes), status=decision.status)
+    lead.status = decision.status.value
+    lead.wake_at = decision.wake_at
+    if decision.attempt != lead.attempt:  # a new attempt is a new promise, confirmed and reminded anew
+        if not any(text.kind == "confirm" for text in plan.texts):
+            lead.confirmed_at = None
+        lead.reminded_at = None
+    lead.attempt = decision.attempt
+    lead.updated_at = now
+    if decision.scheduled_for is not None:
+        lead.scheduled_for = decision.scheduled_for
+    if decision.outcome is not None:
+        lead.outcome = decision.outcome
+    if decision.status in TERMINAL:
+        lead.ended_at = now
+    legs.extend(new_legs)
+    return plan
+
+
+# dialing -------------------------------------------------------------------------------------------
+
+_LEGS_TO_DIAL = (
+    select(legs_table.c.id)
+    .join(leads, leads.c.id == legs_table.c.lead_id)
+    .where(legs_table.c.id.in_(bindparam("legs", expanding=True)))
+    .where(legs_table.c.status == LegStatus.PENDING.value, legs_table.c.provider_sid.is_(None))
+    .order_by(leads.c.id)
+    .with_for_update(of=leads, key_share=True)
+)
+_SET_SID = (
+    update(legs_table)
+    .where(legs_table.c.id == bindparam("w_id"))
+    .values(
+        provider_sid=func.coalesce(legs_table.c.provider_sid, bindparam("v_sid")),
+        status=func.coalesce(  # pending becomes initiated; a report that came first is kept
+            func.nullif(legs_table.c.status, LegStatus.PENDING.value), LegStatus.INITIATED.value
+        ),
+    )
+)
+
+
+async def lock_legs_to_dial(conn: AsyncConnection, leg_ids: list[str]) -> set[str]:
+    """Lock the leads of these legs; returns the legs still waiting to be dialed (no call id, not ended)."""
+    return set((await conn.execute(_LEGS_TO_DIAL, {"legs": leg_ids})).scalars())
+
+
+async def set_sids(conn: AsyncConnection, sids: dict[str, str]) -> None:
+    if sids:
+        await conn.execute(_SET_SID, [{"w_id": leg_id, "v_sid": sid} for leg_id, sid in sids.items()])
+
+
+_PROVIDER_SID = select(legs_table.c.provider_sid).where(legs_table.c.id == bindparam("id"))
+
+
+async def provider_sid(conn: AsyncConnection, leg_id: str) -> str | None:
+    return (await conn.execute(_PROVIDER_SID, {"id": leg_id})).scalar_one_or_none()
+
+
+_PENDING_LEGS = (
+    select(*_LEG_COLUMNS)
+    .join(leads, leads.c.id == legs_table.c.lead_id)
+    .where(legs_table.c.status == LegStatus.PENDING.value, legs_table.c.provider_sid.is_(None))
+    .where(legs_table.c.created_at <= bindparam("cutoff", type_=legs_table.c.created_at.type))
+    .where(leads.c.status.not_in([s.value for s in TERMINAL]))
+)
+
+
+async def pending_legs(conn: AsyncConnection, older_than: datetime) -> list[LegRow]:
+    """Legs written but never confirmed by the provider: their dialing was interrupted."""
+    return [LegRow(row) for row in await conn.execute(_PENDING_LEGS, {"cutoff": older_than})]
+
+
+# the queue -----------------------------------------------------------------------------------------
+
+_QUEUE_AHEAD = select(func.count()).select_from(leads).where(
+    leads.c.site_id == bindparam("site_id"),
+    leads.c.status == LeadStatus.QUEUED.value,
+    (leads.c.created_at < bindparam("created_at", type_=leads.c.created_at.type))
+    | ((leads.c.created_at == bindparam("created_at", type_=leads.c.created_at.type)) & (leads.c.id < bindparam("id"))),
+)
+_LEADS_BEFORE = select(func.count()).select_from(leads).where(
+    leads.c.site_id == bindparam("site_id"),
+    leads.c.kind == "call",
+    leads.c.created_at < bindparam("created_at", type_=leads.c.created_at.type),
+)
+
+
+async def queue_ahead(conn: AsyncConnection | AsyncSession, lead: LeadRow | Lead) -> int:
+    """How many leads of the same site have waited in the queue longer than this one."""
+    params = {"site_id": lead.site_id, "created_at": lead.created_at, "id": lead.id}
+    return int((await conn.execute(_QUEUE_AHEAD, params)).scalar_one())
+
+
+_Q_OTHER = leads.alias("other")
+# A count per lead, each from the (site, status) index: a join of the batch against every queued lead
+# lets the planner pick a plan that reads them all.
+_QUEUES_AHEAD = select(
+    leads.c.id,
+    select(func.count())
+    .select_from(_Q_OTHER)
+    .where(
+        _Q_OTHER.c.site_id == leads.c.site_id,
+        _Q_OTHER.c.status == LeadStatus.QUEUED.value,
+        (_Q_OTHER.c.created_at < leads.c.created_at)
+        | ((_Q_OTHER.c.created_at == leads.c.created_at) & (_Q_OTHER.c.id < leads.c.id)),
+    )
+    .correlate(leads)
+    .scalar_subquery(),
+).where(leads.c.id.in_(bindparam("ids", expanding=True)))
+
+
+async def queues_ahead(conn: AsyncConnection, lead_ids: list[str]) -> dict[str, int]:
+    """For each of these leads, how many of its site's leads have waited in the queue longer (0: absent)."""
+    if not lead_ids:
+        return {}
+    return {row[0]: int(row[1]) for row in await conn.execute(_QUEUES_AHEAD, {"ids": lead_ids})}
+
+
+_MANAGER_LEGS = select(func.count()).select_from(legs_table).where(
+    legs_table.c.lead_id == bindparam("lead_id"),
+    legs_table.c.role == LegRole.MANAGER.value,
+    legs_table.c.step.like(bindparam("attempt")),
+)
+
+
+async def manager_step(conn: AsyncConnection | AsyncSession, lead: LeadRow | Lead) -> int:
+    """How many managers the lead's current attempt has rung so far (the live stream's `step`)."""
+    params = {"lead_id": lead.id, "attempt": f"a{lead.attempt}:%"}
+    return int((await conn.execute(_MANAGER_LEGS, params)).scalar_one())
+
+
+async def leads_before(conn: AsyncConnection, lead: LeadRow) -> int:
+    """How many call requests the site had before this one (round-robin rotation)."""
+    params = {"site_id": lead.site_id, "created_at": lead.created_at}
+    return int((await conn.execute(_LEADS_BEFORE, params)).scalar_one())
+
+
+_OLDER = leads.alias("older")
+_WAKE_OLDEST = (
+    update(leads)
+    .where(leads.c.site_id.in_(bindparam("sites", expanding=True)), leads.c.status == LeadStatus.QUEUED.value)
+    .where(
+        ~select(_OLDER.c.id)
+        .where(
+            _OLDER.c.site_id == leads.c.site_id,
+            _OLDER.c.status == LeadStatus.QUEUED.value,
+            (_OLDER.c.created_at < leads.c.created_at)
+            | ((_OLDER.c.created_at == leads.c.created_at) & (_OLDER.c.id < leads.c.id)),
+        )
+        .exists()
+    )
+    .values(wake_at=bindparam("v_now", type_=leads.c.wake_at.type))
+)
+
+
+async def wake_oldest_queued(conn: AsyncConnection, site_ids: set[int], now: datetime) -> bool:
+    """Each of these sites' longest-waiting queued lead is due now (a manager became free)."""
+    if not site_ids:
+        return False
+    result = await conn.execute(_WAKE_OLDEST, {"sites": sorted(site_ids), "v_now": now})
+    return result.rowcount > 0

@@ -1,0 +1,1 @@
+"""Accepting a visitor's request: validate every field, schedule it, write the lead."""

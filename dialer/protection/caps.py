@@ -1,0 +1,126 @@
+"""Daily caps on calls and on spend, per site, counted in the site's own day (its time zone).
+
+When a cap is reached a new call request is not refused (the visitor did nothing wrong): it is kept as a
+message for the managers, or scheduled for the next morning, as the site's settings say. The owner is
+told twice: a line in the lead's timeline, and a site notice (one per cap per day) for the dashboard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialer.core.states import LeadStatus
+from dialer.db.models import CallLeg, Lead, LeadEvent, Site, SiteNotice
+from dialer.protection import abuse_settings
+
+
+@dataclass(frozen=True)
+class Day:
+    start: datetime
+    end: datetime
+    label: str  # YYYY-MM-DD in the site's time zone
+
+
+def site_day(site: Site, now: datetime) -> Day:
+    zone = ZoneInfo(site.timezone)
+    local = now.astimezone(zone).date()
+    start = datetime.combine(local, time(0), zone)
+    end = datetime.combine(local + timedelta(days=1), time(0), zone)
+    return Day(start, end, local.isoformat())
+
+
+async def calls_today(session: AsyncSession, site: Site, day: Day, *, excluding: str | None = None) -> int:
+    query = select(func.count()).select_from(Lead).where(
+        Lead.site_id == site.id, Lead.kind == "call", Lead.created_at >= day.start, Lead.created_at < day.end
+    )
+    if excluding is not None:
+        query = query.where(Lead.id != excluding)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def spend_today(session: AsyncSession, site: Site, day: Day) -> Decimal:
+    """What the site's calls placed today cost (Twilio reports prices as negative amounts)."""
+    query = (
+        select(func.coalesce(func.sum(func.abs(CallLeg.price)), 0))
+        .join(Lead, Lead.id == CallLeg.lead_id)
+        .where(Lead.site_id == site.id, CallLeg.created_at >= day.start, CallLeg.created_at < day.end)
+    )
+    return Decimal(str((await session.execute(query)).scalar_one()))
+
+
+async def apply(session: AsyncSession, site: Site, lead: Lead, now: datetime) -> str | None:
+    """Turn a freshly accepted call lead into a message or a next-day call when a cap is reached.
+
+    Returns what happened (for the timeline), or None when the lead is left as it was."""
+    if lead.kind != "call":
+        return None
+    rules = abuse_settings.for_site(site)
+    day = site_day(site, now)
+    if lead.scheduled_for is not None and lead.scheduled_for >= day.end:
+        return None  # to be called another day: today's cap does not apply
+    reached = await _reached(session, site, lead, day, rules)
+    if reached is None:
+        return None
+    kind, why = reached
+    if rules.over_cap == "next_day":
+        hours, minutes = (int(part) for part in rules.next_day_at.split(":"))
+        local_next = day.end.astimezone(ZoneInfo(site.timezone)).date()
+        lead.status = LeadStatus.SCHEDULED
+        lead.scheduled_for = datetime.combine(local_next, time(hours, minutes), ZoneInfo(site.timezone))
+        lead.wake_at = now  # the engine confirms the new time by text (and keeps to calling hours then)
+        done = f"{why}: scheduled for {local_next.isoformat()} {rules.next_day_at} instead of calling now"
+    else:
+        lead.kind, lead.status, lead.wake_at, lead.scheduled_for = "message", LeadStatus.RECEIVED, None, None
+        done = f"{why}: kept as a message instead of calling"
+    lead.updated_at = now
+    session.add(LeadEvent(lead_id=lead.id, at=now, kind="cap", status=lead.status, detail=done))
+    await notify_owner(session, site, kind, day, now, done)
+    await session.flush()
+    return done
+
+
+async def _reached(
+    session: AsyncSession, site: Site, lead: Lead, day: Day, rules: abuse_settings.AbuseSettings
+) -> tuple[str, str] | None:
+    if rules.daily_calls is not None:
+        calls = await calls_today(session, site, day, excluding=lead.id)
+        if calls >= rules.daily_calls:
+            return "daily_call_cap", f"daily cap of {rules.daily_calls} calls reached"
+    if rules.daily_spend is not None:
+        spent = await spend_today(session, site, day)
+        if spent >= rules.daily_spend:
+            return "daily_spend_cap", f"daily spending cap of {rules.daily_spend} {site.currency} reached ({spent})"
+    return None
+
+
+async def notify_owner(session: AsyncSession, site: Site, kind: str, day: Day, now: datetime, detail: str) -> None:
+    """One notice per cap per day, however many requests hit it (and whichever process sees it first)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    query = insert(SiteNotice).values(site_id=site.id, kind=kind, day=day.label, at=now, detail=detail)
+    await session.execute(query.on_conflict_do_nothing(index_elements=["site_id", "kind", "day"]))
+
+
+async def notices(session: AsyncSession, site_id: int, *, unseen_only: bool = True) -> list[SiteNotice]:
+    """The site's notices, newest first, for the dashboard."""
+    query = select(SiteNotice).where(SiteNotice.site_id == site_id).order_by(SiteNotice.at.desc())
+    if unseen_only:
+        query = query.where(SiteNotice.seen_at.is_(None))
+    return list((await session.execute(query)).scalars())
+
+
+async def mark_seen(session: AsyncSession, site_id: int, notice_id: int, now: datetime) -> bool:
+    """The owner has read a notice (the dashboard stops showing it). False if it is not this site's."""
+    query = (
+        update(SiteNotice)
+        .where(SiteNotice.id == notice_id, SiteNotice.site_id == site_id, SiteNotice.seen_at.is_(None))
+        .values(seen_at=now)
+    )
+    return (await session.execute(query)).rowcount == 1

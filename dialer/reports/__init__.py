@@ -1,0 +1,1 @@
+"""What the dashboard reports: the leads list and what the leads cost."""

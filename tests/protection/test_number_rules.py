@@ -1,0 +1,146 @@
+"""Which numbers a site will call: countries, number types and the owner's block list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import phonenumbers
+import pytest
+from phonenumbers import PhoneNumberType
+
+from dialer.core.errors import InvalidField
+from dialer.db.models import Site
+from dialer.intake.accept import CallbackRequest, validate
+from dialer.protection import abuse_settings
+from dialer.protection.number_rules import block, block_entry, blocked_entries, unblock
+from dialer.sites.admin import add_site
+from tests.conftest import make_world
+
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def site(country: str = "PL", any_country: bool = False, **abuse: Any) -> Site:
+    return Site(key="s", name="S", timezone="Europe/Warsaw", country=country, any_country=any_country,
+                origins=[], settings={"abuse": abuse} if abuse else {}, consent_required=False)
+
+
+def refusal(s: Site, phone: str) -> InvalidField | None:
+    try:
+        validate(s, CallbackRequest(site="s", phone=phone), NOW)
+    except InvalidField as exc:
+        return exc
+    return None
+
+
+def example(region: str, kind: int) -> str:
+    number = phonenumbers.example_number_for_type(region, kind)
+    assert number is not None and phonenumbers.number_type(number) == kind
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def test_by_default_only_the_sites_own_country_is_called() -> None:
+    assert refusal(site(), "501 234 567") is None  # a Polish mobile, typed in national form
+    foreign = refusal(site(), "+44 7400 123456")
+    assert foreign is not None and foreign.field == "phone" and foreign.code == "country_not_allowed"
+    assert "PL" in foreign.message
+
+
+def test_the_owner_can_allow_more_countries_or_any() -> None:
+    assert refusal(site(countries=["PL", "GB"]), "+44 7400 123456") is None
+    assert refusal(site(countries=["PL", "GB"]), "+49 1512 3456789") is not None
+    assert refusal(site(countries="any"), "+49 1512 3456789") is None
+    assert refusal(site(any_country=True), "+49 1512 3456789") is None
+
+
+COSTLY = [
+    ("GB", PhoneNumberType.PREMIUM_RATE, "premium rate"),
+    ("US", PhoneNumberType.PREMIUM_RATE, "premium rate"),
+    ("AT", PhoneNumberType.SHARED_COST, "shared cost"),
+    ("AE", PhoneNumberType.UAN, "uan"),
+    ("DE", PhoneNumberType.VOICEMAIL, "voicemail"),
+]
+
+
+@pytest.mark.parametrize(("region", "kind", "name"), COSTLY)
+def test_costly_and_personless_number_types_are_refused(region: str, kind: int, name: str) -> None:
+    exc = refusal(site(any_country=True), example(region, kind))
+    assert exc is not None and exc.field == "phone" and exc.code == "number_type_not_allowed"
+    assert name in exc.message
+
+
+def test_ordinary_mobiles_landlines_and_toll_free_numbers_are_called() -> None:
+    for region, kind in [("GB", PhoneNumberType.MOBILE), ("DE", PhoneNumberType.FIXED_LINE),
+                         ("US", PhoneNumberType.TOLL_FREE), ("PL", PhoneNumberType.MOBILE)]:
+        assert refusal(site(any_country=True), example(region, kind)) is None
+
+
+def test_the_refused_types_are_tunable_per_site() -> None:
+    premium = example("GB", PhoneNumberType.PREMIUM_RATE)
+    assert refusal(site(any_country=True, refused_number_types=["voicemail"]), premium) is None
+    mobile = example("GB", PhoneNumberType.MOBILE)
+    assert refusal(site(any_country=True, refused_number_types=["mobile"]), mobile) is not None
+
+
+def test_blocked_numbers_and_prefixes_are_refused() -> None:
+    s = site(blocked=["+48501234567", "+48600"])
+    for phone in ("501 234 567", "+48 600 123 456"):
+        exc = refusal(s, phone)
+        assert exc is not None and exc.field == "phone" and exc.code == "number_blocked"
+    assert refusal(s, "502 234 567") is None
+
+
+def test_block_list_entries_are_read_as_the_owner_types_them() -> None:
+    assert block_entry("501 234 567", "PL") == "+48501234567"
+    assert block_entry("+44 870", "PL") == "+44870"
+    assert block_entry("+1 (900)", "US") == "+1900"
+    for bad in ("hello", "870", "+", "+12345678901234567"):
+        with pytest.raises(InvalidField) as exc:
+            block_entry(bad, "PL")
+        assert exc.value.field == "number"
+
+
+def test_settings_the_owner_got_wrong_fall_back_to_the_defaults() -> None:
+    rules = abuse_settings.for_site(site(form_token="no", min_fill_seconds=-3, daily_calls="many",
+                                         rate_limits={"ip": {"limit": "x"}, "site": None}, over_cap="shout"))
+    assert rules.form_token is True and rules.min_fill_seconds == abuse_settings.DEFAULT_MIN_FILL_SECONDS
+    assert rules.daily_calls == abuse_settings.DEFAULT_DAILY_CALLS and rules.over_cap == "message"
+    assert rules.rate_limits["ip"] == abuse_settings.DEFAULT_RATE_LIMITS["ip"] and rules.rate_limits["site"] is None
+    assert abuse_settings.for_site(site(daily_calls=None, daily_spend=None)).daily_spend is None
+
+
+async def test_the_owner_edits_the_block_list_and_it_is_kept(database_url: str) -> None:
+    world = await make_world(database_url, site_settings={})
+    try:
+        async with world.runtime.sessions() as session, session.begin():
+            shop = await session.merge(world.site)
+            assert await block(session, shop, "501 234 567") == "+48501234567"
+            assert await block(session, shop, "+44 870") == "+44870"
+            await block(session, shop, "+44870")  # twice is once
+        async with world.runtime.sessions() as session, session.begin():
+            shop = await session.get(Site, world.site.id)
+            assert shop is not None and blocked_entries(shop) == ["+48501234567", "+44870"]
+            with pytest.raises(InvalidField):
+                validate(shop, CallbackRequest(site="shop", phone="501234567"), NOW)
+            await unblock(session, shop, "+48 501 234 567")
+            with pytest.raises(InvalidField) as exc:
+                await unblock(session, shop, "+48 501 234 567")
+            assert exc.value.code == "not_found"
+        async with world.runtime.sessions() as session:
+            shop = await session.get(Site, world.site.id)
+            assert shop is not None and blocked_entries(shop) == ["+44870"]
+            validate(shop, CallbackRequest(site="shop", phone="501234567"), NOW)
+    finally:
+        await world.runtime.close()
+
+
+async def test_a_new_site_has_protection_on(database_url: str) -> None:
+    world = await make_world(database_url)
+    try:
+        async with world.runtime.sessions() as session, session.begin():
+            fresh = await add_site(session, name="New", key="new", country="GB", now=NOW)
+        rules = abuse_settings.for_site(fresh)
+        assert rules.countries == ("GB",) and rules.form_token and rules.one_active_per_number
+        assert rules.daily_calls and rules.daily_spend and all(rules.rate_limits.values())
+    finally:
+        await world.runtime.close()

@@ -1,0 +1,135 @@
+"""The Twilio provider on its own, through the real `twilio` library against the local stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from dialer.core.states import LegRole
+from dialer.telephony.base import CallRequest, ProviderError
+from dialer.telephony.twilio import TwilioProvider
+from tests.twilio_standin import Person, TwilioStandIn, listening_socket, url_of
+
+CALLER_ID = "+12025550100"
+NUMBER = "+12025550199"
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioStandIn]:
+    with TwilioStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def nowhere() -> Iterator[str]:
+    """A public URL where nothing answers: these tests look at the REST side only."""
+    sock = listening_socket()
+    yield url_of(sock)
+    sock.close()
+
+
+def provider_for(twilio: TwilioStandIn, public_url: str, **options: object) -> TwilioProvider:
+    options = {"timeout": 2.0, "retry_delays": (0.01, 0.01), **options}
+    return TwilioProvider(twilio.account_sid, str(options.pop("token", twilio.auth_token)), public_url,
+                          api_base_url=twilio.url, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def provider(twilio: TwilioStandIn, nowhere: str) -> AsyncIterator[TwilioProvider]:
+    p = provider_for(twilio, nowhere)
+    yield p
+    await p.close()
+
+
+def manager_call(to: str = NUMBER) -> CallRequest:
+    return CallRequest(leg_id="leg1", to=to, role=LegRole.MANAGER, timeout=20, caller_id=CALLER_ID, whisper="hi")
+
+
+async def test_a_call_is_created_with_our_callbacks_and_the_sites_caller_id(
+    twilio: TwilioStandIn, provider: TwilioProvider, nowhere: str
+) -> None:
+    twilio.people[NUMBER] = Person.never_answers()
+    sid = await provider.place_call(manager_call())
+    (call,) = twilio.network.calls_to(NUMBER)
+    assert sid == call.sid and call.from_ == CALLER_ID and call.timeout == 20
+    assert call.url == f"{nowhere}/telephony/twilio/whisper?leg=leg1"
+    assert call.status_callback == f"{nowhere}/telephony/twilio/status?leg=leg1"
+    assert call.status_events == {"initiated", "ringing", "answered", "completed"}
+
+
+@pytest.mark.parametrize(("code", "words"), [(21211, "not a valid phone number"), (21214, "cannot be reached"),
+                                             (21215, "geo permissions")])
+async def test_a_refused_number_is_final_with_a_clear_reason(
+    twilio: TwilioStandIn, provider: TwilioProvider, code: int, words: str
+) -> None:
+    twilio.people[NUMBER] = Person.invalid(code)
+    with pytest.raises(ProviderError) as refused:
+        await provider.place_call(manager_call())
+    assert refused.value.permanent and refused.value.code == str(code)
+    assert NUMBER in refused.value.reason and words in refused.value.reason
+    assert twilio.network.calls_to(NUMBER) == []
+
+
+async def test_rate_limits_and_outages_are_retried_and_the_call_is_placed_once(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    twilio.people[NUMBER] = Person.never_answers()
+    twilio.faults.create_errors = [(429, 20429), (503, None)]
+    sid = await provider.place_call(manager_call())
+    assert [c.sid for c in twilio.network.calls_to(NUMBER)] == [sid]
+
+
+async def test_refused_credentials_are_retried_then_reported_without_the_secret(
+    twilio: TwilioStandIn, nowhere: str
+) -> None:
+    wrong = provider_for(twilio, nowhere, token="not-the-token")
+    try:
+        with pytest.raises(ProviderError) as failed:
+            await wrong.place_call(manager_call())
+    finally:
+        await wrong.close()
+    assert not failed.value.permanent
+    assert "TWILIO_AUTH_TOKEN" in failed.value.reason and "after 3 attempts" in failed.value.reason
+    assert "not-the-token" not in failed.value.reason and twilio.auth_token not in failed.value.reason
+    assert twilio.network.calls == {}
+
+
+async def test_a_create_that_times_out_is_looked_up_and_never_placed_twice(
+    twilio: TwilioStandIn, nowhere: str
+) -> None:
+    twilio.people[NUMBER] = Person.never_answers()
+    twilio.faults.slow_create[NUMBER] = 2.0  # Twilio places the call; its answer comes too late
+    impatient = provider_for(twilio, nowhere, timeout=0.3)
+    try:
+        sid = await impatient.place_call(manager_call())
+    finally:
+        await impatient.close()
+    # The create timed out (the library sets no timeout of its own), the call was looked up and found.
+    assert [c.sid for c in twilio.network.calls_to(NUMBER)] == [sid]
+    assert twilio.faults.requests == [("POST", "Calls.json"), ("GET", "Calls.json")]
+
+
+async def test_recordings_are_fetched_with_the_accounts_credentials_and_only_from_twilio(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    twilio.network.recordings["RE1"] = b"RIFF-audio"
+    url = f"{twilio.url}/2010-04-01/Accounts/{twilio.account_sid}/Recordings/RE1"
+    assert await provider.fetch_recording(url) == (b"RIFF-audio", "audio/x-wav")
+    with pytest.raises(ProviderError):
+        await provider.fetch_recording("http://127.0.0.1:9/2010-04-01/Accounts/AC1/Recordings/RE1")
+
+
+async def test_outside_a_webhook_the_visitor_is_dialed_by_redirecting_the_managers_call(
+    twilio: TwilioStandIn, provider: TwilioProvider, nowhere: str
+) -> None:
+    twilio.people[NUMBER] = Person(answers=False, ring_for=30)
+    manager_sid = await provider.place_call(manager_call())
+    visitor = CallRequest(leg_id="leg2", to="+48501234567", role=LegRole.VISITOR, timeout=20,
+                          caller_id=CALLER_ID, bridge_sid=manager_sid, record=True)
+    assert await provider.place_call(visitor) is None  # Twilio names the visitor's call when it rings
+    (call,) = twilio.network.calls_to(NUMBER)
+    assert call.redirect is not None
+    assert '<Dial action="' + nowhere + '/telephony/twilio/dial?leg=leg2"' in call.redirect
+    assert 'callerId="+12025550100"' in call.redirect and 'record="record-from-answer-dual"' in call.redirect
+    assert ">+48501234567</Number>" in call.redirect
