@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from dialer.core import views
 from dialer.db.models import CallLeg, LeadEvent
-from dialer.engine import store
 from dialer.telephony.simulator import Behaviour
 from tests.conftest import MANAGER_PHONES, World, make_world, script_hunt
 
@@ -197,18 +197,18 @@ async def test_one_leads_failing_step_does_not_hold_up_the_others_in_its_batch(
     # Accepted at the same instant: the queue orders them by id.
     first, second = sorted([await world.submit("+48501234502"), await world.submit("+48501234501")],
                            key=lambda lead: lead.id)
-    real_view = store.lead_view
+    real_view = views.lead_view
 
     def broken_for_second(lead, *args, **context):  # type: ignore[no-untyped-def]
         if lead.id == second.id:
             raise RuntimeError("a bug that only this lead meets")
         return real_view(lead, *args, **context)
 
-    monkeypatch.setattr(store, "lead_view", broken_for_second)
+    monkeypatch.setattr(views, "lead_view", broken_for_second)
     await world.clock.advance(0)  # both fall due together, so they are stepped in one batch
     assert (await world.lead(first.id)).status == "calling_manager"
     assert (await world.lead(second.id)).status == "queued"  # untouched: still due, nothing half-written
-    monkeypatch.setattr(store, "lead_view", real_view)
+    monkeypatch.setattr(views, "lead_view", real_view)
     world.engine.nudge()  # the next look for due leads (each second, in a running engine) takes it
     await world.clock.advance(0)
     assert (await world.lead(second.id)).status == "calling_manager"
