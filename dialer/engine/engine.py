@@ -4,8 +4,8 @@ Work for a lead (it fell due, the provider reported on one of its calls, a manag
 for something) goes into the inbox. A hand takes a batch of leads from it and steps them in one
 transaction: it locks the leads (`store`), applies each one's work to its records, asks `machine.decide`
 and applies the decision (the rules, all in `dialer/core`), writes the changed records and the timeline
-(`store`) and commits; only then does it ask the provider to act and publish the changes. Wake-up times live in the database, so a new engine on the
-same database resumes every lead where the last one stopped.
+(`store`) and commits; only then does it ask the provider to act and publish the changes. Wake-up times
+live in the database, so a new engine on the same database resumes every lead where the last one stopped.
 """
 
 from __future__ import annotations
