@@ -2,10 +2,10 @@
 
 Work for a lead (it fell due, the provider reported on one of its calls, a manager or the visitor asked
 for something) goes into the inbox. A hand takes a batch of leads from it and steps them in one
-transaction: it locks the leads, records what the provider reported, asks `machine.decide` for each,
-writes the results (new states, legs about to be dialed, timeline) and commits; only then does it ask
-the provider to act and publish the changes. Wake-up times live in the database, so a new engine on the
-same database resumes every lead where the last one stopped.
+transaction: it locks the leads (`store`), applies each one's work to its records, asks `machine.decide`
+and applies the decision (the rules, all in `dialer/core`), writes the changed records and the timeline
+(`store`) and commits; only then does it ask the provider to act and publish the changes. Wake-up times
+live in the database, so a new engine on the same database resumes every lead where the last one stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,15 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from dialer.broadcast.memory import Broadcast
 from dialer.clock import Clock, Timer
-from dialer.core import windows
-from dialer.core.events import LegEnded, LegEvent, LegRinging, PriceKnown, RecordingReady
-from dialer.core.machine import Decision, Policy, Trigger, decide
+from dialer.core import apply, views, windows
+from dialer.core.events import LegEnded, LegEvent
+from dialer.core.legs import LEG_ONLY
+from dialer.core.machine import Policy, Trigger, decide
 from dialer.core.notices import Notices
+from dialer.core.records import LeadRow, LegRow, ManagerRow
 from dialer.core.states import EndReason, LeadStatus, LegRole
+from dialer.core.step import Step
 from dialer.core.whisper import whisper_text
+from dialer.db.models import new_id
 from dialer.engine import store
 from dialer.engine.inbox import Inbox, Work
-from dialer.engine.rows import LeadRow, LegRow, ManagerRow
 from dialer.engine.status import lead_channel, public_status, site_channel
 from dialer.sites import cache
 from dialer.telephony.base import CallRequest, Provider, ProviderError
@@ -53,7 +57,16 @@ PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up 
 SITE_TTL = cache.DEFAULT_TTL
 
 
-NO_DECISION = (LegRinging, PriceKnown, RecordingReady)
+@dataclass(frozen=True)
+class Job:
+    """A committed step's plan for one lead, with the site it is carried out for."""
+
+    plan: apply.Plan
+    site: store.SiteRow
+
+    @property
+    def lead(self) -> LeadRow:
+        return self.plan.lead
 
 
 class Engine:
@@ -239,8 +252,8 @@ class Engine:
                     if not work.committed.done():
                         outcome = plans.get(lead_id)
                         failed = isinstance(outcome, BaseException)
-                        work.committed.set_result(None if failed else isinstance(outcome, store.Plan))
-            await self._perform([plan for plan in plans.values() if isinstance(plan, store.Plan)])
+                        work.committed.set_result(None if failed else isinstance(outcome, Job))
+            await self._perform([job for job in plans.values() if isinstance(job, Job)])
         except Exception:
             # Committed, but acting on it failed: what was not dialed is found again (recover_pending_legs).
             log.exception("acting on a step failed")
@@ -321,7 +334,7 @@ class Engine:
         """Lock the batch's leads, apply each one's work, decide, write it all, commit."""
         async with self.database.begin() as conn:
             now = self.clock.now()
-            step = store.Step(conn, now)
+            step = Step(now)
             found = await store.lock_leads(conn, [i for i, w in batch if w.skip_locked], skip_locked=True)
             found.update(await store.lock_leads(conn, [i for i, w in batch if not w.skip_locked]))
             live: list[tuple[LeadRow, list[LegRow], Work]] = []
@@ -338,7 +351,7 @@ class Engine:
                         self.on_wake((now - lead.wake_at).total_seconds())
                 live.append((lead, legs, work))
             # A report that decides nothing (ringing, a price) needs neither the managers nor the site.
-            deciding = [(lead, legs, work) for lead, legs, work in live if not isinstance(work.event, NO_DECISION)]
+            deciding = [(lead, legs, work) for lead, legs, work in live if not isinstance(work.event, LEG_ONLY)]
             site_ids = {lead.site_id for lead, _, _ in deciding}
             managers = await store.lock_managers(conn, site_ids)
             sites = await self.sites(conn, site_ids)
@@ -349,46 +362,38 @@ class Engine:
             plans: dict[str, Any] = {}
             for lead, legs, work in live:
                 site = sites.get(lead.site_id)
-                plans[lead.id] = await self._decide(step, lead, legs, work, site, managers.get(lead.site_id, []),
-                                                    ahead.get(lead.id, 0))
-            await step.flush([lead for lead, _, _ in live], [leg for _, legs, _ in live for leg in legs],
-                             [m for ms in managers.values() for m in ms])
-            freed = {plan.lead.site_id for plan in plans.values() if plan is not None and plan.released_managers}
+                plans[lead.id] = await self._decide(conn, step, lead, legs, work, site,
+                                                    managers.get(lead.site_id, []), ahead.get(lead.id, 0))
+            await store.flush(conn, step, [lead for lead, _, _ in live], [leg for _, legs, _ in live for leg in legs],
+                              [m for ms in managers.values() for m in ms])
+            freed = {job.lead.site_id for job in plans.values() if job is not None and job.plan.released_managers}
             if await store.wake_oldest_queued(conn, freed, now):
                 self._queue_moved = True
             return plans
 
     async def _decide(
         self,
-        step: store.Step,
+        conn: AsyncConnection,
+        step: Step,
         lead: LeadRow,
         legs: list[LegRow],
         work: Work,
         site: store.SiteRow | None,
         managers: list[ManagerRow],
         queue_ahead: int,
-    ) -> store.Plan | None:
+    ) -> Job | None:
+        """Apply the work to the lead's records, decide, apply the decision (the rules are in core)."""
         now = step.now
         self._names.update((m.id, m.name) for m in managers)
-        if work.event is not None:
-            leg = next((leg for leg in legs if leg.id == work.event.leg_id), None)
-            if leg is None:
-                return None
-            party = store.who(leg, self._names)
-            if not store.apply_leg_event(step, lead, leg, work.event, party, managers):
-                return None  # a report that changes nothing but the leg itself
+        if not apply.before_deciding(step, lead, legs, managers, self._names, work.trigger,
+                                     event=work.event, prefer=work.prefer, when=work.when):
+            return None
         assert site is not None  # every lead that gets this far had its site read
-        if work.trigger is Trigger.CALL_BACK:
-            lead.preferred_manager_id = work.prefer
-            lead.handled_at = now
-        if work.trigger is Trigger.RESCHEDULE:
-            lead.scheduled_for = work.when
-        context = await self._context(step.conn, lead, site, managers, now, queue_ahead)
-        view = store.lead_view(lead, managers, legs, **context)
+        context = await self._context(conn, lead, site, managers, now, queue_ahead)
+        view = views.lead_view(lead, managers, legs, **context)
         decision = decide(view, work.trigger, now, self.policy)
-        if _no_change(lead, decision):
-            return store.Plan(lead, site, released_managers=True) if lead.id in step.released_managers else None
-        return store.write_decision(step, lead, site, legs, managers, decision)
+        plan = apply.apply_decision(step, lead, legs, managers, decision, new_id)
+        return Job(plan, site) if plan is not None else None
 
     async def sites(self, conn: AsyncConnection, site_ids: set[int]) -> dict[int, store.SiteRow]:
         """The sites' rows, each read at most every `SITE_TTL` seconds."""
@@ -429,21 +434,21 @@ class Engine:
 
     # after the commit -------------------------------------------------------------------------------
 
-    async def _perform(self, plans: list[store.Plan]) -> None:
-        if not plans:
+    async def _perform(self, jobs: list[Job]) -> None:
+        if not jobs:
             return
-        await asyncio.gather(*(self._tell(plan) for plan in plans))
-        await self._dial([(plan.lead, plan.site, leg) for plan in plans for leg, _ in plan.calls])
+        await asyncio.gather(*(self._tell(job.plan, job.site) for job in jobs))
+        await self._dial([(job.lead, job.site, leg) for job in jobs for leg, _ in job.plan.calls])
         if self._queue_moved:
             self._queue_moved = False
             self.nudge(announce=False)  # this engine takes the queued lead; no need to tell the others
-        for plan in plans:
-            if plan.lead.wake_at is not None:
-                self._schedule((plan.lead.wake_at - self.clock.now()).total_seconds())
+        for job in jobs:
+            if job.lead.wake_at is not None:
+                self._schedule((job.lead.wake_at - self.clock.now()).total_seconds())
 
-    async def _tell(self, plan: store.Plan) -> None:
+    async def _tell(self, plan: apply.Plan, site: store.SiteRow) -> None:
         """Hang up what the step ended, publish the change, send the visitor's text messages."""
-        lead, site = plan.lead, plan.site
+        lead = plan.lead
         for leg, hangup in plan.hangups:
             try:
                 await self.provider.hangup(leg.provider_sid or "", say=hangup.say)
@@ -539,12 +544,3 @@ class Engine:
             log.info("leg %s was written but its dial never confirmed: looking it up", leg.id)
             await self._dial([(lead, sites[lead.site_id], leg)], since=leg.created_at)
 
-
-def _no_change(lead: LeadRow, decision: Decision) -> bool:
-    return (
-        decision.status == lead.status
-        and decision.wake_at == lead.wake_at
-        and decision.attempt == lead.attempt
-        and not decision.actions
-        and not decision.notes
-    )

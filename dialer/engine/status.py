@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dialer.core.records import LeadRow
 from dialer.core.states import LeadStatus
 from dialer.db.models import Lead
-from dialer.engine.rows import LeadRow
 
 
 def lead_channel(lead_id: str) -> str:

@@ -1,15 +1,14 @@
-"""Every database operation the engine needs. The engine asks; it never writes SQL itself.
+"""Every database operation the engine needs: reads, locks and writes, no rules. The engine asks; it
+never writes SQL itself.
 
 The engine steps many leads in one transaction (see `dialer/engine/inbox.py`): it locks them with their legs
-and their sites' managers in two queries, decides each lead in memory (`rows.LeadRow`, `LegRow`,
-`ManagerRow` records), then `Step.flush` writes back only the columns that changed, a few statements
-for the whole batch. Statements are built once (SQLAlchemy Core). The web side keeps the ORM
-(`active_managers` below).
+and their sites' managers in two queries, the rules (`dialer/core/apply.py`) change the records in memory
+(`dialer/core/records.py`), then `flush` writes back only the columns that changed and the step's
+timeline, a few statements for the whole batch. Statements are built once (SQLAlchemy Core).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -17,19 +16,10 @@ from typing import Any
 from sqlalchemy import Row, Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from dialer.core.events import (
-    KeyPressed,
-    LegAnswered,
-    LegEnded,
-    LegEvent,
-    LegRinging,
-    PriceKnown,
-    RecordingReady,
-)
-from dialer.core.machine import Decision, Hangup, LeadView, LegView, ManagerView, PlaceCall, SendText
-from dialer.core.states import TERMINAL, EndReason, LeadStatus, LegRole, LegStatus
-from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site, new_id
-from dialer.engine.rows import LeadRow, LegRow, ManagerRow
+from dialer.core.records import LeadRow, LegRow, ManagerRow
+from dialer.core.states import TERMINAL, LeadStatus, LegRole, LegStatus
+from dialer.core.step import Step
+from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site
 
 leads = leads_table = Lead.__table__
 legs_table = CallLeg.__table__
@@ -40,56 +30,23 @@ events_table = LeadEvent.__table__
 SiteRow = Row[Any]
 
 
-class ManagerTaken(Exception):
-    """The machine chose a manager the step's own records say is busy: a bug, never a race (the step
-    holds its managers' rows locked). The step is abandoned."""
-
-
-@dataclass
-class Plan:
-    """What to ask of the provider once the step is committed."""
-
-    lead: LeadRow
-    site: SiteRow
-    calls: list[tuple[LegRow, PlaceCall]] = field(default_factory=list)
-    hangups: list[tuple[LegRow, Hangup]] = field(default_factory=list)
-    texts: list[SendText] = field(default_factory=list)
-    status_changed: bool = False
-    step_changed: bool = False
-    released_managers: bool = False
-    step: int = 0
-
-
-@dataclass
-class Step:
-    """One transaction's unit of work: the timeline lines it adds; `flush` writes them with every record
-    the step changed."""
-
-    conn: AsyncConnection
-    now: datetime
-    events: list[dict[str, Any]] = field(default_factory=list)
-    released_managers: set[str] = field(default_factory=set)  # leads whose manager became free
-
-    def timeline(self, lead_id: str, kind: str, detail: str, *, status: str | None = None,
-                 leg_id: str | None = None) -> None:
-        self.events.append(dict(lead_id=lead_id, at=self.now, kind=kind, status=status, leg_id=leg_id,
-                                detail=detail))
-
-    async def flush(self, leads: list[LeadRow], legs: list[LegRow], managers: list[ManagerRow]) -> None:
-        """Write the new and changed legs, the managers claimed or freed, the timeline, then the leads
-        (each changed lead's version goes up by one: the web side's optimistic checks rely on it)."""
-        new = [leg.values() for leg in legs if leg.is_new]
-        if new:
-            await self.conn.execute(insert(legs_table), new)
-        await _update_changed(self.conn, legs_table, legs)
-        await _update_changed(self.conn, managers_table, managers)
-        if self.events:
-            await self.conn.execute(insert(events_table), self.events)
-            self.events = []
-        for lead in leads:
-            if lead.changes():
-                lead.version += 1
-        await _update_changed(self.conn, leads_table, leads)
+async def flush(
+    conn: AsyncConnection, step: Step, leads: list[LeadRow], legs: list[LegRow], managers: list[ManagerRow]
+) -> None:
+    """Write the new and changed legs, the managers claimed or freed, the step's timeline, then the leads
+    (each changed lead's version goes up by one: the web side's optimistic checks rely on it)."""
+    new = [leg.values() for leg in legs if leg.is_new]
+    if new:
+        await conn.execute(insert(legs_table), new)
+    await _update_changed(conn, legs_table, legs)
+    await _update_changed(conn, managers_table, managers)
+    if step.lines:
+        await conn.execute(insert(events_table), [line._asdict() for line in step.lines])
+        step.lines = []
+    for lead in leads:
+        if lead.changes():
+            lead.version += 1
+    await _update_changed(conn, leads_table, leads)
 
 
 async def _update_changed(conn: AsyncConnection, table: Any, records: list[Any]) -> None:
@@ -219,202 +176,6 @@ async def manager_names(conn: AsyncConnection, manager_ids: set[int]) -> dict[in
 async def get_lead(conn: AsyncConnection, lead_id: str) -> LeadRow | None:
     row = (await conn.execute(_LEAD, {"id": lead_id})).first()
     return LeadRow(row) if row is not None else None
-
-
-def _attempt_of(step: str) -> int:
-    return int(step.split(":", 1)[0][1:])
-
-
-def leg_view(leg: LegRow) -> LegView:
-    return LegView(
-        id=leg.id,
-        attempt=_attempt_of(leg.step),
-        role=LegRole(leg.role),
-        status=LegStatus(leg.status),
-        manager_id=leg.manager_id,
-        accepted=bool(leg.accepted),
-        end_reason=EndReason(leg.end_reason) if leg.end_reason else None,
-        detail=leg.end_detail,
-    )
-
-
-def lead_view(lead: LeadRow, managers: list[ManagerRow], legs: list[LegRow], **context: Any) -> LeadView:
-    """The lead as the state machine sees it; `context` carries what the engine computed (windows, queue)."""
-    on_duty = context.pop("on_duty", {})
-    return LeadView(
-        id=lead.id,
-        status=LeadStatus(lead.status),
-        attempt=lead.attempt,
-        phone=lead.phone,
-        wake_at=lead.wake_at,
-        managers=tuple(
-            ManagerView(m.id, m.phone, free=m.busy_lead_id in (None, lead.id), on_duty=on_duty.get(m.id, True))
-            for m in managers
-            if m.active
-        ),
-        legs=tuple(leg_view(leg) for leg in legs),
-        preferred_manager_id=lead.preferred_manager_id,
-        scheduled_for=lead.scheduled_for,
-        confirmed=lead.confirmed_at is not None,
-        reminded=lead.reminded_at is not None,
-        **context,
-    )
-
-
-def who(leg: LegRow, names: dict[int, str]) -> str:
-    if leg.role == LegRole.VISITOR:
-        return "visitor"
-    name = names.get(leg.manager_id or -1)
-    return f"manager {name}" if name else "manager"
-
-
-# one report about a leg ----------------------------------------------------------------------------
-
-def apply_leg_event(  # noqa: C901 - one branch per kind of report
-    step: Step, lead: LeadRow, leg: LegRow, event: LegEvent, party: str, managers: list[ManagerRow]
-) -> bool:
-    """Record what the provider said about a leg. True when the lead's situation may have changed."""
-    now = step.now
-    if event.sid and not leg.provider_sid:
-        leg.provider_sid = event.sid
-    status = LegStatus(leg.status)
-    if isinstance(event, PriceKnown):
-        leg.price, leg.price_unit = event.price, event.unit
-        return False
-    if isinstance(event, RecordingReady):
-        leg.recording_url = event.url
-        step.timeline(lead.id, "recording", f"recording of the {party} leg is ready", leg_id=leg.id)
-        return False
-    if status is LegStatus.ENDED:
-        if isinstance(event, LegEnded) and leg.duration is None and event.duration is not None:
-            leg.duration = event.duration
-        return False  # a late or duplicated report about a leg that is over
-    if isinstance(event, LegRinging):
-        if status.rank < LegStatus.RINGING.rank:
-            leg.status = LegStatus.RINGING
-            step.timeline(lead.id, "leg", f"{party}: ringing", leg_id=leg.id)
-        return False
-    if isinstance(event, LegAnswered):
-        if status.rank < LegStatus.ANSWERED.rank:
-            leg.status, leg.answered_at = LegStatus.ANSWERED, now
-            step.timeline(lead.id, "leg", f"{party}: answered", leg_id=leg.id)
-            return True
-        return False
-    if isinstance(event, KeyPressed):
-        if leg.role == LegRole.MANAGER and not leg.accepted:
-            leg.accepted = event.digits.startswith("1")
-            if status.rank < LegStatus.ANSWERED.rank:
-                leg.status, leg.answered_at = LegStatus.ANSWERED, now
-            step.timeline(lead.id, "leg", f"{party}: pressed {event.digits or 'nothing'}", leg_id=leg.id)
-            return leg.accepted
-        return False
-    if isinstance(event, LegEnded):
-        end_leg(leg, event.reason, now, event.duration)
-        leg.end_detail = event.detail
-        text = f"{party}: ended ({event.reason.replace('_', ' ')}"
-        text += f", talked {event.duration} s)" if leg.answered_at and event.duration else ")"
-        if event.detail:
-            text += f": {event.detail}"
-        step.timeline(lead.id, "leg", text, leg_id=leg.id)
-        if release_manager(managers, leg.manager_id, lead.id):
-            step.released_managers.add(lead.id)
-        return True
-    return False
-
-
-def end_leg(leg: LegRow, reason: EndReason, now: datetime, duration: int | None = None) -> None:
-    leg.status, leg.end_reason, leg.ended_at = LegStatus.ENDED, reason, now
-    if duration is not None:
-        leg.duration = duration
-    elif leg.answered_at is not None:
-        leg.duration = round((now - leg.answered_at).total_seconds())
-
-
-def claim_manager(managers: list[ManagerRow], manager_id: int, lead_id: str) -> None:
-    manager = next((m for m in managers if m.id == manager_id), None)
-    if manager is None or manager.busy_lead_id not in (None, lead_id):
-        raise ManagerTaken(manager_id)
-    manager.busy_lead_id = lead_id
-
-
-def release_manager(managers: list[ManagerRow], manager_id: int | None, lead_id: str) -> bool:
-    for manager in managers:
-        if manager.id == manager_id and manager.busy_lead_id == lead_id:
-            manager.busy_lead_id = None
-            return True
-    return False
-
-
-# a decision ----------------------------------------------------------------------------------------
-
-def write_decision(
-    step: Step,
-    lead: LeadRow,
-    site: SiteRow,
-    legs: list[LegRow],
-    managers: list[ManagerRow],
-    decision: Decision,
-) -> Plan:
-    """Apply a decision to the records (written by `Step.flush`): the lead's new state, the legs it is
-    about to dial (appended to `legs`), the managers it claims or frees, the timeline."""
-    now = step.now
-    plan = Plan(lead, site, released_managers=lead.id in step.released_managers)
-    by_id = {leg.id: leg for leg in legs}
-    names = {m.id: m.name for m in managers}
-    new_legs: list[LegRow] = []
-    for action in decision.actions:
-        if isinstance(action, SendText):
-            plan.texts.append(action)
-            step.timeline(lead.id, "sms", f"text message to the visitor: {action.kind}")
-            if action.kind == "confirm":
-                lead.confirmed_at = now
-            elif action.kind == "reminder":
-                lead.reminded_at = now
-        elif isinstance(action, Hangup):
-            leg = by_id[action.leg_id]
-            if leg.status != LegStatus.ENDED:
-                end_leg(leg, action.reason, now)
-                if release_manager(managers, leg.manager_id, lead.id):
-                    plan.released_managers = True
-                text = f"{who(leg, names)}: hung up by us ({action.reason.replace('_', ' ')})"
-                step.timeline(lead.id, "leg", text, leg_id=leg.id)
-            if leg.provider_sid:
-                plan.hangups.append((leg, action))
-        else:
-            if action.manager_id is not None:
-                claim_manager(managers, action.manager_id, lead.id)
-            leg = LegRow.fresh(
-                id=new_id(), lead_id=lead.id, step=action.step, role=action.role, manager_id=action.manager_id,
-                to_number=action.to, bridged_to=action.bridge_leg_id, status=LegStatus.PENDING, accepted=False,
-                created_at=now,
-            )
-            new_legs.append(leg)
-            plan.calls.append((leg, action))
-            step.timeline(lead.id, "leg", f"{who(leg, names)}: dialing", leg_id=leg.id)
-    plan.status_changed = decision.status != lead.status
-    plan.step_changed = any(isinstance(a, PlaceCall) and a.role is LegRole.MANAGER for a in decision.actions)
-    plan.step = sum(
-        1 for leg in [*legs, *new_legs]
-        if leg.role == LegRole.MANAGER and _attempt_of(leg.step) == decision.attempt
-    )
-    if plan.status_changed or decision.notes:
-        step.timeline(lead.id, "status", "; ".join(decision.notes), status=decision.status)
-    lead.status = decision.status.value
-    lead.wake_at = decision.wake_at
-    if decision.attempt != lead.attempt:  # a new attempt is a new promise, confirmed and reminded anew
-        if not any(text.kind == "confirm" for text in plan.texts):
-            lead.confirmed_at = None
-        lead.reminded_at = None
-    lead.attempt = decision.attempt
-    lead.updated_at = now
-    if decision.scheduled_for is not None:
-        lead.scheduled_for = decision.scheduled_for
-    if decision.outcome is not None:
-        lead.outcome = decision.outcome
-    if decision.status in TERMINAL:
-        lead.ended_at = now
-    legs.extend(new_legs)
-    return plan
 
 
 # dialing -------------------------------------------------------------------------------------------

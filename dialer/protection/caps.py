@@ -3,37 +3,25 @@
 When a cap is reached a new call request is not refused (the visitor did nothing wrong): it is kept as a
 message for the managers, or scheduled for the next morning, as the site's settings say. The owner is
 told twice: a line in the lead's timeline, and a site notice (one per cap per day) for the dashboard.
+The rules are in `dialer/core/caps.py`; here are the counting and the writing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialer.core.states import LeadStatus
+from dialer.core.caps import Day, Reached, applies, calls_reached, local_day, over_cap, spend_reached
 from dialer.db.models import CallLeg, Lead, LeadEvent, Site, SiteNotice
 from dialer.protection import abuse_settings
 
 
-@dataclass(frozen=True)
-class Day:
-    start: datetime
-    end: datetime
-    label: str  # YYYY-MM-DD in the site's time zone
-
-
 def site_day(site: Site, now: datetime) -> Day:
-    zone = ZoneInfo(site.timezone)
-    local = now.astimezone(zone).date()
-    start = datetime.combine(local, time(0), zone)
-    end = datetime.combine(local + timedelta(days=1), time(0), zone)
-    return Day(start, end, local.isoformat())
+    return local_day(site.timezone, now)
 
 
 async def calls_today(session: AsyncSession, site: Site, day: Day, *, excluding: str | None = None) -> int:
@@ -59,44 +47,32 @@ async def apply(session: AsyncSession, site: Site, lead: Lead, now: datetime) ->
     """Turn a freshly accepted call lead into a message or a next-day call when a cap is reached.
 
     Returns what happened (for the timeline), or None when the lead is left as it was."""
-    if lead.kind != "call":
+    day = site_day(site, now)
+    if not applies(lead.kind, lead.scheduled_for, day):
         return None
     rules = abuse_settings.for_site(site)
-    day = site_day(site, now)
-    if lead.scheduled_for is not None and lead.scheduled_for >= day.end:
-        return None  # to be called another day: today's cap does not apply
     reached = await _reached(session, site, lead, day, rules)
     if reached is None:
         return None
-    kind, why = reached
-    if rules.over_cap == "next_day":
-        hours, minutes = (int(part) for part in rules.next_day_at.split(":"))
-        local_next = day.end.astimezone(ZoneInfo(site.timezone)).date()
-        lead.status = LeadStatus.SCHEDULED
-        lead.scheduled_for = datetime.combine(local_next, time(hours, minutes), ZoneInfo(site.timezone))
-        lead.wake_at = now  # the engine confirms the new time by text (and keeps to calling hours then)
-        done = f"{why}: scheduled for {local_next.isoformat()} {rules.next_day_at} instead of calling now"
-    else:
-        lead.kind, lead.status, lead.wake_at, lead.scheduled_for = "message", LeadStatus.RECEIVED, None, None
-        done = f"{why}: kept as a message instead of calling"
+    over = over_cap(reached, rules.over_cap, rules.next_day_at, day, site.timezone, now)
+    lead.kind, lead.status, lead.scheduled_for, lead.wake_at = over.kind, over.status, over.scheduled_for, over.wake_at
     lead.updated_at = now
-    session.add(LeadEvent(lead_id=lead.id, at=now, kind="cap", status=lead.status, detail=done))
-    await notify_owner(session, site, kind, day, now, done)
+    session.add(LeadEvent(lead_id=lead.id, at=now, kind="cap", status=lead.status, detail=over.detail))
+    await notify_owner(session, site, reached.kind, day, now, over.detail)
     await session.flush()
-    return done
+    return over.detail
 
 
 async def _reached(
     session: AsyncSession, site: Site, lead: Lead, day: Day, rules: abuse_settings.AbuseSettings
-) -> tuple[str, str] | None:
+) -> Reached | None:
+    """The first cap reached; the spend is counted only when the calls are not over theirs."""
     if rules.daily_calls is not None:
-        calls = await calls_today(session, site, day, excluding=lead.id)
-        if calls >= rules.daily_calls:
-            return "daily_call_cap", f"daily cap of {rules.daily_calls} calls reached"
+        reached = calls_reached(rules.daily_calls, await calls_today(session, site, day, excluding=lead.id))
+        if reached is not None:
+            return reached
     if rules.daily_spend is not None:
-        spent = await spend_today(session, site, day)
-        if spent >= rules.daily_spend:
-            return "daily_spend_cap", f"daily spending cap of {rules.daily_spend} {site.currency} reached ({spent})"
+        return spend_reached(rules.daily_spend, await spend_today(session, site, day), site.currency)
     return None
 
 

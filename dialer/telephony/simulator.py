@@ -117,6 +117,7 @@ class SimCall:
     placed_at: datetime
     answered_at: datetime | None = None
     ended: bool = False
+    ended_at: datetime | None = None
     partner: SimCall | None = None
     timers: list[Timer] = field(default_factory=list)
     ended_at_s: float | None = None  # how long it was answered, once over
@@ -196,6 +197,10 @@ class SimulatedProvider:
 
     def active_calls(self) -> list[SimCall]:
         return [c for c in self._calls.values() if not c.ended]
+
+    def calls_to(self, number: str) -> list[SimCall]:
+        """Every call placed to `number`, in the order placed: when each rang and, once over, ended."""
+        return [c for c in self._calls.values() if c.request.to == number]
 
     async def quiet(self) -> None:
         """Wait until no call is in progress (a worker shutting down lets its calls finish)."""
@@ -331,7 +336,7 @@ class SimulatedProvider:
     async def _end(self, call: SimCall, reason: EndReason) -> None:
         if call.ended:
             return
-        call.ended = True
+        call.ended, call.ended_at = True, self.clock.now()
         self._live -= 1
         if self._live == 0:
             self._quiet.set()

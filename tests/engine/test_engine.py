@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from dialer.db.models import CallLeg, LeadEvent
-from dialer.engine import store
+from dialer.core import views
+from dialer.db.models import CallLeg
 from dialer.telephony.simulator import Behaviour
 from tests.conftest import MANAGER_PHONES, World, make_world, script_hunt
 
@@ -83,20 +83,35 @@ async def test_visitor_who_never_answers_is_retried_then_unreachable(world: Worl
 
 
 async def test_a_manager_is_never_rung_for_two_leads_at_once(world: World) -> None:
-    for phone in MANAGER_PHONES:
-        world.sim.script(phone, Behaviour.presses_1(after=3.0, talk_for=60))
-    leads = [await world.submit(f"+4850123456{i}") for i in range(5)]
+    # Eight leads at once for three managers: one never answers, so every lead passes two managers in
+    # turn; one visitor never answers, so their manager is hung up on and the lead comes back later.
+    world.sim.script(MANAGER_PHONES[0], Behaviour.presses_1(after=3.0, talk_for=60))
+    world.sim.script(MANAGER_PHONES[1], Behaviour.never_answers())
+    world.sim.script(MANAGER_PHONES[2], Behaviour.presses_1(after=5.0, talk_for=60))
+    visitors = [f"+4850123456{i}" for i in range(8)]
+    for i, phone in enumerate(visitors):
+        world.sim.script(phone, Behaviour.never_answers() if i == 3 else Behaviour.answers(after=2, talk_for=30 + 5 * i))
+    started = world.clock.now()
+    leads = [await world.submit(phone) for phone in visitors]
     for lead in leads:
-        await world.until_status(lead.id, "completed", limit=7200)
-    # Replay the simulator's log: at no moment does a manager have two live calls.
-    calls = [c for c in world.sim._calls.values() if c.request.role == "manager"]
+        await world.until_status(lead.id, "completed", "unreachable", limit=7200)
+
+    # The simulated network's own record: each manager's phone has at most one call at any moment, from
+    # the moment it is dialed until it hangs up.
     for phone in MANAGER_PHONES:
-        mine = sorted((c.placed_at, c) for c in calls if c.request.to == phone)
-        for (_, a), (_, b) in zip(mine, mine[1:], strict=False):
-            assert a.ended and b.placed_at >= a.placed_at
+        calls = world.sim.calls_to(phone)
+        assert len(calls) >= 3  # each was rung for many leads in turn
+        for earlier, later in zip(calls, calls[1:], strict=False):
+            assert earlier.ended_at is not None and earlier.ended_at <= later.placed_at, (
+                f"{phone} rung for leg {later.request.leg_id} at {later.placed_at:%H:%M:%S} while its call "
+                f"for leg {earlier.request.leg_id} lasted until {earlier.ended_at and f'{earlier.ended_at:%H:%M:%S}'}"
+            )
     async with world.runtime.sessions() as session:
-        queued = await session.execute(select(LeadEvent).where(LeadEvent.status == "queued"))
-        assert len(list(queued.scalars())) >= 2  # five leads, three managers: some waited
+        first_rings = await session.execute(
+            select(func.min(CallLeg.created_at)).where(CallLeg.role == "manager").group_by(CallLeg.lead_id)
+        )
+        waited = [at for at in first_rings.scalars() if (at - started).total_seconds() >= 60]
+    assert len(waited) >= 4  # half of them waited over a minute before any manager was free for them
 
 
 async def test_restart_mid_hunt_dials_no_step_twice(database_url: str) -> None:
@@ -197,18 +212,18 @@ async def test_one_leads_failing_step_does_not_hold_up_the_others_in_its_batch(
     # Accepted at the same instant: the queue orders them by id.
     first, second = sorted([await world.submit("+48501234502"), await world.submit("+48501234501")],
                            key=lambda lead: lead.id)
-    real_view = store.lead_view
+    real_view = views.lead_view
 
     def broken_for_second(lead, *args, **context):  # type: ignore[no-untyped-def]
         if lead.id == second.id:
             raise RuntimeError("a bug that only this lead meets")
         return real_view(lead, *args, **context)
 
-    monkeypatch.setattr(store, "lead_view", broken_for_second)
+    monkeypatch.setattr(views, "lead_view", broken_for_second)
     await world.clock.advance(0)  # both fall due together, so they are stepped in one batch
     assert (await world.lead(first.id)).status == "calling_manager"
     assert (await world.lead(second.id)).status == "queued"  # untouched: still due, nothing half-written
-    monkeypatch.setattr(store, "lead_view", real_view)
+    monkeypatch.setattr(views, "lead_view", real_view)
     world.engine.nudge()  # the next look for due leads (each second, in a running engine) takes it
     await world.clock.advance(0)
     assert (await world.lead(second.id)).status == "calling_manager"
