@@ -16,9 +16,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.core.abuse_rules import AbuseRules
+from dialer.core.site_config import SiteConfig
 from dialer.core.states import LeadStatus
-from dialer.db.models import CallLeg, Lead, LeadEvent, Site, SiteNotice
-from dialer.protection import abuse_settings
+from dialer.db.models import CallLeg, Lead, LeadEvent, SiteNotice
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Day:
     label: str  # YYYY-MM-DD in the site's time zone
 
 
-def site_day(site: Site, now: datetime) -> Day:
+def site_day(site: SiteConfig, now: datetime) -> Day:
     zone = ZoneInfo(site.timezone)
     local = now.astimezone(zone).date()
     start = datetime.combine(local, time(0), zone)
@@ -36,7 +37,7 @@ def site_day(site: Site, now: datetime) -> Day:
     return Day(start, end, local.isoformat())
 
 
-async def calls_today(session: AsyncSession, site: Site, day: Day, *, excluding: str | None = None) -> int:
+async def calls_today(session: AsyncSession, site: SiteConfig, day: Day, *, excluding: str | None = None) -> int:
     query = select(func.count()).select_from(Lead).where(
         Lead.site_id == site.id, Lead.kind == "call", Lead.created_at >= day.start, Lead.created_at < day.end
     )
@@ -45,7 +46,7 @@ async def calls_today(session: AsyncSession, site: Site, day: Day, *, excluding:
     return int((await session.execute(query)).scalar_one())
 
 
-async def spend_today(session: AsyncSession, site: Site, day: Day) -> Decimal:
+async def spend_today(session: AsyncSession, site: SiteConfig, day: Day) -> Decimal:
     """What the site's calls placed today cost (Twilio reports prices as negative amounts)."""
     query = (
         select(func.coalesce(func.sum(func.abs(CallLeg.price)), 0))
@@ -55,13 +56,13 @@ async def spend_today(session: AsyncSession, site: Site, day: Day) -> Decimal:
     return Decimal(str((await session.execute(query)).scalar_one()))
 
 
-async def apply(session: AsyncSession, site: Site, lead: Lead, now: datetime) -> str | None:
+async def apply(session: AsyncSession, site: SiteConfig, lead: Lead, now: datetime) -> str | None:
     """Turn a freshly accepted call lead into a message or a next-day call when a cap is reached.
 
     Returns what happened (for the timeline), or None when the lead is left as it was."""
     if lead.kind != "call":
         return None
-    rules = abuse_settings.for_site(site)
+    rules = site.abuse
     day = site_day(site, now)
     if lead.scheduled_for is not None and lead.scheduled_for >= day.end:
         return None  # to be called another day: today's cap does not apply
@@ -70,12 +71,11 @@ async def apply(session: AsyncSession, site: Site, lead: Lead, now: datetime) ->
         return None
     kind, why = reached
     if rules.over_cap == "next_day":
-        hours, minutes = (int(part) for part in rules.next_day_at.split(":"))
         local_next = day.end.astimezone(ZoneInfo(site.timezone)).date()
         lead.status = LeadStatus.SCHEDULED
-        lead.scheduled_for = datetime.combine(local_next, time(hours, minutes), ZoneInfo(site.timezone))
+        lead.scheduled_for = datetime.combine(local_next, rules.next_day_at, ZoneInfo(site.timezone))
         lead.wake_at = now  # the engine confirms the new time by text (and keeps to calling hours then)
-        done = f"{why}: scheduled for {local_next.isoformat()} {rules.next_day_at} instead of calling now"
+        done = f"{why}: scheduled for {local_next.isoformat()} {rules.next_day_at:%H:%M} instead of calling now"
     else:
         lead.kind, lead.status, lead.wake_at, lead.scheduled_for = "message", LeadStatus.RECEIVED, None, None
         done = f"{why}: kept as a message instead of calling"
@@ -87,7 +87,7 @@ async def apply(session: AsyncSession, site: Site, lead: Lead, now: datetime) ->
 
 
 async def _reached(
-    session: AsyncSession, site: Site, lead: Lead, day: Day, rules: abuse_settings.AbuseSettings
+    session: AsyncSession, site: SiteConfig, lead: Lead, day: Day, rules: AbuseRules
 ) -> tuple[str, str] | None:
     if rules.daily_calls is not None:
         calls = await calls_today(session, site, day, excluding=lead.id)
@@ -100,7 +100,9 @@ async def _reached(
     return None
 
 
-async def notify_owner(session: AsyncSession, site: Site, kind: str, day: Day, now: datetime, detail: str) -> None:
+async def notify_owner(
+    session: AsyncSession, site: SiteConfig, kind: str, day: Day, now: datetime, detail: str
+) -> None:
     """One notice per cap per day, however many requests hit it (and whichever process sees it first)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
