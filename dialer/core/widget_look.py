@@ -48,6 +48,7 @@ class WidgetLook:
     texts: Mapping[str, str]  # the site's wording, for every language
     texts_by_language: Mapping[str, Mapping[str, str]]  # and for one language
     colors: Mapping[str, str]  # accent, accent_text, panel, text
+    own_colors: Mapping[str, str]  # those of them the site chose (before defaults and contrast)
     position: str
     triggers: Triggers
     exclude: tuple[str, ...]  # regular expressions over the page's path
@@ -62,11 +63,13 @@ def read_widget(settings: Mapping[str, Any], problems: Problems) -> WidgetLook:
     if position is not None and position not in POSITIONS:
         problems.note("position", position, "bottom-right or bottom-left", POSITIONS[0])
     texts, by_language = _texts(settings.get("texts"), problems)
+    own_colors = _own_colors(settings.get("colors"), problems)
     return WidgetLook(
         language=language if isinstance(language, str) and language != "auto" else None,
         texts=texts,
         texts_by_language=by_language,
-        colors=_colors(settings.get("colors"), problems),
+        colors=_colors(own_colors),
+        own_colors=own_colors,
         position=position if position in POSITIONS else POSITIONS[0],
         triggers=_triggers(settings.get("triggers"), problems),
         exclude=_patterns(settings.get("exclude"), "exclude", problems),
@@ -119,12 +122,12 @@ def readable_on(background: str) -> str:
     return "#ffffff" if contrast(background, "#ffffff") >= contrast(background, "#111111") else "#111111"
 
 
-def _colors(raw: Any, problems: Problems) -> dict[str, str]:
-    """The site's colours, with text colours replaced where they would fail AA contrast."""
+def _own_colors(raw: Any, problems: Problems) -> dict[str, str]:
     own = dict(read_object(raw, "colors", problems))
     for old, new in _OLD_COLOR_KEYS.items():
         if old in own:
-            own.setdefault(new, own.pop(old))
+            value = own.pop(old)
+            own.setdefault(new, value)  # the current key wins over the old one
     valid: dict[str, str] = {}
     for key in (*DEFAULT_COLORS, "accent_text"):
         value = own.get(key)
@@ -132,8 +135,13 @@ def _colors(raw: Any, problems: Problems) -> dict[str, str]:
             valid[key] = value
         elif value is not None:
             problems.note(f"colors.{key}", value, "a colour such as #0b6e4f", "the default")
-    chosen = {key: valid.get(key, default) for key, default in DEFAULT_COLORS.items()}
-    accent_text = valid.get("accent_text")
+    return valid
+
+
+def _colors(own: Mapping[str, str]) -> dict[str, str]:
+    """The site's colours, with text colours replaced where they would fail AA contrast."""
+    chosen = {key: own.get(key, default) for key, default in DEFAULT_COLORS.items()}
+    accent_text = own.get("accent_text")
     if accent_text is None or contrast(chosen["accent"], accent_text) < AA_TEXT:
         accent_text = readable_on(chosen["accent"])
     if contrast(chosen["panel"], chosen["text"]) < AA_TEXT:
