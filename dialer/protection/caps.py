@@ -7,12 +7,14 @@ told twice: a line in the lead's timeline, and a site notice (one per cap per da
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,6 +120,17 @@ async def notices(session: AsyncSession, site_id: int, *, unseen_only: bool = Tr
     return list((await session.execute(query)).scalars())
 
 
+async def unseen_notices(session: AsyncSession, site_ids: Collection[int], *, limit: int) -> list[SiteNotice]:
+    """These sites' notices nobody has dismissed, newest first, at most `limit` (the dashboard's owners)."""
+    query = (
+        select(SiteNotice)
+        .where(SiteNotice.site_id.in_(sorted(site_ids)), SiteNotice.seen_at.is_(None))
+        .order_by(SiteNotice.at.desc(), SiteNotice.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
 async def mark_seen(session: AsyncSession, site_id: int, notice_id: int, now: datetime) -> bool:
     """The owner has read a notice (the dashboard stops showing it). False if it is not this site's."""
     query = (
@@ -125,4 +138,5 @@ async def mark_seen(session: AsyncSession, site_id: int, notice_id: int, now: da
         .where(SiteNotice.id == notice_id, SiteNotice.site_id == site_id, SiteNotice.seen_at.is_(None))
         .values(seen_at=now)
     )
-    return (await session.execute(query)).rowcount == 1
+    result = cast("CursorResult[Any]", await session.execute(query))
+    return result.rowcount == 1
