@@ -15,6 +15,7 @@ import phonenumbers
 from dialer.core.errors import InvalidField
 from dialer.core.hours import DAYS, HoursError, Weekly, parse_hhmm
 from dialer.core.phones import normalise
+from dialer.core.widget_look import DEFAULT_COLORS
 from dialer.intake.accept import valid_timezone
 
 ROUTING = {"sequential": "One after another", "simultaneous": "All at once", "round_robin": "Round robin"}
@@ -27,6 +28,8 @@ TEXTS = {
 }
 COLOURS = {"accent": "Button colour", "accent_text": "Button text colour", "panel": "Panel colour",
            "text": "Panel text colour"}
+# What the widget uses when a colour is left empty (a text colour also gives way to one that reads well).
+COLOUR_DEFAULTS = {**DEFAULT_COLORS, "accent_text": "#ffffff"}
 _OLD_KEYS = {"texts": ("thanks",), "colors": ("button",)}  # written under these before; replaced on saving
 
 

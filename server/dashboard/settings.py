@@ -64,11 +64,17 @@ async def _site(request: Request) -> Site:
     return site
 
 
+def _site_form(request: Request, ctx: Ctx, site: Site, values: dict[str, str], *, errors: dict[str, str],
+               saved: bool = False, status: int = 200) -> Response:
+    return render(ctx, "site.html", status, site=site, values=values, errors=errors, saved=saved,
+                  routing=forms.ROUTING, texts=forms.TEXTS, colours=forms.COLOURS,
+                  colour_defaults=forms.COLOUR_DEFAULTS, public_url=runtime(request).settings.public_url)
+
+
 async def site_page(request: Request, ctx: Ctx) -> Response:
     site = await _site(request)
-    return render(ctx, "site.html", site=site, values=site_form_values(site), errors={},
-                  saved=request.query_params.get("saved") == "1", routing=forms.ROUTING, texts=forms.TEXTS,
-                  colours=forms.COLOURS, public_url=runtime(request).settings.public_url)
+    return _site_form(request, ctx, site, site_form_values(site), errors={},
+                      saved=request.query_params.get("saved") == "1")
 
 
 async def site_save(request: Request, ctx: Ctx) -> Response:
@@ -77,9 +83,7 @@ async def site_save(request: Request, ctx: Ctx) -> Response:
     try:
         new = forms.parse_site(values, dict(site.settings or {}))
     except forms.FormErrors as exc:
-        return render(ctx, "site.html", 422, site=site, values=values, errors=exc.errors, saved=False,
-                      routing=forms.ROUTING, texts=forms.TEXTS, colours=forms.COLOURS,
-                      public_url=runtime(request).settings.public_url)
+        return _site_form(request, ctx, site, values, errors=exc.errors, status=422)
     rt = runtime(request)
     assert ctx.access is not None
     async with rt.sessions() as session, session.begin():
