@@ -19,7 +19,7 @@ from dialer.core.widget_look import DEFAULT_COLORS
 from dialer.intake.accept import valid_timezone
 
 ROUTING = {"sequential": "One after another", "simultaneous": "All at once", "round_robin": "Round robin"}
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")  # as the widget reads colours
 # The widget's own keys (server/widget_texts.py, dialer/core/widget_look.py), so what is saved is shown.
 TEXTS = {
     "button": ("Button label", 40),
