@@ -11,10 +11,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer import db
+from dialer.core.abuse_rules import UNGUARDED
 from dialer.core.states import TERMINAL, LeadStatus
 from dialer.db.models import Lead, Manager, Site
 from dialer.intake.accept import hash_token
-from dialer.protection.abuse_settings import UNGUARDED
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/h_scale"
 

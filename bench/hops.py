@@ -29,8 +29,8 @@ from dialer import db  # noqa: E402
 from dialer.broadcast.memory import MemoryBroadcast  # noqa: E402
 from dialer.clock import ManualClock  # noqa: E402
 from dialer.config import Settings  # noqa: E402
+from dialer.core.abuse_rules import UNGUARDED  # noqa: E402
 from dialer.core.events import LegEvent  # noqa: E402
-from dialer.protection.abuse_settings import UNGUARDED  # noqa: E402
 from dialer.runtime import Runtime  # noqa: E402
 from dialer.sites.admin import add_manager, add_site  # noqa: E402
 from dialer.telephony.base import CallRequest  # noqa: E402

@@ -15,6 +15,7 @@ from dialer.core.notices import Notices
 from dialer.engine import CONCURRENCY, Engine
 from dialer.engine.nudges import NudgeRelay
 from dialer.protection.ratelimit import Limiter, make_limiter
+from dialer.sites.cache import SiteCache
 from dialer.telephony.base import Provider
 
 
@@ -52,6 +53,11 @@ class Runtime:
         if self.limiter is None:
             self.limiter = make_limiter(self.settings.secret_key, self.settings.redis_url)
 
+    @property
+    def sites(self) -> SiteCache:
+        """The process's one cache of site configs: the engine's and the web side's."""
+        return self.engine.site_cache
+
     @classmethod
     def build(
         cls,
@@ -74,7 +80,7 @@ class Runtime:
         notices = Notices(settings.public_url, settings.secret_key)
         engine = Engine(
             sessions, provider, clock, broadcast, policy,
-            poll_interval=poll_interval, notices=notices, concurrency=concurrency,
+            poll_interval=poll_interval, notices=notices, concurrency=concurrency, sites=SiteCache(clock),
         )
         # Across processes (Redis), a web process's "a lead is due now" reaches the workers at once.
         nudges = None if isinstance(broadcast, MemoryBroadcast) else NudgeRelay(broadcast, engine)

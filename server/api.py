@@ -13,7 +13,8 @@ from starlette.routing import Route
 
 from dialer.core import slots, windows
 from dialer.core.errors import NotFound
-from dialer.db.models import Lead, Site
+from dialer.core.site_config import SiteConfig
+from dialer.db.models import Lead
 from dialer.engine.status import public_status
 from dialer.engine.store import manager_step, queue_ahead
 from dialer.intake.accept import CallbackRequest, accept, booked_slots, token_matches, valid_timezone
@@ -126,7 +127,7 @@ def _visit(raw: Any) -> dict[str, Any]:
     return visit
 
 
-def cors_headers(request: Request, site: Site | None) -> dict[str, str]:
+def cors_headers(request: Request, site: SiteConfig | None) -> dict[str, str]:
     origin = request.headers.get("origin")
     if not origin:
         return {}

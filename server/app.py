@@ -11,7 +11,6 @@ from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.runtime import Runtime
-from dialer.sites.cache import SiteCache
 from server import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
 from server.errors import HANDLERS
 
@@ -51,5 +50,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = rt
-    app.state.sites = SiteCache()  # the widget's site lookups; see dialer/sites/cache.py for how stale
+    app.state.sites = rt.sites  # shared with the engine; see dialer/sites/cache.py for how stale
     return app

@@ -15,7 +15,6 @@ from dialer.core.notices import local_time
 from dialer.core.states import LeadStatus
 from dialer.db.models import Lead, Site
 from dialer.intake.accept import booked_slots
-from dialer.sites.lookup import active_managers
 from server.api import runtime
 
 REOPENABLE = {LeadStatus.MISSED, LeadStatus.UNREACHABLE}
@@ -62,9 +61,9 @@ async def pick_time(request: Request) -> Response:
         return _page(site.name, f"<p>{escape(text)}</p>")
     now = rt.clock.now()
     async with rt.sessions() as session:
-        managers = await active_managers(session, site.id)
-        booked = await booked_slots(session, site, now)
-    offered = slots.offer(now, site, managers, lead.timezone, booked, ring=rt.engine.policy.ring_timeout)
+        config, managers = await rt.sites.get_by_id(session, site.id)
+        booked = await booked_slots(session, config, now)
+    offered = slots.offer(now, config, managers, lead.timezone, booked, ring=rt.engine.policy.ring_timeout)
     sig = escape(request.query_params.get("sig") or "")
     buttons = "".join(
         f"<button name=start value='{s.isoformat()}'>{escape(local_time(s, lead.timezone))}</button>" for s in offered
@@ -89,9 +88,9 @@ async def book_time(request: Request) -> Response:
         return _page(site.name, "<p>Please pick one of the offered times.</p>", 422)
     now = rt.clock.now()
     async with rt.sessions() as session:
-        managers = await active_managers(session, site.id)
-        booked = await booked_slots(session, site, now)
-    problem = slots.check(when, now, site, managers, lead.timezone, booked, ring=rt.engine.policy.ring_timeout)
+        config, managers = await rt.sites.get_by_id(session, site.id)
+        booked = await booked_slots(session, config, now)
+    problem = slots.check(when, now, config, managers, lead.timezone, booked, ring=rt.engine.policy.ring_timeout)
     if problem or lead.status not in REOPENABLE or when.tzinfo is None:
         return _page(site.name, f"<p>{escape(problem or 'This request is already being taken care of.')}</p>", 422)
     await rt.engine.reschedule(lead.id, when)

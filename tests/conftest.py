@@ -20,10 +20,10 @@ from dialer import db
 from dialer.broadcast.memory import MemoryBroadcast
 from dialer.clock import ManualClock
 from dialer.config import Settings
+from dialer.core.abuse_rules import UNGUARDED
 from dialer.core.machine import Policy
 from dialer.db.models import Base, Lead, Site
 from dialer.intake.accept import CallbackRequest, accept
-from dialer.protection.abuse_settings import UNGUARDED
 from dialer.runtime import Runtime
 from dialer.sites.admin import add_manager, add_site
 from dialer.sites.lookup import active_managers

@@ -65,14 +65,13 @@ def spend_reached(cap: Decimal | None, spent: Decimal, currency: str) -> Reached
     return None
 
 
-def over_cap(reached: Reached, mode: str, next_day_at: str, day: Day, timezone: str, now: datetime) -> OverCap:
-    """`mode` is the site's choice: next_day (call at `next_day_at`, HH:MM, the next morning) or message."""
+def over_cap(reached: Reached, mode: str, next_day_at: time, day: Day, timezone: str, now: datetime) -> OverCap:
+    """`mode` is the site's choice: next_day (call at `next_day_at` the next morning) or message."""
     if mode == "next_day":
-        hours, minutes = (int(part) for part in next_day_at.split(":"))
         zone = ZoneInfo(timezone)
         local_next = day.end.astimezone(zone).date()
-        when = datetime.combine(local_next, time(hours, minutes), zone)
-        detail = f"{reached.why}: scheduled for {local_next.isoformat()} {next_day_at} instead of calling now"
+        when = datetime.combine(local_next, next_day_at, zone)
+        detail = f"{reached.why}: scheduled for {local_next.isoformat()} {next_day_at:%H:%M} instead of calling now"
         # Due now: the engine confirms the new time by text (and keeps to calling hours then).
         return OverCap("call", LeadStatus.SCHEDULED, when, now, detail)
     return OverCap("message", LeadStatus.RECEIVED, None, None, f"{reached.why}: kept as a message instead of calling")

@@ -1,7 +1,6 @@
 """Times a visitor may pick for a callback: the next slots inside every window, with room left.
 
-Site settings: `slot_minutes` (default 30) and `slot_capacity` (callbacks per slot; default the number
-of active managers).
+The slot length and capacity are the site config's (`slot_minutes`, `slot_capacity` in its settings).
 """
 
 from __future__ import annotations
@@ -11,19 +10,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from dialer.core import windows
-from dialer.core.windows import ManagerLike, SiteLike
+from dialer.core.site_config import ManagerLike, SiteConfig
 
-DEFAULT_SLOT_MINUTES = 30
 LEAD_TIME = timedelta(minutes=15)  # a slot must start at least this far ahead
 SEARCH_DAYS = 14
 
 
-def slot_minutes(site: SiteLike) -> int:
-    return int((site.settings or {}).get("slot_minutes") or DEFAULT_SLOT_MINUTES)
+def slot_minutes(site: SiteConfig) -> int:
+    return site.slot_minutes
 
 
-def capacity(site: SiteLike, managers: Sequence[ManagerLike]) -> int:
-    return int((site.settings or {}).get("slot_capacity") or max(1, len(managers)))
+def capacity(site: SiteConfig, managers: Sequence[ManagerLike]) -> int:
+    return site.slot_capacity or max(1, len(managers))
 
 
 def slot_start(moment: datetime, minutes: int) -> datetime:
@@ -34,7 +32,7 @@ def slot_start(moment: datetime, minutes: int) -> datetime:
 
 def offer(
     now: datetime,
-    site: SiteLike,
+    site: SiteConfig,
     managers: Sequence[ManagerLike],
     visitor_tz: str,
     booked: Counter[datetime],
@@ -68,7 +66,7 @@ def offer(
 def check(
     when: datetime,
     now: datetime,
-    site: SiteLike,
+    site: SiteConfig,
     managers: Sequence[ManagerLike],
     visitor_tz: str,
     booked: Counter[datetime],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from dialer.db.models import new_id
 from dialer.engine import store
 from dialer.engine.inbox import Inbox, Work
 from dialer.engine.status import lead_channel, public_status, site_channel
-from dialer.sites import cache
+from dialer.sites.cache import SiteCache
 from dialer.telephony.base import CallRequest, Provider, ProviderError
 
 log = logging.getLogger("ringback.engine")
@@ -52,9 +51,6 @@ CONCURRENCY = 10
 LEG_CACHE_SIZE = 100_000
 RETRY_DELAY = 1.0  # seconds before due leads whose steps all failed are looked at again
 PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up and finished
-# How long a site's row (name, caller ID, hours, routing) is reused between steps: an owner's change
-# reaches an engine in another process within this many seconds; this process sees it at once.
-SITE_TTL = cache.DEFAULT_TTL
 
 
 @dataclass(frozen=True)
@@ -81,6 +77,7 @@ class Engine:
         poll_interval: float | None = 1.0,
         notices: Notices | None = None,
         concurrency: int = CONCURRENCY,
+        sites: SiteCache | None = None,
     ) -> None:
         self.sessions = sessions
         self.database: AsyncEngine = sessions.kw["bind"]
@@ -107,7 +104,9 @@ class Engine:
         self._slots = asyncio.Semaphore(concurrency)
         self.hands = min(HANDS, concurrency)
         self._lead_of_leg: dict[str, str] = {}
-        self._sites: dict[int, tuple[float, int, store.SiteRow]] = {}  # read at, generation, row
+        # Sites' configs (name, caller ID, hours, routing), shared with the web side of this process: an
+        # owner's change reaches an engine in another process within the cache's lifetime, this one at once.
+        self.site_cache = sites or SiteCache(clock)
         self._names: dict[int, str] = {}  # manager names for the timeline, refreshed by every decision
         # Told other engine processes that a lead is due now (set by the runtime when there are several).
         self.announce: Callable[[], None] | None = None
@@ -396,18 +395,8 @@ class Engine:
         return Job(plan, site) if plan is not None else None
 
     async def sites(self, conn: AsyncConnection, site_ids: set[int]) -> dict[int, store.SiteRow]:
-        """The sites' rows, each read at most every `SITE_TTL` seconds."""
-        fresh, generation, found = time.monotonic(), cache.generation(), {}
-        for site_id in site_ids:
-            cached = self._sites.get(site_id)
-            if cached is not None and fresh - cached[0] < SITE_TTL and cached[1] == generation:
-                found[site_id] = cached[2]
-        missing = site_ids - found.keys()
-        if missing:
-            for site_id, site in (await store.get_sites(conn, missing)).items():
-                self._sites[site_id] = (fresh, generation, site)
-                found[site_id] = site
-        return found
+        """The sites' configs, each read at most every `site_cache.ttl` seconds."""
+        return await self.site_cache.configs(conn, site_ids)
 
     async def _learn_names(self, conn: AsyncConnection, legs: list[LegRow]) -> None:
         """Know the names of the managers these legs ring (the timeline names them)."""

@@ -13,10 +13,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Update, bindparam, func, insert, select, update
+from sqlalchemy import Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dialer.core.records import LeadRow, LegRow, ManagerRow
+from dialer.core.site_config import SiteConfig
 from dialer.core.states import TERMINAL, LeadStatus, LegRole, LegStatus
 from dialer.core.step import Step
 from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site
@@ -27,7 +28,7 @@ managers_table = Manager.__table__
 sites_table = Site.__table__
 events_table = LeadEvent.__table__
 
-SiteRow = Row[Any]
+SiteRow = SiteConfig  # a site as the engine reads it (dialer/sites/cache.py)
 
 
 async def flush(
@@ -110,7 +111,6 @@ _LOCK_MANAGERS = (
     .order_by(managers_table.c.id)
     .with_for_update(key_share=True)
 )
-_SITES = select(sites_table).where(sites_table.c.id.in_(bindparam("ids", expanding=True)))
 _LEAD_OF_LEG = select(legs_table.c.lead_id).where(legs_table.c.id == bindparam("id"))
 _DUE = (
     select(leads.c.id)
@@ -150,10 +150,6 @@ async def lock_managers(conn: AsyncConnection, site_ids: set[int]) -> dict[int, 
     for managers in by_site.values():
         managers.sort(key=lambda m: (m.position, m.id))
     return by_site
-
-
-async def get_sites(conn: AsyncConnection, site_ids: set[int]) -> dict[int, SiteRow]:
-    return {row.id: row for row in await conn.execute(_SITES, {"ids": sorted(site_ids)})}
 
 
 async def lead_id_for_leg(conn: AsyncConnection, leg_id: str) -> str | None:

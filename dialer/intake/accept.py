@@ -25,10 +25,12 @@ from dialer.core.errors import InvalidField
 from dialer.core.hours import zone as zone_info
 from dialer.core.machine import Policy, admit
 from dialer.core.phones import e164, parse_phone
+from dialer.core.site_config import SiteConfig
 from dialer.core.states import LeadStatus
-from dialer.db.models import CallLeg, Lead, Manager, Site, new_id
+from dialer.db.models import CallLeg, Lead, Manager, new_id
 from dialer.intake import new_lead
 from dialer.protection.number_rules import allowed_countries, check_number  # noqa: F401 - allowed_countries was defined here
+from dialer.sites.config import from_row
 from dialer.sites.lookup import active_managers, site_by_key
 
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
@@ -89,7 +91,7 @@ def earliest_closing(zones: list[str], now: datetime) -> str:
 
 
 def visitor_timezone(
-    given: str | None, number: phonenumbers.PhoneNumber, site: Site, now: datetime
+    given: str | None, number: phonenumbers.PhoneNumber, site: SiteConfig, now: datetime
 ) -> tuple[str, str]:
     """The visitor's time zone and where it came from: the browser, when plausible for the number."""
     if given and not valid_timezone(given):
@@ -109,7 +111,7 @@ def _same_offsets(given: str, zones: list[str], now: datetime) -> bool:
     return len(zones) == 1 and now.astimezone(zone_info(zones[0])).utcoffset() == offset
 
 
-def validate(site: Site, req: CallbackRequest, now: datetime) -> tuple[str, str, str]:  # noqa: C901
+def validate(site: SiteConfig, req: CallbackRequest, now: datetime) -> tuple[str, str, str]:  # noqa: C901
     """Check every field; returns the number in E.164, the visitor's time zone and where it came from."""
     for name in ("name", "message", "visitor_id", "page_url", "referrer"):
         _check_length(name, getattr(req, name), LIMITS[name])
@@ -135,7 +137,7 @@ async def accept(
     req: CallbackRequest,
     now: datetime,
     *,
-    site: Site | None = None,
+    site: SiteConfig | None = None,
     managers: list[Manager] | None = None,
     validated: tuple[str, str, str] | None = None,
 ) -> tuple[Lead, str]:
@@ -143,7 +145,7 @@ async def accept(
 
     A caller that already holds the site, its active managers or what `validate` returned for this very
     request (the API: from its site cache and its screening) passes them, so they are not read twice."""
-    site = site or await site_by_key(session, req.site)
+    site = site or from_row(await site_by_key(session, req.site))
     phone, zone, zone_source = validated or validate(site, req, now)
     token = secrets.token_urlsafe(24)
     is_message = bool(req.message and req.message.strip())
@@ -232,7 +234,7 @@ async def _history(
     return bool(row[0]), row[1]
 
 
-async def booked_slots(session: AsyncSession, site: Site, now: datetime) -> Counter[datetime]:
+async def booked_slots(session: AsyncSession, site: SiteConfig, now: datetime) -> Counter[datetime]:
     minutes = slots.slot_minutes(site)
     query = select(Lead.scheduled_for).where(
         Lead.site_id == site.id, Lead.status == LeadStatus.SCHEDULED, Lead.scheduled_for >= now
@@ -241,7 +243,7 @@ async def booked_slots(session: AsyncSession, site: Site, now: datetime) -> Coun
 
 
 async def _check_time(
-    session: AsyncSession, site: Site, managers: list[Manager], zone: str, when: datetime | None, now: datetime
+    session: AsyncSession, site: SiteConfig, managers: list[Manager], zone: str, when: datetime | None, now: datetime
 ) -> datetime | None:
     if when is None:
         return None

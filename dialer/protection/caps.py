@@ -8,23 +8,26 @@ The rules are in `dialer/core/caps.py`; here are the counting and the writing.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.core.abuse_rules import AbuseRules
 from dialer.core.caps import Day, Reached, applies, calls_reached, local_day, over_cap, spend_reached
-from dialer.db.models import CallLeg, Lead, LeadEvent, Site, SiteNotice
-from dialer.protection import abuse_settings
+from dialer.core.site_config import SiteConfig
+from dialer.db.models import CallLeg, Lead, LeadEvent, SiteNotice
 
 
-def site_day(site: Site, now: datetime) -> Day:
+def site_day(site: SiteConfig, now: datetime) -> Day:
     return local_day(site.timezone, now)
 
 
-async def calls_today(session: AsyncSession, site: Site, day: Day, *, excluding: str | None = None) -> int:
+async def calls_today(session: AsyncSession, site: SiteConfig, day: Day, *, excluding: str | None = None) -> int:
     query = select(func.count()).select_from(Lead).where(
         Lead.site_id == site.id, Lead.kind == "call", Lead.created_at >= day.start, Lead.created_at < day.end
     )
@@ -33,7 +36,7 @@ async def calls_today(session: AsyncSession, site: Site, day: Day, *, excluding:
     return int((await session.execute(query)).scalar_one())
 
 
-async def spend_today(session: AsyncSession, site: Site, day: Day) -> Decimal:
+async def spend_today(session: AsyncSession, site: SiteConfig, day: Day) -> Decimal:
     """What the site's calls placed today cost (Twilio reports prices as negative amounts)."""
     query = (
         select(func.coalesce(func.sum(func.abs(CallLeg.price)), 0))
@@ -43,14 +46,14 @@ async def spend_today(session: AsyncSession, site: Site, day: Day) -> Decimal:
     return Decimal(str((await session.execute(query)).scalar_one()))
 
 
-async def apply(session: AsyncSession, site: Site, lead: Lead, now: datetime) -> str | None:
+async def apply(session: AsyncSession, site: SiteConfig, lead: Lead, now: datetime) -> str | None:
     """Turn a freshly accepted call lead into a message or a next-day call when a cap is reached.
 
     Returns what happened (for the timeline), or None when the lead is left as it was."""
     day = site_day(site, now)
     if not applies(lead.kind, lead.scheduled_for, day):
         return None
-    rules = abuse_settings.for_site(site)
+    rules = site.abuse
     reached = await _reached(session, site, lead, day, rules)
     if reached is None:
         return None
@@ -64,7 +67,7 @@ async def apply(session: AsyncSession, site: Site, lead: Lead, now: datetime) ->
 
 
 async def _reached(
-    session: AsyncSession, site: Site, lead: Lead, day: Day, rules: abuse_settings.AbuseSettings
+    session: AsyncSession, site: SiteConfig, lead: Lead, day: Day, rules: AbuseRules
 ) -> Reached | None:
     """The first cap reached; the spend is counted only when the calls are not over theirs."""
     if rules.daily_calls is not None:
@@ -76,7 +79,9 @@ async def _reached(
     return None
 
 
-async def notify_owner(session: AsyncSession, site: Site, kind: str, day: Day, now: datetime, detail: str) -> None:
+async def notify_owner(
+    session: AsyncSession, site: SiteConfig, kind: str, day: Day, now: datetime, detail: str
+) -> None:
     """One notice per cap per day, however many requests hit it (and whichever process sees it first)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -92,6 +97,17 @@ async def notices(session: AsyncSession, site_id: int, *, unseen_only: bool = Tr
     return list((await session.execute(query)).scalars())
 
 
+async def unseen_notices(session: AsyncSession, site_ids: Collection[int], *, limit: int) -> list[SiteNotice]:
+    """These sites' notices nobody has dismissed, newest first, at most `limit` (the dashboard's owners)."""
+    query = (
+        select(SiteNotice)
+        .where(SiteNotice.site_id.in_(sorted(site_ids)), SiteNotice.seen_at.is_(None))
+        .order_by(SiteNotice.at.desc(), SiteNotice.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
 async def mark_seen(session: AsyncSession, site_id: int, notice_id: int, now: datetime) -> bool:
     """The owner has read a notice (the dashboard stops showing it). False if it is not this site's."""
     query = (
@@ -99,4 +115,5 @@ async def mark_seen(session: AsyncSession, site_id: int, notice_id: int, now: da
         .where(SiteNotice.id == notice_id, SiteNotice.site_id == site_id, SiteNotice.seen_at.is_(None))
         .values(seen_at=now)
     )
-    return (await session.execute(query)).rowcount == 1
+    result = cast("CursorResult[Any]", await session.execute(query))
+    return result.rowcount == 1

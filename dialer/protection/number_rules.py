@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialer.core.errors import InvalidField
 from dialer.core.phones import e164
 from dialer.db.models import Site
-from dialer.protection import abuse_settings
+from dialer.sites.config import SiteConfig, from_row
 
 MAX_BLOCKED = 1000
 _TYPE_NAMES = {
@@ -21,9 +21,9 @@ _TYPE_NAMES = {
 }
 
 
-def allowed_countries(site: Site) -> list[str] | None:
+def allowed_countries(site: SiteConfig) -> list[str] | None:
     """Regions whose numbers the site accepts; None means any."""
-    countries = abuse_settings.for_site(site).countries
+    countries = site.abuse.countries
     return None if countries is None else list(countries)
 
 
@@ -31,8 +31,8 @@ def type_name(number: phonenumbers.PhoneNumber) -> str:
     return _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
 
 
-def check_number(site: Site, number: phonenumbers.PhoneNumber) -> None:
-    rules = abuse_settings.for_site(site)
+def check_number(site: SiteConfig, number: phonenumbers.PhoneNumber) -> None:
+    rules = site.abuse
     region = phonenumbers.region_code_for_number(number)
     if rules.countries is not None and region not in rules.countries:
         raise InvalidField(
@@ -70,7 +70,8 @@ def block_entry(raw: str, country: str) -> str:
 
 
 def blocked_entries(site: Site) -> list[str]:
-    return list(abuse_settings.for_site(site).blocked)
+    """The block list as stored in the site's row (the one being edited)."""
+    return list(from_row(site).abuse.blocked)
 
 
 async def block(session: AsyncSession, site: Site, raw: str) -> str:

@@ -5,7 +5,7 @@ cheapest first, and a request is counted against the rate limits only once every
 Each refusal names the field the visitor can change where there is one. `intake.accept` stays the plain
 write that trusted callers (command line, tests, benchmarks) use; the public API screens first.
 
-Settings and their defaults: `abuse_settings.py`; number rules: `number_rules.py`; caps: `caps.py`.
+Settings and their defaults: `dialer/core/abuse_rules.py`; number rules: `number_rules.py`; caps: `caps.py`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.core.abuse_rules import AbuseRules
 from dialer.core.errors import InvalidField, RateLimited, Refused, Unavailable
+from dialer.core.site_config import SiteConfig
 from dialer.core.states import TERMINAL
-from dialer.db.models import Lead, Site
+from dialer.db.models import Lead
 from dialer.intake.accept import CallbackRequest, validate
-from dialer.protection import abuse_settings, form_token
-from dialer.protection.abuse_settings import AbuseSettings
+from dialer.protection import form_token
 from dialer.protection.ratelimit import Limiter, Rule
 
 log = logging.getLogger(__name__)
@@ -94,15 +95,15 @@ def check_datetime(value: datetime) -> None:
         raise InvalidField("scheduled_for", "This time is out of range.", "invalid_datetime") from None
 
 
-def config_fields(site: Site, secret: str, now: datetime) -> dict[str, Any]:
+def config_fields(site: SiteConfig, secret: str, now: datetime) -> dict[str, Any]:
     """What the widget needs from the config call to pass the bot checks."""
-    rules = abuse_settings.for_site(site)
+    rules = site.abuse
     if not rules.form_token:
         return {}
     return {"form_token": form_token.issue(secret, site.key, now), "min_fill_seconds": rules.min_fill_seconds}
 
 
-def check_origin(site: Site, visit: Visit) -> None:
+def check_origin(site: SiteConfig, visit: Visit) -> None:
     if visit.origin and site.origins and visit.origin.rstrip("/") not in (*site.origins, visit.own_origin):
         raise Refused("site", "This site does not accept requests from this page.", "origin_not_allowed")
 
@@ -115,7 +116,7 @@ def check_honeypot(req: CallbackRequest) -> None:
 
 async def screen(
     session: AsyncSession,
-    site: Site,
+    site: SiteConfig,
     req: CallbackRequest,
     visit: Visit,
     now: datetime,
@@ -126,7 +127,7 @@ async def screen(
     """Raise unless the request may be accepted; counts it against the rate limits when it may.
 
     Returns what `intake.validate` found (the number in E.164, the visitor's time zone, its source)."""
-    rules = abuse_settings.for_site(site)
+    rules = site.abuse
     check_origin(site, visit)
     check_honeypot(req)
     if rules.form_token:
@@ -149,7 +150,7 @@ async def screen(
     return validated
 
 
-def rate_rules(site: Site, rules: AbuseSettings, req: CallbackRequest, visit: Visit, phone: str) -> list[Rule]:
+def rate_rules(site: SiteConfig, rules: AbuseRules, req: CallbackRequest, visit: Visit, phone: str) -> list[Rule]:
     subjects = {
         "ip": (visit.ip, None, "Too many requests from your network. Please try again later."),
         "visitor": (req.visitor_id, "visitor_id", "Too many requests from this browser. Please try again later."),
@@ -174,7 +175,7 @@ async def _active_lead(session: AsyncSession, site_id: int, phone: str) -> bool:
     return (await session.execute(query)).first() is not None
 
 
-async def check_captcha(rules: AbuseSettings, answer: str | None, ip: str | None) -> None:
+async def check_captcha(rules: AbuseRules, answer: str | None, ip: str | None) -> None:
     config = rules.captcha or {}
     if not answer:
         raise InvalidField("captcha", "Please confirm you are not a robot.", "required")

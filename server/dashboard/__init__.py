@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from server.dashboard import auth, costs, leads, live, settings
+from server.dashboard import auth, costs, leads, live, notices, settings
 from server.dashboard.session import page
 from server.pages import STATIC
 
@@ -34,6 +34,7 @@ def _routes() -> list[BaseRoute]:
         Route("/leads/{lead_id}/call-back", page(leads.call_back), methods=["POST"]),
         Route("/leads/{lead_id}/handled", page(leads.mark_handled), methods=["POST"]),
         Route("/recordings/{leg_id}", page(leads.recording), methods=["GET"]),
+        Route("/notices/{notice_id:int}/seen", page(notices.dismiss, owner=True), methods=["POST"]),
         Route("/costs", page(costs.costs_page), methods=["GET"]),
         Route("/costs.csv", page(costs.costs_csv), methods=["GET"]),
         Route("/sites", page(settings.sites_page, owner=True), methods=["GET"]),

@@ -6,22 +6,31 @@ A form either yields the complete set of new values or raises `FormErrors` with 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, time
 from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
 
 from dialer.core.errors import InvalidField
+from dialer.core.hours import DAYS, HoursError, Weekly, parse_hhmm
 from dialer.core.phones import normalise
+from dialer.core.widget_look import DEFAULT_COLORS
 from dialer.intake.accept import valid_timezone
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROUTING = {"sequential": "One after another", "simultaneous": "All at once", "round_robin": "Round robin"}
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-TEXTS = {"button": ("Button label", 40), "title": ("Panel title", 80), "thanks": ("Thank-you message", 200)}
-COLOURS = {"button": "Button colour", "text": "Button text colour"}
+_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")  # as the widget reads colours
+# The widget's own keys (server/widget_texts.py, dialer/core/widget_look.py), so what is saved is shown.
+TEXTS = {
+    "button": ("Button label", 40),
+    "title": ("Panel title", 80),
+    "received": ("Thank-you message (shown once a message is sent)", 200),
+}
+COLOURS = {"accent": "Button colour", "accent_text": "Button text colour", "panel": "Panel colour",
+           "text": "Panel text colour"}
+# What the widget uses when a colour is left empty (a text colour also gives way to one that reads well).
+COLOUR_DEFAULTS = {**DEFAULT_COLORS, "accent_text": "#ffffff"}
+_OLD_KEYS = {"texts": ("thanks",), "colors": ("button",)}  # written under these before; replaced on saving
 
 
 class FormErrors(Exception):
@@ -42,8 +51,13 @@ def _text(form: Form, name: str, errors: dict[str, str], *, limit: int, required
     return value
 
 
-def _time(value: str) -> bool:
-    return bool(_HHMM.match(value))
+def _time(value: str, *, end: bool = False) -> bool:
+    """A 24-hour time of day; `24:00` (the end of the day) only where a range ends."""
+    try:
+        found = parse_hhmm(value)
+    except HoursError:
+        return False
+    return found is not None or end
 
 
 def parse_week(text: str, field: str) -> dict[str, list[list[str]]] | None:
@@ -68,8 +82,9 @@ def parse_week(text: str, field: str) -> dict[str, list[list[str]]] | None:
         for span in spans:
             start, _, end = span.partition("-")
             start, end = start.strip(), end.strip()
-            if not (_time(start) and _time(end)):
-                raise InvalidField(field, f"'{span}' is not a time range: write it as 09:00-18:00 (24-hour).")
+            if not (_time(start) and _time(end, end=True)):
+                raise InvalidField(field, f"'{span}' is not a time range: write it as 09:00-18:00 (24-hour, "
+                                          "up to 24:00).")
             if start >= end:
                 raise InvalidField(field, f"In '{span}' the end comes before the start.")
             for day in days:
@@ -96,6 +111,20 @@ def format_week(week: dict[str, list[list[str]]] | None) -> str:
         return ""
     return "\n".join(
         f"{day} " + (", ".join(f"{a}-{b}" for a, b in week.get(day, [])) or "closed") for day in DAYS
+    )
+
+
+def format_time(moment: time | None) -> str:
+    return "24:00" if moment is None else f"{moment:%H:%M}"
+
+
+def format_hours(hours: Weekly) -> str:
+    """Hours as the form writes them; empty when open around the clock."""
+    if hours.days == Weekly.always(hours.tz).days:
+        return ""
+    return "\n".join(
+        f"{day} " + (", ".join(f"{format_time(a)}-{format_time(b)}" for a, b in hours.days.get(i, ())) or "closed")
+        for i, day in enumerate(DAYS)
     )
 
 
@@ -155,23 +184,23 @@ def parse_site(form: Form, settings: dict[str, Any]) -> dict[str, Any]:
                 new_settings.pop(key, None)
             else:
                 new_settings[key] = week
-    new_settings["closed_dates"] = _dates(form.get("closed_dates", ""), errors)
+    _put(new_settings, "closed_dates", _dates(form.get("closed_dates", ""), errors))
     start, end = form.get("window_start", "").strip(), form.get("window_end", "").strip()
-    if not (_time(start) and _time(end)):
-        errors["calling_window"] = "Write both ends of the calling window as 24-hour times, e.g. 08:00 and 22:00."
+    if not (_time(start) and _time(end, end=True)):
+        errors["calling_window"] = ("Write both ends of the calling window as 24-hour times, e.g. 08:00 and 22:00 "
+                                    "(24:00 is the end of the day).")
     elif start >= end:
         errors["calling_window"] = "The calling window must end after it starts."
     new_settings["calling_window"] = [start, end]
     texts = {k: _text(form, f"text_{k}", errors, limit=limit) for k, (_, limit) in TEXTS.items()}
-    new_settings["texts"] = {k: v for k, v in texts.items() if v}
     colours = {}
     for key, label in COLOURS.items():
         value = form.get(f"colour_{key}", "").strip()
         if value and not _COLOUR.match(value):
             errors[f"colour_{key}"] = f"{label}: write a colour as #RRGGBB, e.g. #0b6e4f."
-        elif value:
-            colours[key] = value.lower()
-    new_settings["colors"] = colours
+        colours[key] = value.lower()
+    _merge(new_settings, "texts", texts)
+    _merge(new_settings, "colors", colours)
     origins = _origins(form.get("origins", ""), errors)
     if errors:
         raise FormErrors(errors)
@@ -180,6 +209,26 @@ def parse_site(form: Form, settings: dict[str, Any]) -> dict[str, Any]:
         "routing": routing, "recording": form.get("recording") == "on", "consent_required": consent_required,
         "consent_text": consent_text or None, "settings": new_settings,
     }
+
+
+def _put(settings: dict[str, Any], key: str, value: list[str]) -> None:
+    if value:
+        settings[key] = value
+    else:
+        settings.pop(key, None)
+
+
+def _merge(settings: dict[str, Any], key: str, fields: dict[str, str]) -> None:
+    """Set the form's keys of `settings[key]` (an empty field unsets one); keys the form does not show,
+    such as one language's wording, are kept."""
+    kept = settings.get(key)
+    merged = {k: v for k, v in kept.items() if k not in fields and k not in _OLD_KEYS[key]} \
+        if isinstance(kept, dict) else {}
+    merged.update({k: v for k, v in fields.items() if v})
+    if merged:
+        settings[key] = merged
+    else:
+        settings.pop(key, None)
 
 
 def parse_manager(form: Form, country: str) -> dict[str, Any]:

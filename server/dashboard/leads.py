@@ -20,6 +20,7 @@ from dialer.core.states import LeadStatus
 from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site
 from dialer.reports.leads import LeadFilter, LeadRow, filter_choices, iter_leads, list_leads, whereabouts
 from dialer.telephony.base import ProviderError
+from server.dashboard import notices
 from server.dashboard.scope import Scope, parse_day, scope, visible_lead
 from server.dashboard.session import Ctx, runtime
 from server.dashboard.templating import render
@@ -60,7 +61,7 @@ async def leads_page(request: Request, ctx: Ctx) -> Response:
     query = {k: v for k, v in shown.items() if v}
     return render(
         ctx, "leads.html", sc=sc, rows=rows, total=total, page=page, pages=pages, shown=shown,
-        statuses=STATUSES, sources=sources, campaigns=campaigns,
+        statuses=STATUSES, sources=sources, campaigns=campaigns, notices=await notices.for_page(request, ctx, sc),
         link=lambda **extra: "?" + urlencode({**query, **extra}),
         csv_link="/dashboard/leads.csv" + ("?" + urlencode(query) if query else ""),
     )

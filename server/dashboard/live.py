@@ -21,6 +21,7 @@ from dialer.core.states import CALLING, WAITING, LeadStatus
 from dialer.db.models import Lead
 from dialer.engine.status import site_channel
 from dialer.reports.leads import site_names
+from server.dashboard import notices
 from server.dashboard.scope import Scope, scope
 from server.dashboard.session import Ctx, access_of_websocket, runtime
 from server.dashboard.templating import render
@@ -71,7 +72,8 @@ async def board(request: Request, sc: Scope) -> Board:
 
 async def live_page(request: Request, ctx: Ctx) -> Response:
     sc = await scope(request, ctx)
-    return render(ctx, "live.html", sc=sc, board=await board(request, sc))
+    shown = await notices.for_page(request, ctx, sc)
+    return render(ctx, "live.html", sc=sc, board=await board(request, sc), notices=shown)
 
 
 async def live_panels(request: Request, ctx: Ctx) -> Response:

@@ -15,7 +15,9 @@ from starlette.responses import RedirectResponse, Response
 
 from dialer.accounts import audit
 from dialer.accounts.users import site_managers
+from dialer.core.hours import Weekly
 from dialer.db.models import Manager, Site
+from dialer.sites.config import from_row
 from server.dashboard import forms
 from server.dashboard.session import Ctx, runtime
 from server.dashboard.templating import render
@@ -31,17 +33,20 @@ def _form(ctx: Ctx) -> dict[str, str]:
 
 
 def site_form_values(site: Site) -> dict[str, str]:
-    s = site.settings or {}
-    window = s.get("calling_window") or ["08:00", "22:00"]
+    """The form as the site is configured now (its config: what the widget and the engine use)."""
+    config = from_row(site)
+    open_hours = Weekly(config.timezone, config.business_hours.days)  # without the closed dates
+    start, end = config.calling_window
     values = {
         "name": site.name, "origins": "\n".join(site.origins or []), "country": site.country,
-        "timezone": site.timezone, "caller_id": site.caller_id or "", "routing": site.routing,
+        "timezone": site.timezone, "caller_id": site.caller_id or "", "routing": config.routing,
         "recording": "on" if site.recording else "", "consent_required": "on" if site.consent_required else "",
-        "consent_text": site.consent_text or "", "business_hours": forms.format_week(s.get("business_hours")),
-        "closed_dates": "\n".join(s.get("closed_dates") or []), "window_start": window[0], "window_end": window[1],
+        "consent_text": site.consent_text or "", "business_hours": forms.format_hours(open_hours),
+        "closed_dates": "\n".join(sorted(d.isoformat() for d in config.business_hours.closed)),
+        "window_start": forms.format_time(start), "window_end": forms.format_time(end),
     }
-    values.update({f"text_{k}": (s.get("texts") or {}).get(k, "") for k in forms.TEXTS})
-    values.update({f"colour_{k}": (s.get("colors") or {}).get(k, "") for k in forms.COLOURS})
+    values.update({f"text_{k}": config.widget.texts.get(k, "") for k in forms.TEXTS})
+    values.update({f"colour_{k}": config.widget.own_colors.get(k, "") for k in forms.COLOURS})
     return values
 
 
@@ -59,11 +64,17 @@ async def _site(request: Request) -> Site:
     return site
 
 
+def _site_form(request: Request, ctx: Ctx, site: Site, values: dict[str, str], *, errors: dict[str, str],
+               saved: bool = False, status: int = 200) -> Response:
+    return render(ctx, "site.html", status, site=site, values=values, errors=errors, saved=saved,
+                  routing=forms.ROUTING, texts=forms.TEXTS, colours=forms.COLOURS,
+                  colour_defaults=forms.COLOUR_DEFAULTS, public_url=runtime(request).settings.public_url)
+
+
 async def site_page(request: Request, ctx: Ctx) -> Response:
     site = await _site(request)
-    return render(ctx, "site.html", site=site, values=site_form_values(site), errors={},
-                  saved=request.query_params.get("saved") == "1", routing=forms.ROUTING, texts=forms.TEXTS,
-                  colours=forms.COLOURS, public_url=runtime(request).settings.public_url)
+    return _site_form(request, ctx, site, site_form_values(site), errors={},
+                      saved=request.query_params.get("saved") == "1")
 
 
 async def site_save(request: Request, ctx: Ctx) -> Response:
@@ -72,9 +83,7 @@ async def site_save(request: Request, ctx: Ctx) -> Response:
     try:
         new = forms.parse_site(values, dict(site.settings or {}))
     except forms.FormErrors as exc:
-        return render(ctx, "site.html", 422, site=site, values=values, errors=exc.errors, saved=False,
-                      routing=forms.ROUTING, texts=forms.TEXTS, colours=forms.COLOURS,
-                      public_url=runtime(request).settings.public_url)
+        return _site_form(request, ctx, site, values, errors=exc.errors, status=422)
     rt = runtime(request)
     assert ctx.access is not None
     async with rt.sessions() as session, session.begin():

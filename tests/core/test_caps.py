@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -41,7 +41,7 @@ def test_a_cap_is_reached_at_its_count_and_none_is_no_cap() -> None:
 
 def test_over_a_cap_a_request_is_kept_as_a_message() -> None:
     day = local_day("Europe/Warsaw", LATE)
-    over = over_cap(Reached("daily_call_cap", "daily cap of 3 calls reached"), "message", "09:00", day,
+    over = over_cap(Reached("daily_call_cap", "daily cap of 3 calls reached"), "message", time(9, 0), day,
                     "Europe/Warsaw", LATE)
     assert over == OverCap("message", LeadStatus.RECEIVED, None, None,
                            "daily cap of 3 calls reached: kept as a message instead of calling")
@@ -49,7 +49,7 @@ def test_over_a_cap_a_request_is_kept_as_a_message() -> None:
 
 def test_over_a_cap_a_request_can_be_called_the_next_morning_in_the_sites_time() -> None:
     day = local_day("Europe/Warsaw", LATE)
-    over = over_cap(Reached("daily_spend_cap", "daily spending cap of 5 USD reached (5)"), "next_day", "08:15", day,
+    over = over_cap(Reached("daily_spend_cap", "daily spending cap of 5 USD reached (5)"), "next_day", time(8, 15), day,
                     "Europe/Warsaw", LATE)
     assert over == OverCap(
         "call", LeadStatus.SCHEDULED, datetime(2026, 11, 3, 8, 15, tzinfo=WARSAW), LATE,

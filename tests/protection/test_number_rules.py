@@ -9,23 +9,25 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberType
 
+from dialer.core import abuse_rules
 from dialer.core.errors import InvalidField
+from dialer.core.site_config import SiteConfig
 from dialer.db.models import Site
 from dialer.intake.accept import CallbackRequest, validate
-from dialer.protection import abuse_settings
 from dialer.protection.number_rules import block, block_entry, blocked_entries, unblock
 from dialer.sites.admin import add_site
+from dialer.sites.config import from_row
 from tests.conftest import make_world
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
-def site(country: str = "PL", any_country: bool = False, **abuse: Any) -> Site:
-    return Site(key="s", name="S", timezone="Europe/Warsaw", country=country, any_country=any_country,
-                origins=[], settings={"abuse": abuse} if abuse else {}, consent_required=False)
+def site(country: str = "PL", any_country: bool = False, **abuse: Any) -> SiteConfig:
+    return from_row(Site(id=1, key="s", name="S", timezone="Europe/Warsaw", country=country, any_country=any_country,
+                         origins=[], settings={"abuse": abuse} if abuse else {}, consent_required=False))
 
 
-def refusal(s: Site, phone: str) -> InvalidField | None:
+def refusal(s: SiteConfig, phone: str) -> InvalidField | None:
     try:
         validate(s, CallbackRequest(site="s", phone=phone), NOW)
     except InvalidField as exc:
@@ -101,12 +103,12 @@ def test_block_list_entries_are_read_as_the_owner_types_them() -> None:
 
 
 def test_settings_the_owner_got_wrong_fall_back_to_the_defaults() -> None:
-    rules = abuse_settings.for_site(site(form_token="no", min_fill_seconds=-3, daily_calls="many",
-                                         rate_limits={"ip": {"limit": "x"}, "site": None}, over_cap="shout"))
-    assert rules.form_token is True and rules.min_fill_seconds == abuse_settings.DEFAULT_MIN_FILL_SECONDS
-    assert rules.daily_calls == abuse_settings.DEFAULT_DAILY_CALLS and rules.over_cap == "message"
-    assert rules.rate_limits["ip"] == abuse_settings.DEFAULT_RATE_LIMITS["ip"] and rules.rate_limits["site"] is None
-    assert abuse_settings.for_site(site(daily_calls=None, daily_spend=None)).daily_spend is None
+    rules = site(form_token="no", min_fill_seconds=-3, daily_calls="many",
+                 rate_limits={"ip": {"limit": "x"}, "site": None}, over_cap="shout").abuse
+    assert rules.form_token is True and rules.min_fill_seconds == abuse_rules.DEFAULT_MIN_FILL_SECONDS
+    assert rules.daily_calls == abuse_rules.DEFAULT_DAILY_CALLS and rules.over_cap == "message"
+    assert rules.rate_limits["ip"] == abuse_rules.DEFAULT_RATE_LIMITS["ip"] and rules.rate_limits["site"] is None
+    assert site(daily_calls=None, daily_spend=None).abuse.daily_spend is None
 
 
 async def test_the_owner_edits_the_block_list_and_it_is_kept(database_url: str) -> None:
@@ -121,7 +123,7 @@ async def test_the_owner_edits_the_block_list_and_it_is_kept(database_url: str) 
             shop = await session.get(Site, world.site.id)
             assert shop is not None and blocked_entries(shop) == ["+48501234567", "+44870"]
             with pytest.raises(InvalidField):
-                validate(shop, CallbackRequest(site="shop", phone="501234567"), NOW)
+                validate(from_row(shop), CallbackRequest(site="shop", phone="501234567"), NOW)
             await unblock(session, shop, "+48 501 234 567")
             with pytest.raises(InvalidField) as exc:
                 await unblock(session, shop, "+48 501 234 567")
@@ -129,7 +131,7 @@ async def test_the_owner_edits_the_block_list_and_it_is_kept(database_url: str) 
         async with world.runtime.sessions() as session:
             shop = await session.get(Site, world.site.id)
             assert shop is not None and blocked_entries(shop) == ["+44870"]
-            validate(shop, CallbackRequest(site="shop", phone="501234567"), NOW)
+            validate(from_row(shop), CallbackRequest(site="shop", phone="501234567"), NOW)
     finally:
         await world.runtime.close()
 
@@ -139,7 +141,7 @@ async def test_a_new_site_has_protection_on(database_url: str) -> None:
     try:
         async with world.runtime.sessions() as session, session.begin():
             fresh = await add_site(session, name="New", key="new", country="GB", now=NOW)
-        rules = abuse_settings.for_site(fresh)
+        rules = from_row(fresh).abuse
         assert rules.countries == ("GB",) and rules.form_token and rules.one_active_per_number
         assert rules.daily_calls and rules.daily_spend and all(rules.rate_limits.values())
     finally:

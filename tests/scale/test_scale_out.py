@@ -27,9 +27,9 @@ from sqlalchemy import select
 
 from dialer import db
 from dialer.broadcast.redis_pubsub import RedisBroadcast
+from dialer.core.abuse_rules import UNGUARDED
 from dialer.core.states import TERMINAL
 from dialer.db.models import CallLeg, Lead
-from dialer.protection.abuse_settings import UNGUARDED
 from dialer.sites.admin import add_manager, add_site
 from tests.conftest import _truncate
 from tests.scale.cluster import Process, free_port

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from dialer.core import windows
 from dialer.db.models import Manager, Site
+from dialer.sites.config import from_row
 from server import demo
 from tests.conftest import make_world
 
@@ -22,5 +23,5 @@ async def test_the_demo_site_is_callable_at_night_and_seeded_once(database_url: 
         managers = list((await session.execute(select(Manager).where(Manager.site_id == site.id))).scalars())
         assert [m.name.split()[0] for m in managers] == ["Alex", "Blake", "Casey"]
         assert (await session.execute(select(func.count()).select_from(Site).where(Site.key == "demo"))).scalar() == 1
-    assert windows.allowed_at(night, site, managers, "Europe/Warsaw", 20) == night
+    assert windows.allowed_at(night, from_row(site, managers), managers, "Europe/Warsaw", 20) == night
     await world.runtime.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -72,3 +73,50 @@ def build_dash(database_url: str, base_url: str = "http://testserver") -> Iterat
 @pytest.fixture
 def dash(database_url: str) -> Iterator[Dash]:
     yield from build_dash(database_url)
+
+
+class _FormReader(HTMLParser):
+    """The values a browser would send for the first POST form of a page, as the page shows them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._in_form = self._done = False
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form" and a.get("method") == "post" and not self._done and "action" not in a:
+            self._in_form = True
+        if not self._in_form:
+            return
+        name = a.get("name", "")
+        if tag == "input" and name:
+            if a.get("type") != "checkbox" or "checked" in a:
+                self.values[name] = a.get("value", "on" if a.get("type") == "checkbox" else "")
+        elif tag == "textarea":
+            self._textarea = name
+            self.values[name] = ""
+        elif tag == "select":
+            self._select = name
+        elif tag == "option" and self._select and ("selected" in a or self._select not in self.values):
+            self.values[self._select] = a.get("value", "")
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self.values[self._textarea] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "form" and self._in_form:
+            self._in_form, self._done = False, True
+
+
+def form_values(page: str) -> dict[str, str]:
+    reader = _FormReader()
+    reader.feed(page)
+    return reader.values

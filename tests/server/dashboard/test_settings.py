@@ -1,18 +1,20 @@
-"""Settings changes: validated as a whole with a message per field, and written to the audit log."""
+"""Settings changes: validated as a whole with a message per field, written to the audit log, and seen by
+the widget."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from dialer.db.models import AuditLog, Manager, Site
-from tests.server.dashboard.conftest import OWNER, Dash
+from server import demo
+from tests.server.dashboard.conftest import OWNER, Dash, form_values
 
 GOOD = {
     "name": "Shop & Co", "origins": "https://shop.example\nhttps://www.shop.example/", "country": "PL",
     "timezone": "Europe/Warsaw", "caller_id": "22 123 45 67", "routing": "sequential", "recording": "on",
     "consent_text": "", "business_hours": "mon-fri 09:00-18:00\nsat 10:00-14:00", "closed_dates": "2026-12-25",
-    "window_start": "08:00", "window_end": "21:00", "text_button": "Call me", "text_title": "", "text_thanks": "",
-    "colour_button": "#0B6E4F", "colour_text": "",
+    "window_start": "08:00", "window_end": "21:00", "text_button": "Call me", "text_title": "", "text_received": "",
+    "colour_accent": "#0B6E4F", "colour_accent_text": "", "colour_panel": "", "colour_text": "",
 }
 
 
@@ -39,7 +41,7 @@ def test_a_bad_settings_change_is_refused_field_by_field_and_saves_nothing(dash:
     assert dash.login(OWNER).status_code == 303
     path = f"/dashboard/sites/{dash.world.site.id}"
     bad = {**GOOD, "timezone": "Mars/Olympus", "business_hours": "mon 18:00-09:00", "window_end": "25:00",
-           "colour_button": "green", "origins": "https://shop.example/path"}
+           "colour_accent": "green", "origins": "https://shop.example/path"}
     response = dash.post(path, bad)
     assert response.status_code == 422
     text = response.text
@@ -66,7 +68,7 @@ def test_a_good_settings_change_is_saved_and_audited(dash: Dash) -> None:
     assert site.settings["business_hours"]["sun"] == []
     assert site.settings["closed_dates"] == ["2026-12-25"]
     assert site.settings["calling_window"] == ["08:00", "21:00"]
-    assert site.settings["texts"] == {"button": "Call me"} and site.settings["colors"] == {"button": "#0b6e4f"}
+    assert site.settings["texts"] == {"button": "Call me"} and site.settings["colors"] == {"accent": "#0b6e4f"}
     [entry] = _audit(dash)
     assert entry.actor == OWNER and entry.action == "site.update" and entry.site_id == site.id
     assert entry.detail["name"] == ["Shop", "Shop & Co"] and entry.detail["recording"] == [False, True]
@@ -103,3 +105,51 @@ def test_managers_are_added_and_changed_with_validation_and_audit(dash: Dash) ->
     actions = [(e.action, sorted(e.detail)) for e in _audit(dash)]
     assert actions[0][0] == "manager.add"
     assert actions[1] == ("manager.update", ["active", "working_hours"])
+
+
+def test_what_the_owner_saves_is_what_the_widget_shows(dash: Dash) -> None:
+    assert dash.login(OWNER).status_code == 303
+    path = f"/dashboard/sites/{dash.world.site.id}"
+    saved = dash.post(path, {**GOOD, "colour_accent": "#5B21B6", "colour_accent_text": "#FFFFFF",
+                             "colour_panel": "#fffbeb", "colour_text": "#1c1917", "text_title": "Ring me, Shop",
+                             "text_received": "Thanks! We will ring you back soon."})
+    assert saved.status_code == 303
+    widget = dash.client.get("/api/v1/sites/shop/config", params={"lang": "en"}).json()
+    assert widget["colors"] == {"accent": "#5b21b6", "accent_text": "#ffffff", "panel": "#fffbeb", "text": "#1c1917"}
+    assert widget["texts"]["button"] == "Call me" and widget["texts"]["title"] == "Ring me, Shop"
+    assert widget["texts"]["received"] == "Thanks! We will ring you back soon."  # shown once a message is sent
+    # The form shows what was saved, under the same fields.
+    shown = form_values(dash.client.get(path).text)
+    assert shown["colour_accent"] == "#5b21b6" and shown["text_received"] == "Thanks! We will ring you back soon."
+
+
+def test_the_demo_sites_own_settings_save_unchanged(dash: Dash) -> None:
+    async def seed() -> Site:
+        async with dash.world.runtime.sessions() as session, session.begin():
+            return await demo.seed(session, dash.world.clock.now())
+
+    site = dash.run(seed)
+    assert site.settings["calling_window"] == ["00:00", "24:00"]
+    assert dash.login(OWNER).status_code == 303
+    path = f"/dashboard/sites/{site.id}"
+    values = form_values(dash.client.get(path).text)
+    assert values["window_start"] == "00:00" and values["window_end"] == "24:00"
+    response = dash.post(path, values)
+    assert response.status_code == 303, response.text
+    async def reread() -> Site:
+        async with dash.world.runtime.sessions() as session:
+            found = await session.get(Site, site.id)
+            assert found is not None
+            return found
+
+    assert dash.run(reread).settings == site.settings
+    assert _audit(dash) == []  # nothing changed, so nothing to audit
+
+
+def test_hours_may_run_to_the_end_of_the_day_but_not_past_it(dash: Dash) -> None:
+    assert dash.login(OWNER).status_code == 303
+    path = f"/dashboard/sites/{dash.world.site.id}"
+    assert dash.post(path, {**GOOD, "business_hours": "mon-sun 18:00-24:00", "window_end": "24:00"}).status_code == 303
+    assert _site(dash).settings["business_hours"]["sun"] == [["18:00", "24:00"]]
+    for bad in ({"window_start": "24:00"}, {"window_end": "24:30"}, {"business_hours": "mon 24:00-24:00"}):
+        assert dash.post(path, {**GOOD, **bad}).status_code == 422, bad
