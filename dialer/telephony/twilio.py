@@ -73,11 +73,11 @@ def _basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-class _TimedHttpClient(AsyncTwilioHttpClient):
+class _TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the library is untyped: Any to mypy
     """The library's async client with two fixes: it only applies a timeout its caller passes per request,
     so we always pass one; and it builds aiohttp's deprecated `BasicAuth`, so we send the header instead."""
 
-    async def request(  # type: ignore[override]
+    async def request(
         self,
         method: str,
         url: str,
@@ -406,6 +406,7 @@ def dial_event(leg_id: str, form: Mapping[str, str]) -> LegEnded:
     """The Dial action: how the visitor's call ended."""
     status = form.get("DialCallStatus", "failed")
     code = _int(form.get("ErrorCode"))
+    detail: str | None
     if code in NUMBER_REFUSED:
         reason, detail = EndReason.REJECTED, f"{NUMBER_REFUSED[code]} (error {code})"
     else:

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dialer.reports.leads import CostReport, CostRow, cost_report, period
+from dialer.reports.costs import CostReport, CostRow, cost_report, period
 from server.dashboard import charts
 from server.dashboard.leads import csv_response
 from server.dashboard.scope import Scope, parse_day, scope

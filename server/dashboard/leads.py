@@ -18,7 +18,8 @@ from dialer.accounts.users import own_manager_id, site_managers
 from dialer.core.machine import CALLABLE_AGAIN, IllegalMove
 from dialer.core.states import LeadStatus
 from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site
-from dialer.reports.leads import LeadFilter, LeadRow, filter_choices, iter_leads, list_leads, whereabouts
+from dialer.reports.filters import LeadFilter
+from dialer.reports.leads import LeadRow, filter_choices, iter_leads, list_leads, whereabouts
 from dialer.telephony.base import ProviderError
 from server.dashboard import notices
 from server.dashboard.scope import Scope, parse_day, scope, visible_lead

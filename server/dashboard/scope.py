@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from dialer.accounts.users import visible_sites
 from dialer.db.models import Lead, Site
-from dialer.reports.leads import LeadFilter
+from dialer.reports.filters import LeadFilter
 from server.dashboard.session import Ctx, runtime
 
 

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from dialer.db.models import CallLeg, Lead, LeadEvent
-from dialer.reports.leads import LeadFilter, _histogram_percentile, cost_report, period
+from dialer.reports.costs import _histogram_percentile, cost_report, period
+from dialer.reports.filters import LeadFilter
 from tests.server.dashboard.conftest import OWNER, Dash
 
 T0 = datetime.fromisoformat("2026-11-02T10:00:00+00:00")  # the world's clock starts at 12:00 UTC that day
