@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from dialer.core import slots, windows
 from dialer.core.errors import NotFound
-from dialer.core.states import TERMINAL, LeadStatus
-from dialer.db.models import Lead, Site
+from dialer.core.states import CANCELLABLE, LeadStatus
+from dialer.db.models import Lead, LeadEvent, Site
 from dialer.engine.status import public_status
 from dialer.engine.store import manager_step, queue_ahead
 from dialer.intake.accept import CallbackRequest, is_message, token_matches, valid_timezone, validate, write
@@ -166,20 +166,19 @@ async def cancel_callback(request: Request) -> Response:
     rt = runtime(request)
     lead = await load_lead(rt, request.path_params["lead_id"], request.query_params.get("token"))
     headers = {"Cache-Control": "no-store", **cors_headers(request, None)}
-    if not over(lead.status):
-        await rt.engine.cancel(lead.id)
-        lead = await load_lead(rt, lead.id, request.query_params.get("token"))
-    if lead.status != LeadStatus.CANCELLED:
+    if lead.status not in CANCELLABLE:
         raise ApiError(409, "already_over", cannot_cancel(lead))
+    if await rt.engine.cancel(lead.id) is None:  # it ended in the meantime
+        lead = await load_lead(rt, lead.id, request.query_params.get("token"))
+        raise ApiError(409, "already_over", cannot_cancel(lead))
+    async with rt.sessions() as session, session.begin():
+        session.add(LeadEvent(lead_id=lead.id, at=rt.clock.now(), kind="note", detail="cancelled by the visitor"))
+    lead = await load_lead(rt, lead.id, request.query_params.get("token"))
     return answer(schema.LeadStatus(**await status_of(rt, lead)), headers=headers)
 
 
-def over(status: str) -> bool:
-    """Nothing left to cancel: the lead ended, or is a message (nobody is called for it)."""
-    return status in TERMINAL or status == LeadStatus.RECEIVED
-
-
 def cannot_cancel(lead: Lead) -> str:
+    """Why a lead cannot be cancelled: it is over, or a message (nobody is called for it)."""
     if lead.status == LeadStatus.RECEIVED:
         return "This is a message: nobody will call for it, so there is nothing to cancel."
     if lead.status == LeadStatus.CANCELLED:

@@ -132,8 +132,11 @@ def test_the_description_is_served(api: AbuseApi) -> None:
 
 def test_every_http_route_of_the_api_is_described_and_every_field_is_known() -> None:
     app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", demo=True), run_engine=False)
-    api_paths = {r.path for r in app.routes if isinstance(r, Route) and r.path.startswith("/api/")}
-    assert api_paths == set(SPEC["paths"])
+    api_routes: dict[str, set[str]] = {}
+    for r in app.routes:
+        if isinstance(r, Route) and r.path.startswith("/api/"):
+            api_routes.setdefault(r.path, set()).update(m.lower() for m in r.methods or () if m not in ("HEAD", "OPTIONS"))
+    assert api_routes == {path: set(methods) for path, methods in SPEC["paths"].items()}
     assert set(CALLBACK_REQUEST["properties"]) == set(api_schema.CallbackRequest.__struct_fields__)
     for schema_name in SPEC["components"]["schemas"]:
         Draft202012Validator.check_schema(SPEC["components"]["schemas"][schema_name])
@@ -158,6 +161,13 @@ def test_real_answers_match_the_described_schemas(api: AbuseApi) -> None:
     for error in errors:
         schema("Error").validate(error.json())
     assert errors[1].headers["retry-after"]
+    cancel = {"token": created.json()["token"]}
+    cancelled = api.client.delete(f"/api/v1/callbacks/{created.json()['id']}", params=cancel)
+    assert cancelled.status_code == 200
+    schema("LeadStatus").validate(cancelled.json())
+    again = api.client.delete(f"/api/v1/callbacks/{created.json()['id']}", params=cancel)
+    assert again.status_code == 409
+    schema("Error").validate(again.json())
 
 
 def test_stored_leads_hold_no_trace_of_the_bot_fields(api: AbuseApi) -> None:

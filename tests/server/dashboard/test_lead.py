@@ -104,3 +104,33 @@ def test_a_lead_of_the_shop_cannot_be_called_back_by_the_other_sites_manager(das
     assert refused.status_code == 404
     lead: Lead = dash.run(dash.world.lead, lead_id)
     assert lead.status == "missed" and lead.attempt == 1
+
+
+def test_a_manager_cancels_a_request_while_it_is_being_rung(dash: Dash) -> None:
+    world = dash.world
+    for phone in MANAGER_PHONES:
+        world.sim.script(phone, Behaviour.never_answers())
+
+    async def ringing() -> str:
+        lead = await world.submit(VISITOR)
+        await world.until_status(lead.id, "calling_manager")
+        return lead.id
+
+    lead_id = dash.run(ringing)
+    assert len(world.sim.active_calls()) == 1
+    assert dash.login(ANNA).status_code == 303
+    page = dash.client.get(f"/dashboard/leads/{lead_id}").text
+    assert f'action="/dashboard/leads/{lead_id}/cancel"' in page
+    forged = dash.client.post(f"/dashboard/leads/{lead_id}/cancel", data={"csrf": "forged"})
+    assert forged.status_code == 403 and dash.run(world.lead, lead_id).status == "calling_manager"
+
+    done = dash.post(f"/dashboard/leads/{lead_id}/cancel", {}, page=f"/dashboard/leads/{lead_id}")
+    assert done.status_code == 303 and done.headers["location"].endswith("?done=cancelled")
+    dash.run(world.clock.advance, 0)
+    assert dash.run(world.lead, lead_id).status == "cancelled"
+    assert world.sim.active_calls() == []  # the ringing manager's leg was hung up
+    after = dash.client.get(done.headers["location"]).text
+    assert "Cancelled: nobody will be called" in after and f"cancelled by {ANNA} on the dashboard" in after
+    assert f'/dashboard/leads/{lead_id}/cancel"' not in after
+    again = dash.post(f"/dashboard/leads/{lead_id}/cancel", {}, page=f"/dashboard/leads/{lead_id}")
+    assert again.status_code == 409 and "nothing left to cancel" in again.text
