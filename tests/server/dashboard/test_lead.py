@@ -1,14 +1,19 @@
-"""A lead's page in use: "call back now" on a missed lead, "mark handled", and the recording proxy."""
+"""A lead's page in use: "call back now" on a missed lead (the signed-in manager first), "cancel", "mark
+handled", and the recording proxy."""
 
 from __future__ import annotations
 
+import io
 import re
+
+import pytest
 
 from dialer.core.states import LegRole
 from dialer.db.models import CallLeg, Lead, Site
 from dialer.telephony.simulator import Behaviour
+from server import cli
 from tests.conftest import MANAGER_PHONES
-from tests.server.dashboard.conftest import ANNA, OWNER, Dash
+from tests.server.dashboard.conftest import ANNA, OWNER, PASSWORD, Dash
 
 VISITOR = "+48501234567"
 
@@ -134,3 +139,20 @@ def test_a_manager_cancels_a_request_while_it_is_being_rung(dash: Dash) -> None:
     assert f'/dashboard/leads/{lead_id}/cancel"' not in after
     again = dash.post(f"/dashboard/leads/{lead_id}/cancel", {}, page=f"/dashboard/leads/{lead_id}")
     assert again.status_code == 409 and "nothing left to cancel" in again.text
+
+
+def test_call_back_now_offers_the_signed_in_managers_own_phone_first(
+    dash: Dash, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user added with `ringback user add --manager` is that manager on the lead page."""
+    monkeypatch.setenv("RINGBACK_DATABASE_URL", database_url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert cli.main(["user", "add", "--email", "carol@shop.example", "--role", "manager", "--site", "shop",
+                     "--manager", "M2"]) == 0
+    lead_id = _missed_lead(dash)
+    assert dash.login("carol@shop.example").status_code == 303
+    page = dash.client.get(f"/dashboard/leads/{lead_id}").text
+    assert re.findall(r'<option value="\d+" selected>(\w+)</option>', page) == ["M2"]
+    assert dash.login(ANNA).status_code == 303  # not linked to a manager: nobody is preselected
+    choice = dash.client.get(f"/dashboard/leads/{lead_id}").text.split('name="manager_id"')[1].split("</select>")[0]
+    assert "selected" not in choice and ">M2<" in choice
