@@ -107,26 +107,23 @@ async def site_config(request: Request) -> Response:
 
 
 async def create_callback(request: Request) -> Response:
+    """Parse, screen, validate, schedule, admit, write, answer: each step raises what the visitor is told."""
     rt = runtime(request)
-    body = decode.callback_request(await decode.read_json(request))  # parse: the shape of every field
-    proof = screen.Proof(body.form_token, body.hp, body.captcha)
-    visit = _visit_of(request)
-    req = lead_request(body)
+    body = decode.callback_request(await decode.read_json(request))
+    visit, proof, req = _visit_of(request), screen.Proof(body.form_token, body.hp, body.captcha), lead_request(body)
     async with rt.sessions() as session, session.begin():
         site, managers = await sites(request).get(session, req.site)
         now = rt.clock.now()
-        # screen: from one of the site's pages, not a bot, a number the site calls
         number = screen.check(site, visit, proof, req.phone, now, secret=rt.settings.secret_key)
-        checked = validate(site, req, now, number)  # validate: every field
-        when = await schedule(session, site, req.scheduled_for, checked.zone, now,  # schedule: now or when
-                              is_message=is_message(req), managers=managers)
-        await screen.admit(session, site, visit, proof, now, phone=checked.phone,  # the last gate: counts it
-                           visitor_id=req.visitor_id, is_call=when.is_call, limiter=rt.limiter)
-        lead, token = await write(session, site, req, checked, when, now)  # write
-        await caps.apply(session, site, lead, now)  # past a daily cap: a message, or tomorrow
+        checked = validate(site, req, now, number)
+        when = await schedule(session, site, req.scheduled_for, checked.zone, now, is_message=is_message(req),
+                              managers=managers)
+        await screen.admit(session, site, visit, proof, now, phone=checked.phone, visitor_id=req.visitor_id,
+                           is_call=when.is_call, limiter=rt.limiter)
+        lead, token = await write(session, site, req, checked, when, now)
+        await caps.apply(session, site, lead, now)  # past a daily cap: kept as a message, or for tomorrow
     rt.engine.nudge()
-    created = schema.CreatedLead(**public_status(lead), token=token)  # answer
-    return answer(created, 201, cors_headers(request, site))
+    return answer(schema.CreatedLead(**public_status(lead), token=token), 201, cors_headers(request, site))
 
 
 async def preflight(request: Request) -> Response:
