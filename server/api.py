@@ -1,40 +1,36 @@
-"""The widget's API: site config, callback requests and their status."""
+"""The widget's API: site config, callback requests, their status, and cancelling them.
+
+Its request and answer shapes are in server/schema.py (also the OpenAPI description's source); reading a
+body into them is in server/decode.py.
+"""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from dialer.core import slots, windows
 from dialer.core.errors import NotFound
 from dialer.core.site_config import SiteConfig
-from dialer.db.models import Lead
+from dialer.core.states import CANCELLABLE, LeadStatus
+from dialer.db.models import Lead, LeadEvent
 from dialer.engine.status import public_status
 from dialer.engine.store import manager_step, queue_ahead
-from dialer.intake.accept import CallbackRequest, accept, booked_slots, token_matches, valid_timezone
+from dialer.intake.accept import CallbackRequest, is_message, token_matches, valid_timezone, validate, write
+from dialer.intake.schedule import booked_slots, schedule
 from dialer.protection import caps, screen
 from dialer.runtime import Runtime
 from dialer.sites.cache import SiteCache
+from server import decode, schema
 from server.errors import ApiError
 from server.widget_config import appearance
 
-MAX_BODY = 16 * 1024
-_STRINGS = ("site", "phone", "timezone", "message", "name", "visitor_id", "page_url", "referrer")
-_BOT_FIELDS = ("form_token", "hp", "captcha")  # checked by dialer/screen.py
-_KNOWN = {*_STRINGS, *_BOT_FIELDS, "scheduled_for", "utm", "consent", "visit"}
-_VISIT_KEYS = {
-    "visits": int, "first_seen": str, "landing_page": str, "language": str, "click_id": str,
-    "first_touch": dict, "last_touch": dict,
-}
-# A touch is where one visit came from; first touch is kept from the visitor's first visit, last touch
-# from their latest visit that had a source (a direct visit does not erase it).
-_TOUCH_KEYS = ("source", "medium", "campaign", "term", "content", "referrer", "landing_page", "click_id", "at")
+MAX_BODY = decode.MAX_BODY
 
 
 def runtime(request: Request) -> Runtime:
@@ -45,86 +41,26 @@ def sites(request: Request) -> SiteCache:
     return request.app.state.sites  # type: ignore[no-any-return]
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-        raise ApiError(413, "too_large", f"The request is too large (at most {MAX_BODY} bytes).")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ApiError(413, "too_large", f"The request is too large (at most {MAX_BODY} bytes).")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "invalid_json", "The request body must be JSON.") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    if (where := screen.first_unstorable(data)) is not None:
-        raise ApiError(422, "invalid_text", "This text holds characters that cannot be stored.", where[:40])
-    return data
+def answer(body: msgspec.Struct, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(msgspec.json.encode(body), status_code=status, headers=headers, media_type="application/json")
 
 
-def _string(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = data.get(name)
-    if value is None or value == "":
-        if required:
-            raise ApiError(422, "required", f"'{name}' is required.", name)
-        return None
-    if not isinstance(value, str):
-        raise ApiError(422, "invalid_type", f"'{name}' must be a string.", name)
-    return value
-
-
-def parse_callback(data: dict[str, Any]) -> CallbackRequest:
-    unknown = sorted(set(data) - _KNOWN)
-    if unknown:
-        raise ApiError(422, "unknown_field", f"Unknown field '{unknown[0][:40]}'.", unknown[0][:40])
-    strings = {name: _string(data, name, required=name in ("site", "phone")) for name in _STRINGS}
-    scheduled_for = None
-    if (raw := _string(data, "scheduled_for")) is not None:
-        try:
-            scheduled_for = datetime.fromisoformat(raw)
-        except ValueError:
-            raise ApiError(
-                422, "invalid_datetime", "Use an ISO 8601 time, e.g. 2026-11-23T10:00:00+01:00.", "scheduled_for"
-            ) from None
-        screen.check_datetime(scheduled_for)
-    utm = data.get("utm") or {}
-    if not isinstance(utm, dict) or not all(isinstance(v, str) for v in utm.values()):
-        raise ApiError(422, "invalid_type", "'utm' must be an object of strings.", "utm")
-    consent = data.get("consent", False)
-    if not isinstance(consent, bool):
-        raise ApiError(422, "invalid_type", "'consent' must be true or false.", "consent")
+def lead_request(body: schema.CallbackRequest) -> CallbackRequest:
+    """What intake needs of the request (the bot fields are the screen's)."""
     return CallbackRequest(
-        site=strings["site"] or "",
-        phone=strings["phone"] or "",
-        timezone=strings["timezone"],
-        scheduled_for=scheduled_for,
-        message=strings["message"],
-        name=strings["name"],
-        visitor_id=strings["visitor_id"],
-        page_url=strings["page_url"],
-        referrer=strings["referrer"],
-        utm=utm,
-        consent=consent,
-        extra=_visit(data.get("visit")),
-        **{name: _string(data, name) for name in _BOT_FIELDS},
+        site=body.site,
+        phone=body.phone,
+        timezone=body.timezone,
+        scheduled_for=body.scheduled_for,
+        message=body.message,
+        name=body.name,
+        visitor_id=body.visitor_id,
+        page_url=body.page_url,
+        referrer=body.referrer,
+        utm=msgspec.to_builtins(body.utm) if body.utm else {},
+        consent=body.consent,
+        extra=msgspec.to_builtins(body.visit) if body.visit else {},
     )
-
-
-def _visit(raw: Any) -> dict[str, Any]:
-    """Visit facts the widget keeps in first-party storage; anything unexpected is dropped, not trusted."""
-    if not isinstance(raw, dict):
-        return {}
-    visit: dict[str, Any] = {}
-    for key, kind in _VISIT_KEYS.items():
-        value = raw.get(key)
-        if isinstance(value, dict) and kind is dict:
-            visit[key] = {k: v[:300] for k in _TOUCH_KEYS if isinstance(v := value.get(k), str) and v}
-        elif isinstance(value, kind) and not isinstance(value, bool):
-            visit[key] = value[:300] if isinstance(value, str) else max(0, min(int(value), 1_000_000))
-    return visit
 
 
 def cors_headers(request: Request, site: SiteConfig | None) -> dict[str, str]:
@@ -153,7 +89,7 @@ async def site_config(request: Request) -> Response:
     ring = rt.engine.policy.ring_timeout
     allowed = windows.allowed_at(now, site, managers, visitor_tz, ring) if managers else None
     offered = slots.offer(now, site, managers, visitor_tz, booked, ring=ring) if managers else []
-    body = {
+    body: dict[str, Any] = {
         "site": site.key,
         "name": site.name,
         "country": site.country,
@@ -167,23 +103,28 @@ async def site_config(request: Request) -> Response:
         **appearance(site, request.query_params.get("lang")),
     }
     body.update(screen.config_fields(site, rt.settings.secret_key, rt.clock.now()))  # form_token
-    return JSONResponse(body, headers={**cors_headers(request, site), "Cache-Control": "no-store"})
+    config = msgspec.convert(body, schema.SiteConfig)  # the answer is what the description says
+    return answer(config, headers={**cors_headers(request, site), "Cache-Control": "no-store"})
 
 
 async def create_callback(request: Request) -> Response:
+    """Parse, screen, validate, schedule, admit, write, answer: each step raises what the visitor is told."""
     rt = runtime(request)
-    req = parse_callback(await read_json(request))
+    body = decode.callback_request(await decode.read_json(request))
+    visit, proof, req = _visit_of(request), screen.Proof(body.form_token, body.hp, body.captcha), lead_request(body)
     async with rt.sessions() as session, session.begin():
         site, managers = await sites(request).get(session, req.site)
         now = rt.clock.now()
-        validated = await screen.screen(
-            session, site, req, _visit_of(request), now, secret=rt.settings.secret_key, limiter=rt.limiter
-        )
-        lead, token = await accept(session, req, now, site=site, managers=managers, validated=validated)
-        await caps.apply(session, site, lead, now)
+        number = screen.check(site, visit, proof, req.phone, now, secret=rt.settings.secret_key)
+        checked = validate(site, req, now, number)
+        when = await schedule(session, site, req.scheduled_for, checked.zone, now, is_message=is_message(req),
+                              managers=managers)
+        await screen.admit(session, site, visit, proof, now, phone=checked.phone, visitor_id=req.visitor_id,
+                           is_call=when.is_call, limiter=rt.limiter)
+        lead, token = await write(session, site, req, checked, when, now)
+        await caps.apply(session, site, lead, now)  # past a daily cap: kept as a message, or for tomorrow
     rt.engine.nudge()
-    body = {**public_status(lead), "token": token}
-    return JSONResponse(body, status_code=201, headers=cors_headers(request, site))
+    return answer(schema.CreatedLead(**public_status(lead), token=token), 201, cors_headers(request, site))
 
 
 async def preflight(request: Request) -> Response:
@@ -192,7 +133,7 @@ async def preflight(request: Request) -> Response:
         status_code=204,
         headers={
             "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
             "Access-Control-Allow-Headers": "Content-Type",
             "Access-Control-Max-Age": "600",
             "Vary": "Origin",
@@ -215,7 +156,32 @@ async def get_callback(request: Request) -> Response:
     rt = runtime(request)
     lead = await load_lead(rt, request.path_params["lead_id"], request.query_params.get("token"))
     headers = {"Cache-Control": "no-store", **cors_headers(request, None)}
-    return JSONResponse(await status_of(rt, lead), headers=headers)
+    return answer(schema.LeadStatus(**await status_of(rt, lead)), headers=headers)
+
+
+async def cancel_callback(request: Request) -> Response:
+    """The visitor withdraws their request: calls under way are hung up, nobody is rung for it again."""
+    rt = runtime(request)
+    lead = await load_lead(rt, request.path_params["lead_id"], request.query_params.get("token"))
+    headers = {"Cache-Control": "no-store", **cors_headers(request, None)}
+    if lead.status not in CANCELLABLE:
+        raise ApiError(409, "already_over", cannot_cancel(lead))
+    if await rt.engine.cancel(lead.id) is None:  # it ended in the meantime
+        lead = await load_lead(rt, lead.id, request.query_params.get("token"))
+        raise ApiError(409, "already_over", cannot_cancel(lead))
+    async with rt.sessions() as session, session.begin():
+        session.add(LeadEvent(lead_id=lead.id, at=rt.clock.now(), kind="note", detail="cancelled by the visitor"))
+    lead = await load_lead(rt, lead.id, request.query_params.get("token"))
+    return answer(schema.LeadStatus(**await status_of(rt, lead)), headers=headers)
+
+
+def cannot_cancel(lead: Lead) -> str:
+    """Why a lead cannot be cancelled: it is over, or a message (nobody is called for it)."""
+    if lead.status == LeadStatus.RECEIVED:
+        return "This is a message: nobody will call for it, so there is nothing to cancel."
+    if lead.status == LeadStatus.CANCELLED:
+        return "This request was cancelled already."
+    return f"This request is over ({lead.status.replace('_', ' ')}): there is nothing left to cancel."
 
 
 async def status_of(rt: Runtime, lead: Lead) -> dict[str, Any]:
@@ -233,4 +199,6 @@ routes = [
     Route("/api/v1/callbacks", create_callback, methods=["POST"]),
     Route("/api/v1/callbacks", preflight, methods=["OPTIONS"]),
     Route("/api/v1/callbacks/{lead_id}", get_callback, methods=["GET"]),
+    Route("/api/v1/callbacks/{lead_id}", cancel_callback, methods=["DELETE"]),
+    Route("/api/v1/callbacks/{lead_id}", preflight, methods=["OPTIONS"]),
 ]

@@ -1,4 +1,4 @@
-"""The `ringback` command line: serve, worker, migrate, demo, site add, manager add, user add."""
+"""The `ringback` command line: serve, worker, migrate, demo, site add, manager add, user add, user link."""
 
 from __future__ import annotations
 
@@ -146,18 +146,46 @@ def read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def _as_manager(manager: Any) -> str:
+    return f", manager {manager.id} {manager.name}" if manager is not None else ""
+
+
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> None:
     from dialer.accounts.users import add_user
+    from dialer.sites.lookup import find_manager
 
+    if args.manager and not args.site:
+        raise InvalidField("manager", "Say which site they are a manager of (--site KEY).", "required")
     password = read_password()
 
     async def work(session: Any) -> str:
         site = await site_by_key(session, args.site) if args.site else None
+        manager = await find_manager(session, site, args.manager) if site and args.manager else None
         user = await add_user(session, email=args.email, password=password, role=args.role, site=site,
-                              now=datetime.now(UTC))
-        return f"user {user.id}: {user.email} ({user.role}{', site ' + site.key if site else ''})"
+                              manager=manager, now=datetime.now(UTC))
+        return f"user {user.id}: {user.email} ({user.role}{', site ' + site.key if site else ''}{_as_manager(manager)})"
 
     print(_run_db(settings, work))
+
+
+def cmd_user_link(settings: Settings, args: argparse.Namespace) -> None:
+    from dialer.accounts.users import add_membership, user_by_email
+    from dialer.sites.lookup import find_manager
+
+    async def work(session: Any) -> str:
+        user = await user_by_email(session, args.email)
+        site = await site_by_key(session, args.site)
+        manager = await find_manager(session, site, args.manager)
+        await add_membership(session, user, site, manager.id)
+        return f"user {user.id}: {user.email} (site {site.key}{_as_manager(manager)})"
+
+    print(_run_db(settings, work))
+
+
+MANAGER_HELP = (
+    "which of the site's managers this user is: their id (as `manager add` printed it), phone number or "
+    "name; on a lead's page, \"call back now\" then rings them first unless they pick someone else"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -197,6 +225,11 @@ def parser() -> argparse.ArgumentParser:
     uadd.add_argument("--email", required=True)
     uadd.add_argument("--role", required=True, choices=["owner", "manager"])
     uadd.add_argument("--site", help="the site key a manager works on")
+    uadd.add_argument("--manager", metavar="WHO", help=MANAGER_HELP)
+    link = user.add_parser("link", help="say which of a site's managers an existing user is")
+    link.add_argument("--email", required=True)
+    link.add_argument("--site", required=True, help="the site key (a manager user also gets to see its leads)")
+    link.add_argument("--manager", metavar="WHO", required=True, help=MANAGER_HELP)
     return p
 
 
@@ -223,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_site_add(settings, args)
         elif args.command == "manager":
             cmd_manager_add(settings, args)
+        elif args.command == "user" and args.action == "link":
+            cmd_user_link(settings, args)
         elif args.command == "user":
             cmd_user_add(settings, args)
     except ConfigError as exc:

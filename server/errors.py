@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from dialer.core.errors import InvalidField, NotFound, RateLimited, Refused, Unavailable
+from server.schema import Error, ErrorDetail
 
 
 class ApiError(Exception):
@@ -15,11 +17,9 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, object] = {"code": code, "message": message}
-    if field is not None:
-        body["field"] = field
-    return JSONResponse({"error": body}, status_code=status)
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+    body = msgspec.json.encode(Error(ErrorDetail(code, message, field)))
+    return Response(body, status_code=status, media_type="application/json")
 
 
 async def api_error(request: Request, exc: Exception) -> Response:

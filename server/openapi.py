@@ -1,145 +1,72 @@
-"""The OpenAPI description of the public (widget's) API, kept by hand and served at /api/v1/openapi.json.
+"""The OpenAPI description of the public (widget's) API, served at /api/v1/openapi.json.
 
-Kept by hand because the API is small and its limits (lengths, which fields, which errors) are the point;
-tests/server/test_abuse_input.py checks it against the running API, and the fuzz test generates its
-requests from it.
+Its schemas are made from the classes the API validates requests with and encodes answers from
+(server/schema.py), so they cannot drift from what the API does; only the paths, their parameters and
+the errors each may answer are written here. tests/server/test_abuse_input.py checks it against the
+running API, and the fuzz test generates its requests from it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dialer.core.phones import MAX_INPUT
-from dialer.intake.accept import LIMITS, UTM_KEYS
-from server import api
+from server import schema
+from server.decode import MAX_BODY
+
+_REF = "#/components/schemas/{name}"
 
 
-def _text(max_length: int | None = None, description: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": ["string", "null"]}
-    if max_length is not None:
-        schema["maxLength"] = max_length
-    if description:
-        schema["description"] = description
-    return schema
+def _flatten_nullable(node: Any) -> Any:
+    """`anyOf: [{type: string, …}, {type: null}]` as `type: [string, null]`: the same schema, easier to read
+    (and to generate values from). A reference or null stays an `anyOf`."""
+    if isinstance(node, list):
+        return [_flatten_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _flatten_nullable(value) for key, value in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        (other,) = [option for option in options if option != {"type": "null"}]
+        if isinstance(other.get("type"), str) and "$ref" not in other:
+            del node["anyOf"]
+            node = {**other, **node, "type": [other["type"], "null"]}
+    return node
 
 
-CALLBACK_REQUEST: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["site", "phone"],
-    "properties": {
-        "site": {"type": "string", "maxLength": 64, "description": "The site key (public)."},
-        "phone": {"type": "string", "maxLength": MAX_INPUT, "description": "As typed; read with the site's country."},
-        "timezone": _text(64, "The visitor's IANA time zone, e.g. Europe/Warsaw."),
-        "scheduled_for": _text(None, "ISO 8601 time with an offset: call at this time rather than now."),
-        "message": _text(LIMITS["message"], "A non-empty message makes the request a message: nobody is dialed."),
-        "name": _text(LIMITS["name"]),
-        "visitor_id": _text(LIMITS["visitor_id"]),
-        "page_url": _text(LIMITS["page_url"]),
-        "referrer": _text(LIMITS["referrer"]),
-        "utm": {
-            "type": ["object", "null"],
-            "additionalProperties": False,
-            "properties": {key: {"type": "string", "maxLength": LIMITS["utm"]} for key in UTM_KEYS},
-        },
-        "consent": {"type": "boolean"},
-        "form_token": _text(200, "The `form_token` from the config call, sent no sooner than `min_fill_seconds`."),
-        "hp": _text(None, "Honeypot: the widget sends it only when its hidden input was filled. Must be empty."),
-        "captcha": _text(4096, "The CAPTCHA provider's answer, where the site asks for one."),
-        "visit": {
-            "type": ["object", "null"],
-            "description": "Visit facts the widget keeps; anything unexpected is dropped.",
-            "properties": {
-                "visits": {"type": "integer"},
-                "first_seen": {"type": "string"},
-                "landing_page": {"type": "string"},
-                "language": {"type": "string"},
-                "click_id": {"type": "string"},
-            },
-        },
-    },
-}
+def _schemas() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components([*schema.REQUESTS, *schema.ANSWERS], ref_template=_REF)
+    return {name: _flatten_nullable(body) for name, body in components.items()}
 
-LEAD_STATUSES = [
-    "scheduled", "queued", "calling_manager", "calling_visitor", "connected", "completed", "missed",
-    "unreachable", "cancelled", "rejected", "failed", "received",
-]
 
-SCHEMAS: dict[str, Any] = {
-    "CallbackRequest": CALLBACK_REQUEST,
-    "LeadStatus": {
-        "type": "object",
-        "required": ["id", "status", "scheduled_for"],
-        "properties": {
-            "id": {"type": "string"},
-            "status": {"type": "string", "enum": LEAD_STATUSES},
-            "version": {"type": "integer"},
-            "attempt": {"type": "integer"},
-            "step": {"type": "integer"},
-            "scheduled_for": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
-    "CreatedLead": {
-        "allOf": [
-            {"$ref": "#/components/schemas/LeadStatus"},
-            {
-                "type": "object",
-                "required": ["token"],
-                "properties": {"token": {"type": "string", "description": "Secret: lets the visitor follow it."}},
-            },
-        ]
-    },
-    "SiteConfig": {
-        "type": "object",
-        "required": ["site", "name", "call_now"],
-        "properties": {
-            "site": {"type": "string"},
-            "name": {"type": "string"},
-            "country": {"type": "string"},
-            "call_now": {"type": "boolean"},
-            "consent_required": {"type": "boolean"},
-            "texts": {"type": "object"},
-            "colors": {"type": "object"},
-            "slots": {"type": "array"},
-            "form_token": {"type": "string", "description": "Present where the site checks for bots."},
-            "min_fill_seconds": {"type": "integer", "minimum": 0},
-        },
-    },
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string", "description": "Fit to show the visitor."},
-                    "field": {"type": "string", "description": "The request field to correct, if there is one."},
-                },
-            }
-        },
-    },
-}
+SCHEMAS: dict[str, Any] = _schemas()
+CALLBACK_REQUEST: dict[str, Any] = SCHEMAS["CallbackRequest"]
 
 
 def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}},
     }
     if retry_after:
         response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
     return response
 
 
-def _json(ref: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": ref}}}}
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": _REF.format(name=name)}}}}
 
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_TOKEN = {"name": "token", "in": "query", "required": True, "schema": {"type": "string"},
+          "description": "The `token` the request was created with."}
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -148,15 +75,22 @@ SPEC: dict[str, Any] = {
         "version": "1",
         "description": "What the widget calls. The site key is public; abuse protection (README, "
         "'Abuse protection') decides what is accepted. Live status: WebSocket "
-        "/api/v1/callbacks/{lead_id}/live?token=… pushes LeadStatus objects.",
+        "/api/v1/callbacks/{lead_id}/live?token=… pushes LeadStatus objects. Every endpoint answers "
+        "cross-origin requests (CORS).",
     },
     "paths": {
         "/api/v1/sites/{site_key}/config": {
             "get": {
                 "summary": "Texts, colours, whether a call is possible now, and the bot-check token",
-                "parameters": [{"name": "site_key", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "parameters": [
+                    _path("site_key"),
+                    {"name": "timezone", "in": "query", "schema": {"type": "string"},
+                     "description": "The visitor's IANA time zone: times are offered in it."},
+                    {"name": "lang", "in": "query", "schema": {"type": "string"},
+                     "description": "The visitor's language (the browser's), e.g. pl-PL."},
+                ],
                 "responses": {
-                    "200": _json("#/components/schemas/SiteConfig", "The site's widget configuration"),
+                    "200": _json("SiteConfig", "The site's widget configuration"),
                     "404": _error("No site with this key"),
                 },
             }
@@ -166,15 +100,15 @@ SPEC: dict[str, Any] = {
                 "summary": "Ask for a call back (or leave a message)",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallbackRequest"}}},
+                    "content": {"application/json": {"schema": {"$ref": _REF.format(name="CallbackRequest")}}},
                 },
                 "responses": {
-                    "201": _json("#/components/schemas/CreatedLead", "Accepted (past a daily cap: as a message "
-                                 "or scheduled for the next day)"),
+                    "201": _json("CreatedLead", "Accepted (past a daily cap: as a message or scheduled for the "
+                                 "next day)"),
                     "400": _error("The body is not a JSON object"),
                     "403": _error("The page's Origin is not one of the site's"),
                     "404": _error("No site with this key"),
-                    "413": _error(f"The body is larger than {api.MAX_BODY} bytes"),
+                    "413": _error(f"The body is larger than {MAX_BODY} bytes"),
                     "422": _error("A field is wrong, missing, or the bot checks failed; `field` names it"),
                     "429": _error("A rate limit was reached, or the number is already being handled",
                                   retry_after=True),
@@ -185,15 +119,22 @@ SPEC: dict[str, Any] = {
         "/api/v1/callbacks/{lead_id}": {
             "get": {
                 "summary": "A callback request's status",
-                "parameters": [
-                    {"name": "lead_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "token", "in": "query", "required": True, "schema": {"type": "string"}},
-                ],
+                "parameters": [_path("lead_id"), _TOKEN],
                 "responses": {
-                    "200": _json("#/components/schemas/LeadStatus", "Its status"),
+                    "200": _json("LeadStatus", "Its status"),
                     "404": _error("No such request, or the token does not match"),
                 },
-            }
+            },
+            "delete": {
+                "summary": "Cancel a callback request that is waiting or being called",
+                "description": "Calls in progress for it are hung up and nobody is rung for it again.",
+                "parameters": [_path("lead_id"), _TOKEN],
+                "responses": {
+                    "200": _json("LeadStatus", "Cancelled: its status, now `cancelled`"),
+                    "404": _error("No such request, or the token does not match"),
+                    "409": _error("The request is already over (or is a message): there is nothing to cancel"),
+                },
+            },
         },
         "/api/v1/openapi.json": {
             "get": {"summary": "This description", "responses": {"200": {"description": "OpenAPI 3.1"}}}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from html import escape
 
 from sqlalchemy import select
@@ -11,10 +10,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from dialer.core import slots
+from dialer.core.errors import InvalidField
+from dialer.core.machine import IllegalMove
 from dialer.core.notices import local_time
 from dialer.core.states import LeadStatus
 from dialer.db.models import Lead, Site
-from dialer.intake.accept import booked_slots
+from dialer.intake.schedule import booked_slots
 from server.api import runtime
 
 REOPENABLE = {LeadStatus.MISSED, LeadStatus.UNREACHABLE}
@@ -31,6 +32,11 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<h1>{escape(title)}</h1>{body}</html>"
     )
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _refused(site: Site, field: str, message: str) -> HTMLResponse:
+    """A 422 that names the form field it is about (`data-field`), as the JSON API's errors do."""
+    return _page(site.name, f"<p role=alert data-field={escape(field)}>{escape(message)}</p>", 422)
 
 
 async def _load(request: Request) -> tuple[Lead, Site] | Response:
@@ -83,17 +89,22 @@ async def book_time(request: Request) -> Response:
     lead, site = found
     rt = runtime(request)
     try:
-        when = datetime.fromisoformat(str((await request.form()).get("start") or ""))
-    except ValueError:
-        return _page(site.name, "<p>Please pick one of the offered times.</p>", 422)
+        when = slots.parse_picked_time(str((await request.form()).get("start") or ""), "start")
+    except InvalidField as exc:
+        return _refused(site, exc.field, exc.message)
+    if lead.status not in REOPENABLE:
+        return _refused(site, "start", "This request is already being taken care of.")
     now = rt.clock.now()
     async with rt.sessions() as session:
         config, managers = await rt.sites.get_by_id(session, site.id)
         booked = await booked_slots(session, config, now)
     problem = slots.check(when, now, config, managers, lead.timezone, booked, ring=rt.engine.policy.ring_timeout)
-    if problem or lead.status not in REOPENABLE or when.tzinfo is None:
-        return _page(site.name, f"<p>{escape(problem or 'This request is already being taken care of.')}</p>", 422)
-    await rt.engine.reschedule(lead.id, when)
+    if problem:
+        return _refused(site, "start", problem)
+    try:
+        await rt.engine.reschedule(lead.id, when)
+    except IllegalMove:  # someone called them back in the meantime
+        return _refused(site, "start", "This request is already being taken care of.")
     return _page(site.name, f"<p>Thank you. We will call you on {escape(local_time(when, lead.timezone))}.</p>")
 
 

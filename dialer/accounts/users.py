@@ -53,8 +53,17 @@ def normal_email(email: str) -> str:
 
 
 async def add_user(
-    session: AsyncSession, *, email: str, password: str, role: str, now: datetime, site: Site | None = None
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    role: str,
+    now: datetime,
+    site: Site | None = None,
+    manager: Manager | None = None,
 ) -> User:
+    """A new dashboard user; with `site`, a member of it, and with `manager`, that site's manager they are
+    (so "call back now" offers their phone first)."""
     address = normal_email(email)
     if "@" not in address or len(address) > 254 or address.startswith("@") or address.endswith("@"):
         raise InvalidField("email", "Give an email address such as anna@shop.example.", "invalid_email")
@@ -62,6 +71,8 @@ async def add_user(
         raise InvalidField("role", "The role is 'owner' or 'manager'.", "invalid_role")
     if role == "manager" and site is None:
         raise InvalidField("site", "A manager needs a site (--site KEY).", "required")
+    if manager is not None and (site is None or manager.site_id != site.id):
+        raise InvalidField("manager", "The manager must be one of the user's site's (--site KEY).", "invalid")
     if len(password) < MIN_PASSWORD:
         raise InvalidField("password", f"Use a password of at least {MIN_PASSWORD} characters.", "too_short")
     if (await session.execute(select(User.id).where(User.email == address))).first():
@@ -70,13 +81,26 @@ async def add_user(
     session.add(user)
     await session.flush()
     if site is not None:
-        await add_membership(session, user, site)
+        await add_membership(session, user, site, manager.id if manager is not None else None)
     return user
 
 
 async def add_membership(session: AsyncSession, user: User, site: Site, manager_id: int | None = None) -> None:
-    session.add(UserSite(user_id=user.id, site_id=site.id, manager_id=manager_id))
+    """Make `user` a member of `site` (a manager sees its leads), as the manager `manager_id` of it if
+    given; an existing membership keeps its manager unless another is given."""
+    row = await session.get(UserSite, (user.id, site.id))
+    if row is None:
+        session.add(UserSite(user_id=user.id, site_id=site.id, manager_id=manager_id))
+    elif manager_id is not None:
+        row.manager_id = manager_id
     await session.flush()
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User:
+    user = (await session.execute(select(User).where(User.email == normal_email(email)))).scalar_one_or_none()
+    if user is None:
+        raise InvalidField("email", f"There is no user {normal_email(email)}.", "not_found")
+    return user
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
@@ -102,7 +126,7 @@ async def access_for(session: AsyncSession, user_id: int) -> Access | None:
 
 
 async def own_manager_id(session: AsyncSession, user_id: int, site_id: int) -> int | None:
-    """The manager a user is on this site: set on the membership, or the one whose name is the email."""
+    """The manager a user is on this site, as their membership says (`ringback user add --manager`)."""
     row = await session.get(UserSite, (user_id, site_id))
     return row.manager_id if row is not None else None
 

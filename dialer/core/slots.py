@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dialer.core import windows
+from dialer.core.errors import InvalidField
 from dialer.core.site_config import ManagerLike, SiteConfig
 
 LEAD_TIME = timedelta(minutes=15)  # a slot must start at least this far ahead
@@ -61,6 +62,28 @@ def offer(
             found.append(candidate)
         candidate += step
     return found
+
+
+def picked_time(value: datetime, field: str = "scheduled_for") -> datetime:
+    """A time a visitor sent, if it is one that can be booked at all: with a UTC offset, and one that can
+    be turned into UTC (the year 9999 with a negative offset cannot)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidField(field, "The time needs a UTC offset, e.g. 2026-11-23T10:00:00+01:00.", "invalid_datetime")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidField(field, "This time is out of range. Please pick one of the offered times.",
+                           "invalid_datetime") from None
+    return value
+
+
+def parse_picked_time(text: str, field: str) -> datetime:
+    """`picked_time` of a time as a form sends it (ISO 8601)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidField(field, "Please pick one of the offered times.", "invalid_datetime") from None
+    return picked_time(value, field)
 
 
 def check(

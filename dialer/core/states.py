@@ -32,6 +32,7 @@ TERMINAL = frozenset(
 )
 WAITING = frozenset({LeadStatus.SCHEDULED, LeadStatus.QUEUED})
 CALLING = frozenset({LeadStatus.CALLING_MANAGER, LeadStatus.CALLING_VISITOR, LeadStatus.CONNECTED})
+CANCELLABLE = WAITING | CALLING  # the visitor or a manager may still withdraw it (machine: Trigger.CANCEL)
 
 
 class LegStatus(StrEnum):

@@ -312,8 +312,10 @@ class Engine:
             self._lead_of_leg.clear()
         self._lead_of_leg[leg_id] = lead_id
 
-    async def cancel(self, lead_id: str) -> None:
-        await self.submit(lead_id, Work(Trigger.CANCEL))
+    async def cancel(self, lead_id: str) -> LeadRow | None:
+        """The visitor or a manager withdrew the request: calls under way are hung up. Returns the lead
+        once cancelled, or None when there was nothing to cancel (it was over already)."""
+        return await self.submit(lead_id, Work(Trigger.CANCEL))
 
     async def reschedule(self, lead_id: str, when: datetime) -> LeadRow | None:
         """The visitor picked a new time after a missed or unreachable call."""

@@ -20,13 +20,13 @@ from dialer.core.records import LeadRow, LegRow, ManagerRow
 from dialer.core.site_config import SiteConfig
 from dialer.core.states import TERMINAL, LeadStatus, LegRole, LegStatus
 from dialer.core.step import Step
-from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site
+from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site, table_of
 
-leads = leads_table = Lead.__table__
-legs_table = CallLeg.__table__
-managers_table = Manager.__table__
-sites_table = Site.__table__
-events_table = LeadEvent.__table__
+leads = leads_table = table_of(Lead)
+legs_table = table_of(CallLeg)
+managers_table = table_of(Manager)
+sites_table = table_of(Site)
+events_table = table_of(LeadEvent)
 
 SiteRow = SiteConfig  # a site as the engine reads it (dialer/sites/cache.py)
 
@@ -162,7 +162,8 @@ async def due_lead_ids(conn: AsyncConnection, now: datetime, limit: int) -> list
 
 
 async def next_wake(conn: AsyncConnection) -> datetime | None:
-    return (await conn.execute(_NEXT_WAKE)).scalar_one_or_none()
+    wake: datetime | None = (await conn.execute(_NEXT_WAKE)).scalar_one_or_none()
+    return wake
 
 
 async def manager_names(conn: AsyncConnection, manager_ids: set[int]) -> dict[int, str]:

@@ -1,1 +1,2 @@
-"""Accepting a visitor's request: validate every field, schedule it, write the lead."""
+"""Accepting a visitor's request: validate every field (`accept.validate`), decide when to call
+(`schedule.schedule`), write the lead (`accept.write`); `accept.accept` does all three for trusted callers."""

@@ -1,6 +1,8 @@
 """Accepting a visitor's request: validate every field, then write the lead and its first timeline line.
 
 Nothing is written unless every field is right, so a refused request leaves no trace in the database.
+The public API calls the steps one by one, with its screening between them (server/api.py); trusted
+callers (the command line, tests, benchmarks) call `accept`, which runs them all without screening.
 """
 
 from __future__ import annotations
@@ -8,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -20,21 +21,19 @@ from phonenumbers import timezone as phone_timezones
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialer.core import slots, source, windows
+from dialer.core import slots, source
 from dialer.core.errors import InvalidField
 from dialer.core.hours import zone as zone_info
-from dialer.core.machine import Policy, admit
 from dialer.core.phones import e164, parse_phone
 from dialer.core.site_config import SiteConfig
-from dialer.core.states import LeadStatus
 from dialer.db.models import CallLeg, Lead, Manager, new_id
 from dialer.intake import new_lead
-from dialer.protection.number_rules import allowed_countries, check_number  # noqa: F401 - allowed_countries was defined here
+from dialer.intake.schedule import When, schedule
+from dialer.intake.schedule import booked_slots as booked_slots  # where it was defined before
 from dialer.sites.config import from_row
-from dialer.sites.lookup import active_managers, site_by_key
+from dialer.sites.lookup import site_by_key
 
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
-RING = Policy().ring_timeout
 LIMITS = {"name": 200, "message": 2000, "visitor_id": 64, "page_url": 2048, "referrer": 2048, "utm": 200}
 
 
@@ -52,10 +51,14 @@ class CallbackRequest:
     utm: dict[str, str] = field(default_factory=dict)
     consent: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # visit facts from the widget (visits, first seen…)
-    # Bot checks (dialer/protection/screen.py): the signed token from the config call, the honeypot, a CAPTCHA answer.
-    form_token: str | None = None
-    hp: str | None = None
-    captcha: str | None = None
+
+
+class Checked(NamedTuple):
+    """What `validate` found: the number in E.164, the visitor's time zone and where that came from."""
+
+    phone: str
+    zone: str
+    zone_source: str
 
 
 @lru_cache(maxsize=1)
@@ -111,25 +114,31 @@ def _same_offsets(given: str, zones: list[str], now: datetime) -> bool:
     return len(zones) == 1 and now.astimezone(zone_info(zones[0])).utcoffset() == offset
 
 
-def validate(site: SiteConfig, req: CallbackRequest, now: datetime) -> tuple[str, str, str]:  # noqa: C901
-    """Check every field; returns the number in E.164, the visitor's time zone and where it came from."""
+def validate(
+    site: SiteConfig, req: CallbackRequest, now: datetime, number: phonenumbers.PhoneNumber | None = None
+) -> Checked:
+    """Check every field. `number` is the request's phone already read (`phones.parse_phone`), if it was."""
     for name in ("name", "message", "visitor_id", "page_url", "referrer"):
         _check_length(name, getattr(req, name), LIMITS[name])
     for key, value in req.utm.items():
         if key not in UTM_KEYS:
             raise InvalidField(f"utm.{key}", f"Unknown UTM tag '{key[:20]}'.", "unknown_field")
         _check_length(f"utm.{key}", value, LIMITS["utm"])
-    number = parse_phone(req.phone, site.country)
-    check_number(site, number)  # countries, number types, block list
+    if number is None:
+        number = parse_phone(req.phone, site.country)
     if site.consent_required and not req.consent:
         raise InvalidField("consent", "Please agree to be called before sending the request.", "consent_required")
     if req.scheduled_for is not None:
-        if req.scheduled_for.tzinfo is None:
-            raise InvalidField("scheduled_for", "The time needs a UTC offset, e.g. 2026-11-23T10:00:00+01:00.")
+        slots.picked_time(req.scheduled_for)
         if req.scheduled_for < now:
             raise InvalidField("scheduled_for", "This time has already passed. Please pick a later one.", "in_past")
     zone, zone_source = visitor_timezone(req.timezone, number, site, now)
-    return e164(number), zone, zone_source
+    return Checked(e164(number), zone, zone_source)
+
+
+def is_message(req: CallbackRequest) -> bool:
+    """A request with a message is kept for a human: nobody is dialed."""
+    return bool(req.message and req.message.strip())
 
 
 async def accept(
@@ -139,44 +148,36 @@ async def accept(
     *,
     site: SiteConfig | None = None,
     managers: list[Manager] | None = None,
-    validated: tuple[str, str, str] | None = None,
 ) -> tuple[Lead, str]:
-    """Validate and write a new lead; returns it with the secret token that lets the visitor follow it.
-
-    A caller that already holds the site, its active managers or what `validate` returned for this very
-    request (the API: from its site cache and its screening) passes them, so they are not read twice."""
+    """Validate, schedule and write a new lead, without screening (for trusted callers); returns it with
+    the secret token that lets the visitor follow it."""
     site = site or from_row(await site_by_key(session, req.site))
-    phone, zone, zone_source = validated or validate(site, req, now)
+    checked = validate(site, req, now)
+    when = await schedule(session, site, req.scheduled_for, checked.zone, now, is_message=is_message(req),
+                          managers=managers)
+    return await write(session, site, req, checked, when, now)
+
+
+async def write(
+    session: AsyncSession, site: SiteConfig, req: CallbackRequest, checked: Checked, when: When, now: datetime
+) -> tuple[Lead, str]:
+    """Write the lead and the first line of its timeline; returns it with the visitor's secret token."""
     token = secrets.token_urlsafe(24)
-    is_message = bool(req.message and req.message.strip())
-    scheduled_for, wake_at, status = None, None, LeadStatus.RECEIVED
-    if not is_message:
-        if managers is None:
-            managers = await active_managers(session, site.id)
-        scheduled_for = await _check_time(session, site, managers, zone, req.scheduled_for, now)
-        allowed = windows.allowed_at(now, site, managers, zone, RING)
-        if allowed is None:
-            raise InvalidField(
-                "scheduled_for", "Nobody can call in the coming weeks. Please leave a message instead.",
-                "no_calling_hours",
-            )
-        status, when = admit(scheduled_for=scheduled_for, allowed_at=allowed, now=now)
-        scheduled_for = when if status is LeadStatus.SCHEDULED else None
-        wake_at = now  # the engine confirms a scheduled time by text, or starts the hunt, at once
-    returning, last_manager = await _history(session, site.id, req.visitor_id, phone)
+    returning, last_manager = await _history(session, site.id, req.visitor_id, checked.phone)
+    message = is_message(req)
     lead = Lead(
         id=new_id(),  # known before the insert, so the lead and its first timeline line go in together
         site_id=site.id,
-        kind="message" if is_message else "call",
-        status=status,
+        kind="message" if message else "call",
+        status=when.status,
         version=1,
         token_hash=hash_token(token),
-        phone=phone,
+        phone=checked.phone,
         name=(req.name or "").strip() or None,
-        message=req.message if is_message else None,
-        timezone=zone,
-        scheduled_for=scheduled_for,
-        wake_at=wake_at,
+        message=req.message if message else None,
+        timezone=checked.zone,
+        scheduled_for=when.scheduled_for,
+        wake_at=when.wake_at,
         attempt=1,
         preferred_manager_id=last_manager,
         consent=req.consent,
@@ -187,23 +188,25 @@ async def accept(
         source={
             "label": source.label(req.utm, req.referrer, req.page_url),
             "returning": returning,
-            "timezone_source": zone_source,
+            "timezone_source": checked.zone_source,
             **req.extra,
         },
         created_at=now,
         updated_at=now,
     )
-    detail = f"request received ({lead.kind}); visitor's time zone {zone} from the {zone_source}"
-    if scheduled_for is not None:
+    zone = checked.zone
+    detail = f"request received ({lead.kind}); visitor's time zone {zone} from the {checked.zone_source}"
+    if when.scheduled_for is not None:
         why = "picked by the visitor" if req.scheduled_for else "outside calling hours"
-        detail += f"; to be called at {scheduled_for.astimezone(zone_info(zone)):%Y-%m-%d %H:%M} their time ({why})"
+        local = when.scheduled_for.astimezone(zone_info(zone))
+        detail += f"; to be called at {local:%Y-%m-%d %H:%M} their time ({why})"
     if last_manager is not None:
         detail += "; a returning visitor, offered first to the manager who spoke with them last"
-    await new_lead.write(session, lead, at=now, kind="status", status=status, detail=detail)
+    await new_lead.write(session, lead, at=now, kind="status", status=when.status, detail=detail)
     return lead, token
 
 
-def _history_query(by_visitor: bool) -> Select[tuple[bool, int | None]]:
+def _history_query(by_visitor: bool) -> Select[Any]:
     """Whether the visitor asked before, and the manager who last talked with them: one round trip (a
     first-time visitor's number matches no lead, so the second part costs nothing). Built once."""
     same = Lead.phone == bindparam("phone")
@@ -232,23 +235,3 @@ async def _history(
     params = {"site_id": site_id, "phone": phone, "visitor_id": visitor_id}
     row = (await session.execute(_HISTORY[bool(visitor_id)], params)).one()
     return bool(row[0]), row[1]
-
-
-async def booked_slots(session: AsyncSession, site: SiteConfig, now: datetime) -> Counter[datetime]:
-    minutes = slots.slot_minutes(site)
-    query = select(Lead.scheduled_for).where(
-        Lead.site_id == site.id, Lead.status == LeadStatus.SCHEDULED, Lead.scheduled_for >= now
-    )
-    return Counter(slots.slot_start(t, minutes) for t in (await session.execute(query)).scalars() if t)
-
-
-async def _check_time(
-    session: AsyncSession, site: SiteConfig, managers: list[Manager], zone: str, when: datetime | None, now: datetime
-) -> datetime | None:
-    if when is None:
-        return None
-    booked = await booked_slots(session, site, now)
-    problem = slots.check(when, now, site, managers, zone, booked, ring=RING)
-    if problem:
-        raise InvalidField("scheduled_for", problem, "slot_unavailable")
-    return when

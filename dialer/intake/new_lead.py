@@ -14,12 +14,12 @@ from sqlalchemy import bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from dialer.db.models import Lead, LeadEvent
+from dialer.db.models import Lead, LeadEvent, table_of
 
-_LEAD = [column.key for column in Lead.__table__.columns]
+_LEAD = [column.key for column in table_of(Lead).columns]
 _EVENT = ("lead_id", "at", "kind", "status", "detail")
-_INSERT_LEAD = insert(Lead.__table__).values({name: bindparam(f"lead_{name}") for name in _LEAD})
-_INSERT_EVENT = insert(LeadEvent.__table__).values({name: bindparam(f"event_{name}") for name in _EVENT})
+_INSERT_LEAD = insert(table_of(Lead)).values({name: bindparam(f"lead_{name}") for name in _LEAD})
+_INSERT_EVENT = insert(table_of(LeadEvent)).values({name: bindparam(f"event_{name}") for name in _EVENT})
 # WITH new_lead AS (INSERT INTO leads …) INSERT INTO lead_events …: the foreign key is checked at the end
 # of the statement, when the lead is there.
 _INSERT_BOTH = _INSERT_EVENT.add_cte(_INSERT_LEAD.cte("new_lead"))

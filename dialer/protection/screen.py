@@ -1,11 +1,15 @@
-"""Screening a public callback request before it is written: origin, bots, field checks, rate limits.
+"""Screening a public callback request: who is asking, and whether they may have it written.
 
-The site key is public, so nothing here trusts it: every check is about the request itself. The order is
-cheapest first, and a request is counted against the rate limits only once everything else has passed.
-Each refusal names the field the visitor can change where there is one. `intake.accept` stays the plain
-write that trusted callers (command line, tests, benchmarks) use; the public API screens first.
+The site key is public, so nothing here trusts it: every check is about the request itself. The public
+API (server/api.py) calls `check` before intake validates the fields (the page's origin, the bot checks,
+the number rules: cheap, and nothing is used up) and `admit` last, just before the write: the CAPTCHA
+(its answers are good for one check, so it is not spent on a request with a typo), one request per
+number at a time, and the rate limits, which count the request. Nothing refuses it after `admit`, so a
+refused request never uses up a count, in the database or in Redis. Trusted callers (command line,
+tests, benchmarks) write through `intake.accept` without screening.
 
-Settings and their defaults: `dialer/core/abuse_rules.py`; number rules: `number_rules.py`; caps: `caps.py`.
+Each refusal names the field the visitor can change where there is one. Settings and their defaults:
+`dialer/core/abuse_rules.py`; number rules: `number_rules.py`; caps: `caps.py`.
 """
 
 from __future__ import annotations
@@ -18,19 +22,20 @@ import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.core.abuse_rules import AbuseRules
 from dialer.core.errors import InvalidField, RateLimited, Refused, Unavailable
+from dialer.core.phones import parse_phone
 from dialer.core.site_config import SiteConfig
 from dialer.core.states import TERMINAL
 from dialer.db.models import Lead
-from dialer.intake.accept import CallbackRequest, validate
-from dialer.protection import form_token
+from dialer.protection import form_token, number_rules
 from dialer.protection.ratelimit import Limiter, Rule
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,16 @@ class Visit:
     ip: str | None
     origin: str | None
     own_origin: str  # this server's own origin (the demo page is served from it)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What the widget sends to show that a person filled the form in: the signed token from the config
+    call, the honeypot (sent only when its hidden input was filled) and a CAPTCHA answer."""
+
+    form_token: str | None = None
+    hp: str | None = None
+    captcha: str | None = None
 
 
 def storable(text: str) -> bool:
@@ -85,16 +100,6 @@ def first_unstorable(data: Any, path: str = "") -> str | None:
     return None
 
 
-def check_datetime(value: datetime) -> None:
-    """A time the visitor sent must be one the database can hold once turned into UTC."""
-    if value.tzinfo is None:
-        return  # intake says what is missing
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        raise InvalidField("scheduled_for", "This time is out of range.", "invalid_datetime") from None
-
-
 def config_fields(site: SiteConfig, secret: str, now: datetime) -> dict[str, Any]:
     """What the widget needs from the config call to pass the bot checks."""
     rules = site.abuse
@@ -108,38 +113,45 @@ def check_origin(site: SiteConfig, visit: Visit) -> None:
         raise Refused("site", "This site does not accept requests from this page.", "origin_not_allowed")
 
 
-def check_honeypot(req: CallbackRequest) -> None:
-    # The widget sends `hp` only when its hidden input was filled in, which people never see to do.
-    if req.hp:
+def check_honeypot(proof: Proof) -> None:
+    if proof.hp:
         raise InvalidField("hp", "This request looks automated and was not sent.", "bot_suspected")
 
 
-async def screen(
-    session: AsyncSession,
-    site: SiteConfig,
-    req: CallbackRequest,
-    visit: Visit,
-    now: datetime,
-    *,
-    secret: str,
-    limiter: Limiter,
-) -> tuple[str, str, str]:
-    """Raise unless the request may be accepted; counts it against the rate limits when it may.
-
-    Returns what `intake.validate` found (the number in E.164, the visitor's time zone, its source)."""
+def check(
+    site: SiteConfig, visit: Visit, proof: Proof, phone: str, now: datetime, *, secret: str
+) -> phonenumbers.PhoneNumber:
+    """Raise unless the request may go on to validation: it comes from one of the site's pages, passes
+    the bot checks, and its number is one the site calls. Returns the number as read."""
     rules = site.abuse
     check_origin(site, visit)
-    check_honeypot(req)
+    check_honeypot(proof)
     if rules.form_token:
         form_token.check(
-            secret, site.key, req.form_token, now, min_age=rules.min_fill_seconds, max_age=rules.form_token_max_age
+            secret, site.key, proof.form_token, now, min_age=rules.min_fill_seconds, max_age=rules.form_token_max_age
         )
-    validated = validate(site, req, now)
-    phone = validated[0]
+    number = parse_phone(phone, site.country)
+    number_rules.check_number(site, number)  # countries, number types, block list
+    return number
+
+
+async def admit(
+    session: AsyncSession,
+    site: SiteConfig,
+    visit: Visit,
+    proof: Proof,
+    now: datetime,
+    *,
+    phone: str,
+    visitor_id: str | None,
+    is_call: bool,
+    limiter: Limiter,
+) -> None:
+    """The last gate, once the request is known to be right: raise unless it may be written, and count
+    it against the rate limits when it may. Call it last before the write: Redis counts at once."""
+    rules = site.abuse
     if rules.captcha is not None:
-        await check_captcha(rules, req.captcha, visit.ip)
-    await limiter.hit(session, rate_rules(site, rules, req, visit, phone), now)
-    is_call = not (req.message and req.message.strip())
+        await check_captcha(rules, proof.captcha, visit.ip)
     if rules.one_active_per_number and is_call and await _active_lead(session, site.id, phone):
         raise RateLimited(
             "phone",
@@ -147,13 +159,15 @@ async def screen(
             ACTIVE_RETRY_AFTER,
             "already_requested",
         )
-    return validated
+    await limiter.hit(session, rate_rules(site, rules, visitor_id, visit, phone), now)
 
 
-def rate_rules(site: SiteConfig, rules: AbuseRules, req: CallbackRequest, visit: Visit, phone: str) -> list[Rule]:
+def rate_rules(
+    site: SiteConfig, rules: AbuseRules, visitor_id: str | None, visit: Visit, phone: str
+) -> list[Rule]:
     subjects = {
         "ip": (visit.ip, None, "Too many requests from your network. Please try again later."),
-        "visitor": (req.visitor_id, "visitor_id", "Too many requests from this browser. Please try again later."),
+        "visitor": (visitor_id, "visitor_id", "Too many requests from this browser. Please try again later."),
         "phone": (phone, "phone", "Too many requests for this number. Please try again later."),
         "site": ("", None, "This site takes no more requests right now. Please try again later."),
     }

@@ -14,7 +14,7 @@ from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.core.site_config import ManagerLike, SiteConfig, read
-from dialer.db.models import Manager, Site
+from dialer.db.models import Manager, Site, table_of
 
 __all__ = ["SiteConfig", "from_row", "load_by_ids", "report"]
 
@@ -27,8 +27,8 @@ COLUMNS = (
 MAX_REPORTED = 10_000  # remembered (site, problem) pairs; beyond that they are forgotten and logged anew
 _reported: set[tuple[str, str]] = set()
 
-_sites = Site.__table__
-_managers = Manager.__table__
+_sites = table_of(Site)
+_managers = table_of(Manager)
 _SITES = select(*(_sites.c[name] for name in COLUMNS)).where(_sites.c.id.in_(bindparam("ids", expanding=True)))
 _HOURS = (
     select(_managers.c.id, _managers.c.site_id, _managers.c.working_hours)

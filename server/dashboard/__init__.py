@@ -33,6 +33,7 @@ def _routes() -> list[BaseRoute]:
         Route("/leads/{lead_id}", page(leads.lead_page), methods=["GET"]),
         Route("/leads/{lead_id}/call-back", page(leads.call_back), methods=["POST"]),
         Route("/leads/{lead_id}/handled", page(leads.mark_handled), methods=["POST"]),
+        Route("/leads/{lead_id}/cancel", page(leads.cancel), methods=["POST"]),
         Route("/recordings/{leg_id}", page(leads.recording), methods=["GET"]),
         Route("/notices/{notice_id:int}/seen", page(notices.dismiss, owner=True), methods=["POST"]),
         Route("/costs", page(costs.costs_page), methods=["GET"]),

@@ -1,4 +1,4 @@
-"""The leads list (and its CSV), a lead's page, "call back now", "handled" and the recording proxy."""
+"""The leads list (and its CSV), a lead's page, "call back now", "cancel", "handled" and the recording proxy."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from dialer.accounts.users import own_manager_id, site_managers
 from dialer.core.machine import CALLABLE_AGAIN, IllegalMove
-from dialer.core.states import LeadStatus
+from dialer.core.states import CANCELLABLE, LeadStatus
 from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site
 from dialer.reports.filters import LeadFilter
 from dialer.reports.leads import LeadRow, filter_choices, iter_leads, list_leads, whereabouts
@@ -130,6 +130,7 @@ async def lead_page(request: Request, ctx: Ctx) -> Response:
         cost=sum(known, start=Decimal("0.00000")), pending=sum(1 for leg in legs if leg.price is None),
         unit=next((leg.price_unit for leg in legs if leg.price_unit), site.currency),
         can_call_back=lead.status in CALLABLE_AGAIN, needs_handling=_needs_handling(lead),
+        can_cancel=lead.status in CANCELLABLE,
         message=request.query_params.get("done", ""),
     )
 
@@ -161,6 +162,20 @@ async def call_back(request: Request, ctx: Ctx) -> Response:
         # A plain UPDATE of a column the engine never reads: it must not race the engine's versioned steps.
         await session.execute(update(Lead).where(Lead.id == lead.id).values(handled_by=ctx.access.email))
     return RedirectResponse(f"/dashboard/leads/{lead.id}?done=call_back", 303)
+
+
+async def cancel(request: Request, ctx: Ctx) -> Response:
+    """Withdraw the request (the visitor asked by phone or mail, say): calls under way are hung up."""
+    lead = await visible_lead(request, ctx, request.path_params["lead_id"])
+    rt = runtime(request)
+    if lead.status not in CANCELLABLE or await rt.engine.cancel(lead.id) is None:
+        lead = await visible_lead(request, ctx, lead.id)
+        raise HTTPException(409, f"This lead is {lead.status.replace('_', ' ')}: there is nothing left to cancel.")
+    assert ctx.access is not None
+    async with rt.sessions() as session, session.begin():
+        session.add(LeadEvent(lead_id=lead.id, at=rt.clock.now(), kind="note",
+                              detail=f"cancelled by {ctx.access.email} on the dashboard"))
+    return RedirectResponse(f"/dashboard/leads/{lead.id}?done=cancelled", 303)
 
 
 async def mark_handled(request: Request, ctx: Ctx) -> Response:

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.db.models import Lead
-from server import api as api_module
+from server import schema as api_schema
 from server.app import create_app
 from server.openapi import CALLBACK_REQUEST, SPEC
 from tests.server.test_abuse_support import VISITOR, AbuseApi, abuse_api
@@ -42,6 +42,15 @@ def schema(name: str) -> Draft202012Validator:
     return Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": SPEC["components"]})
 
 
+def described(name: str) -> dict[str, Any]:
+    """A request field's schema in the description, its reference followed."""
+    found = CALLBACK_REQUEST["properties"][name]
+    for option in found.get("anyOf", [found]):
+        if "$ref" in option:
+            return SPEC["components"]["schemas"][option["$ref"].rsplit("/", 1)[1]]  # type: ignore[no-any-return]
+    return found  # type: ignore[no-any-return]
+
+
 def test_hostile_text_is_stored_exactly_as_given(api: AbuseApi) -> None:
     created = api.post(**HOSTILE)
     assert created.status_code == 201, created.text
@@ -66,7 +75,7 @@ def test_each_text_field_takes_its_documented_length_and_not_one_more(api: Abuse
 
 
 def test_utm_values_take_their_documented_length(api: AbuseApi) -> None:
-    limit = CALLBACK_REQUEST["properties"]["utm"]["properties"]["campaign"]["maxLength"]
+    limit = described("utm")["properties"]["campaign"]["maxLength"]
     over = api.post(utm={"campaign": "c" * (limit + 1)})
     assert over.status_code == 422 and over.json()["error"]["field"] == "utm.campaign"
     assert api.post(utm={"campaign": "c" * limit}).status_code == 201
@@ -123,9 +132,12 @@ def test_the_description_is_served(api: AbuseApi) -> None:
 
 def test_every_http_route_of_the_api_is_described_and_every_field_is_known() -> None:
     app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", demo=True), run_engine=False)
-    api_paths = {r.path for r in app.routes if isinstance(r, Route) and r.path.startswith("/api/")}
-    assert api_paths == set(SPEC["paths"])
-    assert set(CALLBACK_REQUEST["properties"]) == api_module._KNOWN
+    api_routes: dict[str, set[str]] = {}
+    for r in app.routes:
+        if isinstance(r, Route) and r.path.startswith("/api/"):
+            api_routes.setdefault(r.path, set()).update(m.lower() for m in r.methods or () if m not in ("HEAD", "OPTIONS"))
+    assert api_routes == {path: set(methods) for path, methods in SPEC["paths"].items()}
+    assert set(CALLBACK_REQUEST["properties"]) == set(api_schema.CallbackRequest.__struct_fields__)
     for schema_name in SPEC["components"]["schemas"]:
         Draft202012Validator.check_schema(SPEC["components"]["schemas"][schema_name])
 
@@ -149,6 +161,13 @@ def test_real_answers_match_the_described_schemas(api: AbuseApi) -> None:
     for error in errors:
         schema("Error").validate(error.json())
     assert errors[1].headers["retry-after"]
+    cancel = {"token": created.json()["token"]}
+    cancelled = api.client.delete(f"/api/v1/callbacks/{created.json()['id']}", params=cancel)
+    assert cancelled.status_code == 200
+    schema("LeadStatus").validate(cancelled.json())
+    again = api.client.delete(f"/api/v1/callbacks/{created.json()['id']}", params=cancel)
+    assert again.status_code == 409
+    schema("Error").validate(again.json())
 
 
 def test_stored_leads_hold_no_trace_of_the_bot_fields(api: AbuseApi) -> None:

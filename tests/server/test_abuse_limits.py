@@ -3,9 +3,12 @@ in the shared database (or Redis) so that they hold across processes."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -194,3 +197,47 @@ def test_limits_in_redis_hold_across_processes(redis_api: tuple[AbuseApi, str]) 
 
     assert api.call(counters) > 0
     assert api.count(RateLimitCounter) == 0  # nothing in the database when Redis keeps the counts
+
+
+TEST_REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", REDIS_URL)
+
+
+@pytest.fixture(params=["database", "redis"])
+def any_limiter_api(request: pytest.FixtureRequest, database_url: str) -> Iterator[AbuseApi]:
+    """The API with the limiter of either kind: the database's (the default) or Redis."""
+    prefix = f"test:{secrets.token_hex(6)}:"
+    with abuse_api(database_url, {"abuse": {"form_token": False}}) as api:
+        if request.param == "redis":
+            secret = api.world.runtime.settings.secret_key
+            api.call(api.world.runtime.limiter.close)
+            api.world.runtime.limiter = RedisLimiter(TEST_REDIS_URL, secret, prefix=prefix)
+        yield api
+        if request.param == "redis":
+            api.call(_forget_at, TEST_REDIS_URL, prefix)
+
+
+async def _forget_at(url: str, prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(url)
+    keys = [key async for key in redis.scan_iter(match=prefix + "*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()
+
+
+def test_a_request_refused_for_any_reason_uses_up_no_count(any_limiter_api: AbuseApi) -> None:
+    """Refusals that come once the request is known to be well formed (the number is already being
+    handled, the picked time is taken) leave the allowance as it was, in Redis as in the database."""
+    api = any_limiter_api
+    api.settings(rate_limits={"ip": {"limit": 2, "window": 3600}})
+    assert api.post(phone=NUMBERS[0], ip="203.0.113.1").status_code == 201
+    for _ in range(3):  # the same number again while its first request is being handled
+        assert limited(api.post(phone=NUMBERS[0], ip="203.0.113.1"), "phone") > 0
+    assert api.post(phone=NUMBERS[0], ip="203.0.113.1").json()["error"]["code"] == "already_requested"
+    night = (api.world.clock.now() + timedelta(days=1)).astimezone(ZoneInfo("Europe/Warsaw")).replace(hour=3, minute=0)
+    taken = api.post(phone=NUMBERS[1], ip="203.0.113.1", scheduled_for=night.isoformat())  # outside calling hours
+    assert taken.status_code == 422 and taken.json()["error"]["code"] == "slot_unavailable"
+    # One request of the two allowed is used: the next goes through, the one after is over the limit.
+    assert api.post(phone=NUMBERS[2], ip="203.0.113.1").status_code == 201
+    assert limited(api.post(phone=NUMBERS[3], ip="203.0.113.1"), None) > 0

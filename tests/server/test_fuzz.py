@@ -2,7 +2,7 @@
 limits off, so hostile values reach the write): never a 5xx, and never a row written for a refused
 request (no lead, no rate-limit count, no notice).
 
-Requests come from the OpenAPI description (its request schema turned into Hypothesis strategies, with
+Every answer must match its schema in the description. Requests come from the OpenAPI description (its request schema turned into Hypothesis strategies, with
 strings up to a little past their documented lengths), from a good request with one field
 replaced by any JSON at all, from raw bytes, and from odd URLs. `RINGBACK_FUZZ_EXAMPLES` sets how many of
 each kind (default 300: 1,200 posts and 600 odd URLs per database, 3,600 requests in a run).
@@ -19,10 +19,11 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
 from dialer.db.models import Lead, RateLimitCounter, SiteNotice
-from server.openapi import CALLBACK_REQUEST
+from server.openapi import CALLBACK_REQUEST, SCHEMAS
 from tests.server.test_abuse_support import AbuseApi, abuse_api
 
 EXAMPLES = int(os.environ.get("RINGBACK_FUZZ_EXAMPLES", "300"))
@@ -50,11 +51,17 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=20), inner, max_size=5),
     max_leaves=20,
 )
+ANSWERS = {name: Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": {"schemas": SCHEMAS}})
+           for name in ("CreatedLead", "Error")}
 IPS = st.sampled_from(["203.0.113.1", "203.0.113.2", "2001:db8::1"]) | st.ip_addresses().map(str)
 
 
 def described(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Values of the types the description gives, strings up to a few characters past `maxLength`."""
+    if "$ref" in schema:
+        return described(SCHEMAS[schema["$ref"].rsplit("/", 1)[1]])
+    if "anyOf" in schema:
+        return st.one_of([described(option) for option in schema["anyOf"]])
     types = schema["type"] if isinstance(schema.get("type"), list) else [schema.get("type")]
     found: list[st.SearchStrategy[Any]] = []
     for kind in types:
@@ -70,7 +77,7 @@ def described(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         elif kind == "boolean":
             found.append(st.booleans())
         elif kind == "integer":
-            found.append(st.integers())
+            found.append(st.integers() | st.integers(schema.get("minimum", -10), schema.get("maximum", 10) + 1))
         elif kind == "null":
             found.append(st.none())
     return st.one_of(found)
@@ -103,8 +110,10 @@ def send(api: AbuseApi, ip: str, content: bytes, content_type: str = "applicatio
     assert response.headers["content-type"].startswith("application/json")
     if response.status_code == 201:
         assert after[0] == before[0] + 1
+        ANSWERS["CreatedLead"].validate(response.json())
     else:
         assert response.status_code >= 400 and response.json()["error"]["message"]
+        ANSWERS["Error"].validate(response.json())
         assert after == before, (response.status_code, response.text, content[:500])
         if response.status_code == 429:
             assert int(response.headers["retry-after"]) > 0

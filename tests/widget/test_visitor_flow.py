@@ -155,6 +155,36 @@ def test_when_nobody_answers_the_widget_says_so_and_offers_to_try_again(live: Li
     assert len(dialed) == 3 and "+12025550143" not in dialed  # three managers tried, the visitor never dialed
 
 
+def test_the_visitor_cancels_while_a_manager_is_rung(live: LiveServer, visitor: Any) -> None:
+    page = visitor().page()
+    page.goto(live.url + "/demo")
+    page.get_by_role("button", name="Call me back").click()
+    page.get_by_label("Your phone number").fill("+1 202 555 0143")
+    page.get_by_role("button", name="Call me now").click()
+    cancel = page.get_by_role("button", name="Cancel my request")
+    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(cancel).to_be_visible()
+    drive_until(live, page, "calling_manager")  # the first manager's phone rings
+    assert len(live.sim.active_calls()) == 1
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.get_by_role("dialog").screenshot(path=str(OUTPUT / "status-cancel.png"))
+
+    cancel.click()
+    status = page.get_by_role("status")
+    expect(status).to_have_text("This request was cancelled.")
+    expect(status).to_have_attribute("data-status", "cancelled")
+    expect(cancel).to_be_hidden()
+    expect(page.get_by_role("button", name="Close")).to_be_focused()  # the keyboard stays in the panel
+    [lead] = live.leads()
+    assert lead.status == "cancelled"
+    live.advance(60)
+    assert live.sim.active_calls() == [] and len(live.sim.dialed) == 1  # hung up, and nobody else rung
+    page.reload()  # the request is over: a new page offers the form again
+    page.get_by_role("button", name="Call me back").click()
+    expect(page.get_by_label("Your phone number")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel my request")).to_be_hidden()
+
+
 def _luminance(rgb: str) -> float:
     values = [int(v) / 255 for v in re.findall(r"\d+", rgb)[:3]]
     r, g, b = (v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in values)

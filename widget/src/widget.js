@@ -8,10 +8,11 @@
   if (!me || old && old.v) return; // a second copy of the tag: the first stays in charge
   var CSS = '__CSS__';
   var ENDED = ['completed', 'missed', 'unreachable', 'cancelled', 'rejected', 'failed', 'received'];
+  var WAITING = ['scheduled', 'queued', 'calling_manager']; // the visitor may still cancel
   var site = me.getAttribute('data-site'), allowed = !me.hasAttribute('data-consent-required');
   var loadedAt = Date.now(), handlers = {}, store = {}, sess = {}, F = {};
-  var api, cfg, T, mode, host, root, btn, panel, form, sub, general, status, again, hp;
-  var isOpen, wantOpen, back, busy, over, ver;
+  var api, cfg, T, mode, host, root, btn, panel, form, sub, general, status, again, stop, hp;
+  var isOpen, wantOpen, back, busy, over, ver, stopping;
 
   function noop() {}
   function safe(fn) {
@@ -135,6 +136,8 @@
     status = el('p', { 'class': 't', role: 'status', 'aria-live': 'polite' }, 0, panel);
     again = el('button', { 'class': 's', type: 'button', hidden: '' }, T.again, panel);
     again.onclick = safe(reset);
+    stop = el('button', { 'class': 'k', type: 'button', hidden: '' }, T.cancel, panel);
+    stop.onclick = safe(cancel);
     form.onsubmit = safe(submit);
     btn.onclick = safe(function () { if (isOpen) close(); else open(); });
     d.addEventListener('keydown', safe(keys), true);
@@ -285,6 +288,8 @@
     if (t == status.textContent) return;
     say(t);
     status.setAttribute('data-status', s);
+    if (WAITING.indexOf(s) < 0 && root.activeElement == stop) panel.querySelector('.x').focus();
+    stop.hidden = WAITING.indexOf(s) < 0;
     if (ENDED.indexOf(s) >= 0) {
       over = 1;
       delete sess.k;
@@ -293,12 +298,23 @@
     }
     emit('status', { id: u.id, status: s, text: t });
   }
+  // The visitor changed their mind: calls being placed are hung up, and the status says it is cancelled.
+  function cancel() {
+    var k = sess.k;
+    if (!k || stopping) return;
+    stopping = 1; // not `disabled`: a disabled button loses the keyboard focus
+    fetch(api + '/api/v1/callbacks/' + k.id + '?token=' + encodeURIComponent(k.token), { method: 'DELETE' })
+      .then(function (r) { return r.json(); })
+      .then(safe(function (j) { if (j.status) show(j); else say((j.error || {}).message || T.network); }))
+      .catch(function () { say(T.network); })
+      .then(function () { stopping = 0; });
+  }
   function reset() {
     over = 1;
     delete sess.k;
     save();
     form.hidden = false;
-    again.hidden = true;
+    again.hidden = stop.hidden = true;
     say('');
     status.removeAttribute('data-status');
     if (isOpen) first().focus();

@@ -1,14 +1,19 @@
-"""A lead's page in use: "call back now" on a missed lead, "mark handled", and the recording proxy."""
+"""A lead's page in use: "call back now" on a missed lead (the signed-in manager first), "cancel", "mark
+handled", and the recording proxy."""
 
 from __future__ import annotations
 
+import io
 import re
+
+import pytest
 
 from dialer.core.states import LegRole
 from dialer.db.models import CallLeg, Lead, Site
 from dialer.telephony.simulator import Behaviour
+from server import cli
 from tests.conftest import MANAGER_PHONES
-from tests.server.dashboard.conftest import ANNA, OWNER, Dash
+from tests.server.dashboard.conftest import ANNA, OWNER, PASSWORD, Dash
 
 VISITOR = "+48501234567"
 
@@ -104,3 +109,50 @@ def test_a_lead_of_the_shop_cannot_be_called_back_by_the_other_sites_manager(das
     assert refused.status_code == 404
     lead: Lead = dash.run(dash.world.lead, lead_id)
     assert lead.status == "missed" and lead.attempt == 1
+
+
+def test_a_manager_cancels_a_request_while_it_is_being_rung(dash: Dash) -> None:
+    world = dash.world
+    for phone in MANAGER_PHONES:
+        world.sim.script(phone, Behaviour.never_answers())
+
+    async def ringing() -> str:
+        lead = await world.submit(VISITOR)
+        await world.until_status(lead.id, "calling_manager")
+        return lead.id
+
+    lead_id = dash.run(ringing)
+    assert len(world.sim.active_calls()) == 1
+    assert dash.login(ANNA).status_code == 303
+    page = dash.client.get(f"/dashboard/leads/{lead_id}").text
+    assert f'action="/dashboard/leads/{lead_id}/cancel"' in page
+    forged = dash.client.post(f"/dashboard/leads/{lead_id}/cancel", data={"csrf": "forged"})
+    assert forged.status_code == 403 and dash.run(world.lead, lead_id).status == "calling_manager"
+
+    done = dash.post(f"/dashboard/leads/{lead_id}/cancel", {}, page=f"/dashboard/leads/{lead_id}")
+    assert done.status_code == 303 and done.headers["location"].endswith("?done=cancelled")
+    dash.run(world.clock.advance, 0)
+    assert dash.run(world.lead, lead_id).status == "cancelled"
+    assert world.sim.active_calls() == []  # the ringing manager's leg was hung up
+    after = dash.client.get(done.headers["location"]).text
+    assert "Cancelled: nobody will be called" in after and f"cancelled by {ANNA} on the dashboard" in after
+    assert f'/dashboard/leads/{lead_id}/cancel"' not in after
+    again = dash.post(f"/dashboard/leads/{lead_id}/cancel", {}, page=f"/dashboard/leads/{lead_id}")
+    assert again.status_code == 409 and "nothing left to cancel" in again.text
+
+
+def test_call_back_now_offers_the_signed_in_managers_own_phone_first(
+    dash: Dash, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user added with `ringback user add --manager` is that manager on the lead page."""
+    monkeypatch.setenv("RINGBACK_DATABASE_URL", database_url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert cli.main(["user", "add", "--email", "carol@shop.example", "--role", "manager", "--site", "shop",
+                     "--manager", "M2"]) == 0
+    lead_id = _missed_lead(dash)
+    assert dash.login("carol@shop.example").status_code == 303
+    page = dash.client.get(f"/dashboard/leads/{lead_id}").text
+    assert re.findall(r'<option value="\d+" selected>(\w+)</option>', page) == ["M2"]
+    assert dash.login(ANNA).status_code == 303  # not linked to a manager: nobody is preselected
+    choice = dash.client.get(f"/dashboard/leads/{lead_id}").text.split('name="manager_id"')[1].split("</select>")[0]
+    assert "selected" not in choice and ">M2<" in choice
