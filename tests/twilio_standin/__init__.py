@@ -10,9 +10,9 @@ from __future__ import annotations
 import secrets
 from types import TracebackType
 
+from tests.harness.serving import ThreadedServer, listening_socket, url_of
 from tests.twilio_standin.app import Faults, create_app
 from tests.twilio_standin.network import Call, Network, Person, Posted
-from tests.twilio_standin.serving import ThreadedServer, listening_socket, url_of
 
 __all__ = [
     "Call", "Faults", "Network", "Person", "Posted", "ThreadedServer", "TwilioStandIn", "listening_socket", "url_of",

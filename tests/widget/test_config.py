@@ -8,27 +8,20 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import anyio.from_thread
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dialer.db.models import Lead, Site
-from server.app import create_app
 from server.pages import STRICT_CSP, widget_file
 from server.widget_config import contrast
 from server.widget_texts import TEXTS
-from tests.conftest import World, make_world
+from tests.harness import World, client_for
 
 
 @pytest.fixture
 def api(database_url: str) -> Iterator[tuple[TestClient, World]]:
-    with anyio.from_thread.start_blocking_portal() as portal:
-        world = portal.call(make_world, database_url)  # site "shop", country PL
-        portal.call(world.runtime.database.dispose)
-    with TestClient(create_app(runtime=world.runtime, run_engine=False)) as client:
-        yield client, world
-        client.portal.call(world.runtime.database.dispose)  # type: ignore[union-attr]
+    yield from client_for(database_url, run_engine=False)  # site "shop", country PL
 
 
 def configure(client: TestClient, world: World, **columns: Any) -> None:
