@@ -9,11 +9,11 @@ import secrets
 
 from dialer.broadcast.redis_pubsub import RedisBroadcast
 from dialer.clock import SystemClock
-from dialer.config import Settings
 from dialer.intake.accept import CallbackRequest, accept
 from dialer.runtime import Runtime
 from dialer.sites.admin import add_manager, add_site
 from dialer.telephony.simulator import Behaviour, SimulatedProvider
+from tests.harness import build_runtime
 
 REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -22,11 +22,7 @@ def _runtime(url: str, prefix: str) -> tuple[Runtime, SimulatedProvider]:
     clock = SystemClock(50)
     sim = SimulatedProvider(clock)
     sim.script("+12025550101", Behaviour.never_answers())
-    runtime = Runtime.build(
-        Settings(database_url=url), clock=clock, provider=sim,
-        broadcast=RedisBroadcast(REDIS_URL, prefix=prefix), poll_interval=None,
-    )
-    return runtime, sim
+    return build_runtime(url, clock=clock, provider=sim, broadcast=RedisBroadcast(REDIS_URL, prefix=prefix)), sim
 
 
 async def test_a_worker_hears_of_a_lead_the_web_process_accepted(database_url: str) -> None:

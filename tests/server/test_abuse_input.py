@@ -100,12 +100,14 @@ def test_text_that_cannot_be_stored_is_refused_by_field(api: AbuseApi, fragment:
     assert api.nothing_written(events=0)
 
 
+@pytest.mark.sqlite_only
 def test_deeply_nested_json_is_refused(api: AbuseApi) -> None:
     body = b'{"site": "shop", "utm": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     response = api.client.post("/api/v1/callbacks", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400 and api.nothing_written(events=0)
 
 
+@pytest.mark.sqlite_only
 def test_times_out_of_range_are_refused(api: AbuseApi) -> None:
     for value in ("0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"):
         response = api.post(scheduled_for=value)
@@ -124,6 +126,7 @@ def test_odd_keys_and_ids_in_urls_are_not_found(api: AbuseApi) -> None:
 # --- the OpenAPI description is the API's --------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_the_description_is_served(api: AbuseApi) -> None:
     served = api.client.get("/api/v1/openapi.json")
     assert served.status_code == 200 and served.json() == json.loads(json.dumps(SPEC))

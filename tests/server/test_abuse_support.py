@@ -7,14 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import anyio.from_thread
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dialer.db.models import Lead, LeadEvent, Site
-from server.app import create_app
-from tests.conftest import World, make_world
+from tests.harness import World, app_client
 
 VISITOR = "+48501234567"
 
@@ -93,17 +91,5 @@ class AbuseApi:
 
 @contextmanager
 def abuse_api(database_url: str, site_settings: dict[str, Any] | None = None) -> Iterator[AbuseApi]:
-    async def build() -> World:
-        return await make_world(database_url, site_settings=site_settings or {})
-
-    # The world is built inside the app's event loop, so the database engine lives there too.
-    with anyio.from_thread.start_blocking_portal() as portal:
-        world = portal.call(build)
-        portal.call(world.runtime.database.dispose)
-    app = create_app(runtime=world.runtime)
-    with TestClient(_ClientAddress(app)) as client:
-        try:
-            yield AbuseApi(client, world)
-        finally:
-            client.portal.call(world.runtime.limiter.close)  # type: ignore[union-attr]
-            client.portal.call(world.runtime.database.dispose)  # type: ignore[union-attr]
+    with app_client(database_url, site_settings=site_settings or {}, wrap=_ClientAddress) as (client, world):
+        yield AbuseApi(client, world)

@@ -108,6 +108,7 @@ BAD = [
 ]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(("body", "status", "field"), BAD)
 def test_bad_input_is_refused_by_field_and_writes_nothing(
     client_world: tuple[TestClient, World], body: dict[str, object], status: int, field: str
@@ -136,6 +137,7 @@ def test_missing_consent_is_refused_where_the_site_requires_it(client_world: tup
     assert ok.status_code == 201
 
 
+@pytest.mark.sqlite_only
 def test_oversized_or_malformed_bodies_are_refused(client_world: tuple[TestClient, World]) -> None:
     client, world = client_world
     big = client.post("/api/v1/callbacks", content=b'{"site": "' + b"x" * 20000 + b'"}',

@@ -113,7 +113,7 @@ async def test_a_visitor_who_does_not_answer_is_retried_and_the_manager_is_told(
     retry = await line.until_status(lead["id"], "scheduled")
     assert retry.attempt == 2
     (manager,) = twilio.network.calls_to(MANAGER_PHONES[0])
-    await eventually(lambda: manager.over)
+    await twilio.until_over(manager)
     assert manager.heard[-1] == "The visitor did not answer. We will try again in 10 minutes."
     assert twilio.network.calls_to(VISITOR)[0].status == "no-answer"
 
@@ -135,7 +135,7 @@ async def test_a_number_twilio_refuses_is_skipped_or_ends_the_lead_with_a_clear_
                             "the number is invalid or Twilio does not call it (error 13224)")
     assert done.wake_at is None
     (manager,) = twilio.network.calls_to(MANAGER_PHONES[1])
-    await eventually(lambda: manager.over)
+    await twilio.until_over(manager)
     assert manager.heard[-1] == "The visitor's number cannot be called. Goodbye."
 
 
@@ -179,7 +179,7 @@ async def test_duplicated_and_late_callbacks_change_nothing(twilio: TwilioStandI
         return all(leg.price is not None for leg in await line.legs(lead["id"]))
 
     await eventually(all_priced)
-    await eventually(lambda: all(c.over for c in twilio.network.calls.values()))
+    await twilio.until_over(*twilio.network.calls.values())
 
     async def snapshot() -> tuple:
         found = await line.lead(lead["id"])

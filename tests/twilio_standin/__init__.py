@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from types import TracebackType
 
+from tests.harness.serving import ThreadedServer, listening_socket, url_of
 from tests.twilio_standin.app import Faults, create_app
 from tests.twilio_standin.network import Call, Network, Person, Posted
-from tests.twilio_standin.serving import ThreadedServer, listening_socket, url_of
 
 __all__ = [
     "Call", "Faults", "Network", "Person", "Posted", "ThreadedServer", "TwilioStandIn", "listening_socket", "url_of",
@@ -41,6 +42,12 @@ class TwilioStandIn:
     def url(self) -> str:
         assert self._server is not None
         return self._server.url
+
+    async def until_over(self, *calls: Call, timeout: float = 30.0) -> None:
+        """Wait until each of `calls` has ended on the stand-in's network (from the test's event loop)."""
+        assert self._server is not None
+        for call in calls:
+            await asyncio.wait_for(self._server.arun(call.finished.wait), timeout)
 
     def __enter__(self) -> TwilioStandIn:
         sock = listening_socket()

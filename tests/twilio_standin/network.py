@@ -78,6 +78,7 @@ class Call:
     dial_attrs: dict[str, str] = field(default_factory=dict)  # the <Dial> that placed this child call
     price_fetches: int = 0
     hangup: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)  # set when the call is over
     redirect: str | None = None
     sequence: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -182,6 +183,7 @@ class Network:
         if call.over:
             return
         call.ended, call.duration = datetime.now(UTC), duration
+        call.finished.set()
         await self._status(call, status, "completed")
 
     # playing a call ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -14,29 +15,35 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialer import db
-from dialer.config import Settings
 from dialer.core.machine import Policy
 from dialer.db.models import CallLeg, Lead, LeadEvent, Site
+from dialer.engine.status import lead_channel
 from dialer.runtime import Runtime
-from dialer.sites.admin import add_manager, add_site
 from dialer.telephony.twilio import TwilioProvider
 from server.app import create_app
-from tests.conftest import relaxed_abuse
+from tests.harness import (
+    MANAGER_PHONES,
+    ThreadedServer,
+    add_shop,
+    build_runtime,
+    listening_socket,
+    relaxed_abuse,
+    url_of,
+)
 from tests.twilio_standin import TwilioStandIn
-from tests.twilio_standin.serving import ThreadedServer, listening_socket, url_of
 
 T = TypeVar("T")
 
+__all__ = ["CALLER_ID", "MANAGER_PHONES", "VISITOR", "Line", "eventually"]
+
 CALLER_ID = "+12025550100"
-MANAGER_PHONES = ("+12025550101", "+12025550102", "+12025550103")
 VISITOR = "+48501234567"
 
 
 async def eventually(check: Callable[[], Awaitable[T | None] | T | None], *, timeout: float = 30.0) -> T:
-    """Wait for a condition a user could observe (a lead's status, a stored price, a call being over).
-
-    Neither the database nor the stand-in's network announces these, so the condition is checked as
-    things happen, with a limit."""
+    """Wait for a condition a user could observe that nothing announces (a stored price, a leg's state, a
+    call being over on the stand-in's network): the condition is checked as things happen, with a limit.
+    (A lead's status is announced: `Line.until_status` awaits it.)"""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -70,32 +77,22 @@ class Line:
         self._db = db.create_engine(self.database_url)
         self.sessions = db.sessionmaker(self._db)
         async with self.sessions() as session, session.begin():
-            site = await add_site(session, name="Shop", key="shop", timezone="Europe/Warsaw", country="PL",
-                                  caller_id=CALLER_ID, any_country=True, now=_now())
-            site.recording = self.recording
             # These calls run on the real clock: the visitor may be called at any hour, so the tests
             # behave the same whenever they run (calling hours are tested on a manual clock elsewhere).
-            site.settings = {"calling_window": ["00:00", "24:00"], **relaxed_abuse()}
-            for i in range(self.managers):
-                await add_manager(session, site=site, name=f"M{i + 1}", phone=MANAGER_PHONES[i])
+            await add_shop(session, now=datetime.now(UTC), managers=self.managers, caller_id=CALLER_ID,
+                           recording=self.recording,
+                           settings={"calling_window": ["00:00", "24:00"], **relaxed_abuse()})
         sock = listening_socket()
         self.url = url_of(sock)
-        settings = Settings(
-            database_url=self.database_url,
-            telephony="twilio",
-            public_url=self.url,
-            twilio_account_sid=self.twilio.account_sid,
-            twilio_auth_token=self.twilio.auth_token,
-            twilio_api_base_url=self.twilio.url,
-            demo=True,
-        )
         options = {"timeout": 2.0, "retry_delays": (0.01, 0.02), "price_delays": (0.01,) * 20,
                    **self.provider_options}
-        provider = TwilioProvider(
-            settings.twilio_account_sid or "", settings.twilio_auth_token or "", settings.public_url,
-            api_base_url=settings.twilio_api_base_url, **options,
+        provider = TwilioProvider(self.twilio.account_sid, self.twilio.auth_token, self.url,
+                                  api_base_url=self.twilio.url, **options)
+        runtime = build_runtime(
+            self.database_url, provider=provider, policy=self.policy, telephony="twilio", public_url=self.url,
+            twilio_account_sid=self.twilio.account_sid, twilio_auth_token=self.twilio.auth_token,
+            twilio_api_base_url=self.twilio.url,
         )
-        runtime = Runtime.build(settings, provider=provider, policy=self.policy, poll_interval=None)
         self._server = ThreadedServer(create_app(runtime=runtime), sock, on_shutdown=runtime.close)
         self._server.__enter__()
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -145,12 +142,29 @@ class Line:
             assert found is not None
             return found
 
-    async def until_status(self, lead_id: str, *statuses: str) -> Lead:
-        async def reached() -> Lead | None:
-            lead = await self.lead(lead_id)
-            return lead if lead.status in statuses else None
+    async def until_status(self, lead_id: str, *statuses: str, timeout: float = 30.0) -> Lead:
+        """Wait until the engine announces one of `statuses` on the lead's live channel (the widget's),
+        then load the lead."""
+        assert self._server is not None
+        runtime = self.runtime
 
-        return await eventually(reached)
+        async def reached() -> None:  # in the server's loop, where its broadcast lives
+            async with runtime.broadcast.subscribe(lead_channel(lead_id)) as updates:
+                # Subscribed first, then read: a change published after the read is in `updates`.
+                async with runtime.sessions() as session:
+                    lead = await session.get(Lead, lead_id)
+                    if lead is not None and lead.status in statuses:
+                        return
+                async for message in updates:
+                    if message["status"] in statuses:
+                        return
+
+        try:
+            await asyncio.wait_for(self._server.arun(reached), timeout)
+        except TimeoutError:
+            last = (await self.lead(lead_id)).status
+            raise AssertionError(f"lead {lead_id} not {' or '.join(statuses)} within {timeout} s: {last}") from None
+        return await self.lead(lead_id)
 
     async def legs(self, lead_id: str) -> list[CallLeg]:
         assert self.sessions is not None
@@ -169,8 +183,3 @@ class Line:
         async with self.sessions() as session, session.begin():
             await session.execute(update(Site).where(Site.key == "shop").values(**values))
 
-
-def _now():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

@@ -8,27 +8,20 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import anyio.from_thread
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dialer.db.models import Lead, Site
-from server.app import create_app
 from server.pages import STRICT_CSP, widget_file
 from server.widget_config import contrast
 from server.widget_texts import TEXTS
-from tests.conftest import World, make_world
+from tests.harness import World, client_for
 
 
 @pytest.fixture
 def api(database_url: str) -> Iterator[tuple[TestClient, World]]:
-    with anyio.from_thread.start_blocking_portal() as portal:
-        world = portal.call(make_world, database_url)  # site "shop", country PL
-        portal.call(world.runtime.database.dispose)
-    with TestClient(create_app(runtime=world.runtime, run_engine=False)) as client:
-        yield client, world
-        client.portal.call(world.runtime.database.dispose)  # type: ignore[union-attr]
+    yield from client_for(database_url, run_engine=False)  # site "shop", country PL
 
 
 def configure(client: TestClient, world: World, **columns: Any) -> None:
@@ -55,6 +48,7 @@ def test_every_language_says_everything_english_does() -> None:
             assert re.findall(r"\{\w+\}", text) == re.findall(r"\{\w+\}", TEXTS["en"][key]), (lang, key)
 
 
+@pytest.mark.sqlite_only
 def test_polite_defaults_in_the_visitors_language(api: tuple[TestClient, World]) -> None:
     client, _ = api
     body = config(client, "de-AT")
@@ -72,6 +66,7 @@ def test_polite_defaults_in_the_visitors_language(api: tuple[TestClient, World])
     assert config(client, "")["texts"]["button"] == "Zadzwońcie do mnie"
 
 
+@pytest.mark.sqlite_only
 def test_the_site_owner_sets_wording_colours_corner_and_triggers(api: tuple[TestClient, World]) -> None:
     client, world = api
     configure(client, world, consent_required=True, consent_text="I agree to a call from Shop.", settings={
@@ -104,6 +99,7 @@ def test_the_site_owner_sets_wording_colours_corner_and_triggers(api: tuple[Test
     {"colors": {"accent": "red; background: url(x)"}, "position": "top", "triggers": {"after_seconds": "10"}},
     {"colors": "blue", "triggers": [], "exclude": "/cart", "texts": ["x"], "language": "xx"},
 ])
+@pytest.mark.sqlite_only
 def test_malformed_settings_fall_back_to_defaults(api: tuple[TestClient, World], settings: dict[str, Any]) -> None:
     client, world = api
     configure(client, world, settings=settings)
@@ -113,6 +109,7 @@ def test_malformed_settings_fall_back_to_defaults(api: tuple[TestClient, World],
     assert body["language"] == "en" and body["texts"]["button"] == "Call me back"
 
 
+@pytest.mark.sqlite_only
 def test_the_config_is_readable_only_by_the_sites_own_origins(api: tuple[TestClient, World]) -> None:
     client, world = api
     configure(client, world, origins=["https://shop.example"])
@@ -145,6 +142,7 @@ def test_visit_facts_are_kept_and_anything_else_is_dropped(api: tuple[TestClient
     assert "last_touch" not in source and "unknown" not in source and "landing_page" not in source
 
 
+@pytest.mark.sqlite_only
 def test_the_widget_is_served_small_cached_and_revalidated(api: tuple[TestClient, World]) -> None:
     client, _ = api
     widget = widget_file()
@@ -167,6 +165,7 @@ def test_the_widget_is_served_small_cached_and_revalidated(api: tuple[TestClient
     assert client.get("/widget.0123456789abcdef.js").status_code == 404
 
 
+@pytest.mark.sqlite_only
 def test_the_example_pages_are_served_with_their_headers(api: tuple[TestClient, World]) -> None:
     client, _ = api
     strict = client.get("/examples/strict-csp.html")

@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, TypeVar
 
-import anyio.from_thread
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dialer.accounts.users import add_user
 from dialer.db.models import Site
 from dialer.sites.admin import add_manager, add_site
-from server.app import create_app
-from tests.conftest import World, make_world
+from tests.harness import World, app_client
 
 PASSWORD = "correct horse battery"
 OWNER, ANNA, BOB = "owner@shop.example", "anna@shop.example", "bob@other.example"
@@ -47,27 +46,28 @@ class Dash:
         return self.client.post(path, data={**data, "csrf": self.csrf(page or path)}, follow_redirects=False)
 
 
-def build_dash(database_url: str, base_url: str = "http://testserver") -> Iterator[Dash]:
-    async def build() -> tuple[World, Site]:
-        world = await make_world(database_url)
-        async with world.runtime.sessions() as session, session.begin():
-            other = await add_site(session, name="Other shop", key="other", timezone="America/New_York",
-                                   country="US", now=world.clock.now())
-            await add_manager(session, site=other, name="Olga", phone="+12025550199")
-            shop = await session.get(Site, world.site.id)
-            now = world.clock.now()
-            await add_user(session, email=OWNER, password=PASSWORD, role="owner", now=now)
-            await add_user(session, email=ANNA, password=PASSWORD, role="manager", site=shop, now=now)
-            await add_user(session, email=BOB, password=PASSWORD, role="manager", site=other, now=now)
-        await world.runtime.database.dispose()
-        return world, other
+async def add_people(world: World) -> None:
+    """The other shop (New York, one manager) and the dashboard's users: the owner, Anna of the shop and
+    Bob of the other shop."""
+    async with world.runtime.sessions() as session, session.begin():
+        other = await add_site(session, name="Other shop", key="other", timezone="America/New_York",
+                               country="US", now=world.clock.now())
+        await add_manager(session, site=other, name="Olga", phone="+12025550199")
+        shop = await session.get(Site, world.site.id)
+        now = world.clock.now()
+        await add_user(session, email=OWNER, password=PASSWORD, role="owner", now=now)
+        await add_user(session, email=ANNA, password=PASSWORD, role="manager", site=shop, now=now)
+        await add_user(session, email=BOB, password=PASSWORD, role="manager", site=other, now=now)
 
-    with anyio.from_thread.start_blocking_portal() as portal:
-        world, other = portal.call(build)
-    app = create_app(runtime=world.runtime)
-    with TestClient(app, base_url=base_url) as client:
-        yield Dash(client, world, other)
-        client.portal.call(world.runtime.database.dispose)  # type: ignore[union-attr]
+
+async def other_site(world: World) -> Site:
+    async with world.runtime.sessions() as session:
+        return (await session.execute(select(Site).where(Site.key == "other"))).scalar_one()
+
+
+def build_dash(database_url: str, base_url: str = "http://testserver") -> Iterator[Dash]:
+    with app_client(database_url, base_url=base_url, then=add_people) as (client, world):
+        yield Dash(client, world, client.portal.call(other_site, world))  # type: ignore[union-attr]
 
 
 @pytest.fixture

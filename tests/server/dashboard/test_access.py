@@ -9,6 +9,9 @@ from dialer.engine.status import site_channel
 from tests.server.dashboard.conftest import ANNA, BOB, OWNER, Dash
 from tests.server.dashboard.test_costs import seed
 
+# Who sees what: the database does not change it (the report queries are tried on both in test_costs).
+pytestmark = pytest.mark.sqlite_only
+
 
 def test_a_manager_does_not_see_another_sites_leads(dash: Dash) -> None:
     ids = seed(dash)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from dialer.db.models import AuditLog
@@ -9,6 +10,7 @@ from server.dashboard.session import COOKIE
 from tests.server.dashboard.conftest import ANNA, OWNER, Dash, build_dash
 
 
+@pytest.mark.sqlite_only
 def test_sign_in_shows_the_dashboard_and_sign_out_ends_the_session(dash: Dash) -> None:
     assert dash.client.get("/dashboard/leads", follow_redirects=False).headers["location"].startswith(
         "/dashboard/login")
@@ -23,6 +25,7 @@ def test_sign_in_shows_the_dashboard_and_sign_out_ends_the_session(dash: Dash) -
     assert after.status_code == 303 and after.headers["location"].startswith("/dashboard/login")
 
 
+@pytest.mark.sqlite_only
 def test_a_wrong_password_is_refused_and_recorded(dash: Dash) -> None:
     response = dash.login(OWNER, "not the password")
     assert response.status_code == 401 and "Wrong email or password." in response.text
@@ -39,6 +42,7 @@ def test_a_wrong_password_is_refused_and_recorded(dash: Dash) -> None:
     assert dash.run(failures) == 1
 
 
+@pytest.mark.sqlite_only
 def test_a_form_without_the_sessions_csrf_token_is_refused(dash: Dash) -> None:
     missing = dash.client.post("/dashboard/login", data={"email": OWNER, "password": "correct horse battery"})
     assert missing.status_code == 403 and "expired" in missing.text
@@ -68,6 +72,7 @@ def test_repeated_failed_sign_ins_are_limited_even_with_the_right_password(dash:
     assert dash.login(ANNA).status_code == 303
 
 
+@pytest.mark.sqlite_only
 def test_the_cookie_is_secure_over_https(database_url: str) -> None:
     for dash in build_dash(database_url, base_url="https://testserver"):
         response = dash.login(OWNER)

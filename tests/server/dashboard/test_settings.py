@@ -3,6 +3,7 @@ the widget."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from dialer.db.models import AuditLog, Manager, Site
@@ -37,6 +38,7 @@ def _audit(dash: Dash) -> list[AuditLog]:
     return dash.run(go)
 
 
+@pytest.mark.sqlite_only
 def test_a_bad_settings_change_is_refused_field_by_field_and_saves_nothing(dash: Dash) -> None:
     assert dash.login(OWNER).status_code == 303
     path = f"/dashboard/sites/{dash.world.site.id}"
