@@ -1,6 +1,15 @@
-"""The visitor's live status: a WebSocket that pushes each change of their lead until it is over."""
+"""The visitor's live status: a WebSocket that pushes each change of their lead until it is over.
+
+Changes come from the broadcast (in memory, or Redis across processes). A published change can be lost
+(the process that made it died before publishing, Redis was away), so after `RECHECK_SECONDS` without
+news the lead is read from the database, which is the truth: a lost last change cannot leave the
+visitor's widget on "calling" for good.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import anyio
 from starlette.routing import WebSocketRoute
@@ -12,6 +21,7 @@ from dialer.engine.status import lead_channel
 from server.api import load_lead, status_of
 
 POLICY_VIOLATION = 1008
+RECHECK_SECONDS = 15.0
 
 
 async def wait_for_disconnect(websocket: WebSocket) -> None:
@@ -45,9 +55,19 @@ async def live_status(websocket: WebSocket) -> None:
             return
         seen = snapshot["version"]
 
+        news: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def listen() -> None:
+            async for message in updates:
+                news.put_nowait(message)
+
         async def forward() -> None:
             nonlocal seen
-            async for message in updates:
+            while True:
+                try:
+                    message = await asyncio.wait_for(news.get(), RECHECK_SECONDS)
+                except TimeoutError:  # quiet for a while: ask the database
+                    message = await status_of(rt, await load_lead(rt, lead_id, websocket.query_params.get("token")))
                 if message["version"] <= seen:
                     continue
                 seen = message["version"]
@@ -62,6 +82,7 @@ async def live_status(websocket: WebSocket) -> None:
             tg.cancel_scope.cancel()
 
         async with anyio.create_task_group() as tg:
+            tg.start_soon(listen)
             tg.start_soon(forward)
             tg.start_soon(until_disconnect)
 

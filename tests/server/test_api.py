@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from dialer.db.models import Lead, LeadEvent
 from dialer.telephony.simulator import Behaviour
+from server import live
 from tests.conftest import World, script_hunt
 from tests.server.conftest import count
 
@@ -155,3 +156,28 @@ def test_a_message_lead_is_received_and_never_dials(client_world: tuple[TestClie
     assert created.status_code == 201 and created.json()["status"] == "received"
     client.portal.call(world.clock.advance, 120)  # type: ignore[union-attr]
     assert world.sim.dialed == []
+
+
+def test_a_lost_last_update_still_ends_the_visitors_stream(
+    client_world: tuple[TestClient, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process that ended the lead died before publishing it (or Redis was away): after a quiet spell
+    the stream reads the lead from the database and tells the visitor the outcome."""
+    client, world = client_world
+    monkeypatch.setattr(live, "RECHECK_SECONDS", 0.2)
+    world.engine.pause()  # nobody else moves the lead: the test ends it, unannounced
+    lead = client.post("/api/v1/callbacks", json={"site": "shop", "phone": VISITOR}).json()
+
+    async def end_without_telling() -> None:
+        async with world.runtime.sessions() as session, session.begin():
+            await session.execute(
+                update(Lead).where(Lead.id == lead["id"])
+                .values(status="cancelled", version=Lead.version + 5, wake_at=None)
+            )
+
+    with client.websocket_connect(f"/api/v1/callbacks/{lead['id']}/live?token={lead['token']}") as ws:
+        assert ws.receive_json()["status"] == "queued"
+        client.portal.call(end_without_telling)  # type: ignore[union-attr]
+        assert ws.receive_json()["status"] == "cancelled"
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_json()
