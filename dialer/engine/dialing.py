@@ -38,6 +38,7 @@ log = logging.getLogger("ringback.engine")
 # Seconds after which a claim never confirmed is taken to be its claimer's death: longer than any
 # provider request takes, so a claimer still waiting on the provider is never overtaken.
 CLAIM_GRACE = 60.0
+LEG_CACHE_SIZE = 100_000
 
 Item = tuple[LeadRow, store.SiteRow, LegRow]
 Placed = tuple[str, str | ProviderError | BaseException | None]
@@ -67,11 +68,31 @@ class Dialer:
         self._slots = slots
         self._sites = sites
         self._report = report  # a provider report of our own making (a dial refused) goes in as any other
+        self._lead_of_leg: dict[str, str] = {}
+
+    async def lead_of(self, leg_id: str) -> str | None:
+        """The lead a leg (a provider report names it) belongs to."""
+        lead_id = self._lead_of_leg.get(leg_id)
+        if lead_id is None:
+            async with self._slots, self.autocommit.connect() as conn:
+                lead_id = await store.lead_id_for_leg(conn, leg_id)
+            if lead_id is not None:
+                self._remember(leg_id, lead_id)
+        return lead_id
+
+    def _remember(self, leg_id: str, lead_id: str) -> None:
+        # A leg never changes lead, so this cache can only be incomplete, never wrong; it saves a query
+        # on every provider report. Bounded by starting afresh.
+        if len(self._lead_of_leg) >= LEG_CACHE_SIZE:
+            self._lead_of_leg.clear()
+        self._lead_of_leg[leg_id] = lead_id
 
     async def dial(self, items: list[Item]) -> None:
         """Claim these legs and dial those claimed (the others someone else is dialing, or has)."""
         if not items:
             return
+        for lead, _, leg in items:
+            self._remember(leg.id, lead.id)
         async with self._slots, self.autocommit.connect() as conn:
             claimed = await store.claim_legs(conn, [leg.id for _, _, leg in items], self.name, self.clock.now())
         requests = [await self._request(lead, site, leg) for lead, site, leg in items if leg.id in claimed]

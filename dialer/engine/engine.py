@@ -4,7 +4,8 @@ Work for a lead (it fell due, the provider reported on one of its calls, a manag
 for something) goes into the inbox. A hand takes a batch of leads from it and steps them in one
 transaction: it locks the leads (`store`), applies each one's work to its records, asks `machine.decide`
 and applies the decision (the rules, all in `dialer/core`), writes the changed records and the timeline
-(`store`) and commits; only then does it ask the provider to act and publish the changes. Wake-up times
+(`store`) and commits; only then does it act: hang up, publish, send texts (`telling`) and dial, each leg
+exactly once whatever other engines do (`dialing`). Wake-up times
 live in the database, so a new engine on the same database resumes every lead where the last one stopped.
 """
 
@@ -34,9 +35,9 @@ from dialer.db.models import new_id
 from dialer.engine import store
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
 from dialer.engine.inbox import Inbox, Work
-from dialer.engine.status import lead_channel, public_status, site_channel
+from dialer.engine.telling import Teller
 from dialer.sites.cache import SiteCache
-from dialer.telephony.base import Provider, ProviderError
+from dialer.telephony.base import Provider
 
 log = logging.getLogger("ringback.engine")
 
@@ -48,7 +49,6 @@ BATCH = 50
 HANDS = 4
 # Database connections the engine uses at once (the pool has 30); SQLite has one writer at a time.
 CONCURRENCY = 10
-LEG_CACHE_SIZE = 100_000
 RETRY_DELAY = 1.0  # seconds before due leads whose steps all failed are looked at again
 
 
@@ -102,7 +102,6 @@ class Engine:
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self.hands = min(HANDS, concurrency)
-        self._lead_of_leg: dict[str, str] = {}
         # Sites' configs (name, caller ID, hours, routing), shared with the web side of this process: an
         # owner's change reaches an engine in another process within the cache's lifetime, this one at once.
         self.site_cache = sites or SiteCache(clock)
@@ -111,6 +110,7 @@ class Engine:
         self.announce: Callable[[], None] | None = None
         # Observes how late (simulated seconds) each due wake-up is acted on; the benchmarks set it.
         self.on_wake: Callable[[float], None] | None = None
+        self.teller = Teller(self.database, provider, broadcast, self.notices, clock, self._slots)
         self.dialer = Dialer(self.database, provider, clock, self.policy, self._slots, self.sites,
                              self.on_provider_event)
 
@@ -299,23 +299,11 @@ class Engine:
     # events -----------------------------------------------------------------------------------------
 
     async def on_provider_event(self, event: LegEvent) -> None:
-        lead_id = self._lead_of_leg.get(event.leg_id)
-        if lead_id is None:
-            async with self._slots, self.autocommit.connect() as conn:
-                lead_id = await store.lead_id_for_leg(conn, event.leg_id)
-            if lead_id is not None:
-                self._remember_leg(event.leg_id, lead_id)
+        lead_id = await self.dialer.lead_of(event.leg_id)
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
             return
         await self.submit(lead_id, Work(Trigger.LEG, event))
-
-    def _remember_leg(self, leg_id: str, lead_id: str) -> None:
-        # A leg never changes lead, so this cache can only be incomplete, never wrong; it saves a query
-        # on every provider report. Bounded by starting afresh.
-        if len(self._lead_of_leg) >= LEG_CACHE_SIZE:
-            self._lead_of_leg.clear()
-        self._lead_of_leg[leg_id] = lead_id
 
     async def cancel(self, lead_id: str) -> LeadRow | None:
         """The visitor or a manager withdrew the request: calls under way are hung up. Returns the lead
@@ -433,10 +421,7 @@ class Engine:
     async def _perform(self, jobs: list[Job]) -> None:
         if not jobs:
             return
-        await asyncio.gather(*(self._tell(job.plan, job.site) for job in jobs))
-        for job in jobs:
-            for leg, _ in job.plan.calls:
-                self._remember_leg(leg.id, job.lead.id)
+        await asyncio.gather(*(self.teller.tell(job.plan, job.site) for job in jobs))
         await self.dialer.dial([(job.lead, job.site, leg) for job in jobs for leg, _ in job.plan.calls])
         if self._queue_moved:
             self._queue_moved = False
@@ -444,27 +429,3 @@ class Engine:
         for job in jobs:
             if job.lead.wake_at is not None:
                 self._schedule((job.lead.wake_at - self.clock.now()).total_seconds())
-
-    async def _tell(self, plan: apply.Plan, site: store.SiteRow) -> None:
-        """Hang up what the step ended, publish the change, send the visitor's text messages."""
-        lead = plan.lead
-        for leg, hangup in plan.hangups:
-            try:
-                await self.provider.hangup(leg.provider_sid or "", say=hangup.say)
-            except ProviderError as exc:
-                log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
-        if plan.status_changed or plan.step_changed:
-            position = None
-            if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():
-                async with self._slots, self.autocommit.connect() as conn:
-                    position = await store.queue_ahead(conn, lead) + 1
-            message = public_status(lead, plan.step, position)
-            await self.broadcast.publish(lead_channel(lead.id), message)
-            await self.broadcast.publish(site_channel(lead.site_id), message)
-        for text in plan.texts:
-            body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
-                                     when=lead.scheduled_for)
-            try:
-                await self.provider.send_text(lead.phone, body, sender=site.caller_id)
-            except ProviderError as exc:
-                log.warning("text message for lead %s not sent: %s", lead.id, exc.reason)
