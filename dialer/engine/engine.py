@@ -5,8 +5,8 @@ for something) goes into the inbox. A hand takes a batch of leads from it and st
 transaction: it locks the leads (`store`), applies each one's work to its records, asks `machine.decide`
 and applies the decision (the rules, all in `dialer/core`), writes the changed records and the timeline
 (`store`) and commits; only then does it act: hang up, publish, send texts (`telling`) and dial, each leg
-exactly once whatever other engines do (`dialing`). Wake-up times
-live in the database, so a new engine on the same database resumes every lead where the last one stopped.
+exactly once whatever other engines do (`dialing`). Wake-up times live in the database, so a new engine
+on the same database resumes every lead where the last one stopped.
 """
 
 from __future__ import annotations
