@@ -174,6 +174,10 @@ class CallLeg(Base):
     price: Mapped[Decimal | None] = mapped_column(Numeric(12, 5))
     price_unit: Mapped[str | None] = mapped_column(String(3))
     recording_url: Mapped[str | None] = mapped_column(Text)
+    # Who took the leg to dial, and when (`dialer/engine/dialing.py`): a conditional update sets them,
+    # committed before the provider is asked, so that only one engine ever dials a step.
+    dial_claimed_at: Mapped[datetime | None]
+    dial_claimed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class LeadEvent(Base):

@@ -4,8 +4,9 @@ Work for a lead (it fell due, the provider reported on one of its calls, a manag
 for something) goes into the inbox. A hand takes a batch of leads from it and steps them in one
 transaction: it locks the leads (`store`), applies each one's work to its records, asks `machine.decide`
 and applies the decision (the rules, all in `dialer/core`), writes the changed records and the timeline
-(`store`) and commits; only then does it ask the provider to act and publish the changes. Wake-up times
-live in the database, so a new engine on the same database resumes every lead where the last one stopped.
+(`store`) and commits; only then does it act: hang up, publish, send texts (`telling`) and dial, each leg
+exactly once whatever other engines do (`dialing`). Wake-up times live in the database, so a new engine
+on the same database resumes every lead where the last one stopped.
 """
 
 from __future__ import annotations
@@ -23,20 +24,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from dialer.broadcast.memory import Broadcast
 from dialer.clock import Clock, Timer
 from dialer.core import apply, views, windows
-from dialer.core.events import LegEnded, LegEvent
+from dialer.core.events import LegEvent
 from dialer.core.legs import LEG_ONLY
 from dialer.core.machine import Policy, Trigger, decide
 from dialer.core.notices import Notices
 from dialer.core.records import LeadRow, LegRow, ManagerRow
-from dialer.core.states import EndReason, LeadStatus, LegRole
+from dialer.core.states import LeadStatus
 from dialer.core.step import Step
-from dialer.core.whisper import whisper_text
 from dialer.db.models import new_id
 from dialer.engine import store
+from dialer.engine.dialing import CLAIM_GRACE, Dialer
 from dialer.engine.inbox import Inbox, Work
-from dialer.engine.status import lead_channel, public_status, site_channel
+from dialer.engine.telling import Teller
 from dialer.sites.cache import SiteCache
-from dialer.telephony.base import CallRequest, Provider, ProviderError
+from dialer.telephony.base import Provider
 
 log = logging.getLogger("ringback.engine")
 
@@ -48,9 +49,7 @@ BATCH = 50
 HANDS = 4
 # Database connections the engine uses at once (the pool has 30); SQLite has one writer at a time.
 CONCURRENCY = 10
-LEG_CACHE_SIZE = 100_000
 RETRY_DELAY = 1.0  # seconds before due leads whose steps all failed are looked at again
-PLACE_CALL_GRACE = 60.0  # seconds after which an unconfirmed dial is looked up and finished
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,6 @@ class Engine:
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self.hands = min(HANDS, concurrency)
-        self._lead_of_leg: dict[str, str] = {}
         # Sites' configs (name, caller ID, hours, routing), shared with the web side of this process: an
         # owner's change reaches an engine in another process within the cache's lifetime, this one at once.
         self.site_cache = sites or SiteCache(clock)
@@ -112,6 +110,13 @@ class Engine:
         self.announce: Callable[[], None] | None = None
         # Observes how late (simulated seconds) each due wake-up is acted on; the benchmarks set it.
         self.on_wake: Callable[[float], None] | None = None
+        self.teller = Teller(self.database, provider, broadcast, self.notices, clock, self._slots)
+        self.dialer = Dialer(self.database, provider, clock, self.policy, self._slots, self.sites,
+                             self.on_provider_event)
+
+    async def recover_pending_legs(self, older_than: float) -> None:
+        """Finish dials that were interrupted (`dialing.Dialer.recover`)."""
+        await self.dialer.recover(older_than)
 
     # lifecycle --------------------------------------------------------------------------------------
 
@@ -173,7 +178,7 @@ class Engine:
         try:
             claimed = await self._step_due()
             if self.poll_interval is not None and self._recovery_due():
-                await self.recover_pending_legs(older_than=PLACE_CALL_GRACE)
+                await self.recover_pending_legs(older_than=CLAIM_GRACE)
         finally:
             # The next wake-up is set as soon as these steps are committed, while their calls are placed.
             # When due leads were found but none could be stepped (a step that keeps failing), wait a
@@ -294,23 +299,11 @@ class Engine:
     # events -----------------------------------------------------------------------------------------
 
     async def on_provider_event(self, event: LegEvent) -> None:
-        lead_id = self._lead_of_leg.get(event.leg_id)
-        if lead_id is None:
-            async with self._slots, self.autocommit.connect() as conn:
-                lead_id = await store.lead_id_for_leg(conn, event.leg_id)
-            if lead_id is not None:
-                self._remember_leg(event.leg_id, lead_id)
+        lead_id = await self.dialer.lead_of(event.leg_id)
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
             return
         await self.submit(lead_id, Work(Trigger.LEG, event))
-
-    def _remember_leg(self, leg_id: str, lead_id: str) -> None:
-        # A leg never changes lead, so this cache can only be incomplete, never wrong; it saves a query
-        # on every provider report. Bounded by starting afresh.
-        if len(self._lead_of_leg) >= LEG_CACHE_SIZE:
-            self._lead_of_leg.clear()
-        self._lead_of_leg[leg_id] = lead_id
 
     async def cancel(self, lead_id: str) -> LeadRow | None:
         """The visitor or a manager withdrew the request: calls under way are hung up. Returns the lead
@@ -428,110 +421,11 @@ class Engine:
     async def _perform(self, jobs: list[Job]) -> None:
         if not jobs:
             return
-        await asyncio.gather(*(self._tell(job.plan, job.site) for job in jobs))
-        await self._dial([(job.lead, job.site, leg) for job in jobs for leg, _ in job.plan.calls])
+        await asyncio.gather(*(self.teller.tell(job.plan, job.site) for job in jobs))
+        await self.dialer.dial([(job.lead, job.site, leg) for job in jobs for leg, _ in job.plan.calls])
         if self._queue_moved:
             self._queue_moved = False
             self.nudge(announce=False)  # this engine takes the queued lead; no need to tell the others
         for job in jobs:
             if job.lead.wake_at is not None:
                 self._schedule((job.lead.wake_at - self.clock.now()).total_seconds())
-
-    async def _tell(self, plan: apply.Plan, site: store.SiteRow) -> None:
-        """Hang up what the step ended, publish the change, send the visitor's text messages."""
-        lead = plan.lead
-        for leg, hangup in plan.hangups:
-            try:
-                await self.provider.hangup(leg.provider_sid or "", say=hangup.say)
-            except ProviderError as exc:
-                log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
-        if plan.status_changed or plan.step_changed:
-            position = None
-            if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():
-                async with self._slots, self.autocommit.connect() as conn:
-                    position = await store.queue_ahead(conn, lead) + 1
-            message = public_status(lead, plan.step, position)
-            await self.broadcast.publish(lead_channel(lead.id), message)
-            await self.broadcast.publish(site_channel(lead.site_id), message)
-        for text in plan.texts:
-            body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
-                                     when=lead.scheduled_for)
-            try:
-                await self.provider.send_text(lead.phone, body, sender=site.caller_id)
-            except ProviderError as exc:
-                log.warning("text message for lead %s not sent: %s", lead.id, exc.reason)
-
-    async def _dial(
-        self, items: list[tuple[LeadRow, store.SiteRow, LegRow]], *, since: datetime | None = None
-    ) -> None:
-        """Dial these legs, holding their leads' locks: an engine in another process recovering one of
-        them meanwhile either waits for us or finds it dialed, never dials it again."""
-        if not items:
-            return
-        for lead, _, leg in items:
-            self._remember_leg(leg.id, lead.id)
-        requests = {leg.id: await self._request(lead, site, leg) for lead, site, leg in items}
-        failures: dict[str, ProviderError] = {}
-        async with self._slots, self.database.begin() as conn:
-            waiting = await store.lock_legs_to_dial(conn, list(requests))
-            calls = [self._place(requests[leg_id], since) for leg_id in requests if leg_id in waiting]
-            sids: dict[str, str] = {}
-            for leg_id, result in await asyncio.gather(*calls):
-                if isinstance(result, ProviderError):
-                    failures[leg_id] = result
-                elif result is not None:
-                    sids[leg_id] = result
-            await store.set_sids(conn, sids)
-        for leg_id, failure in failures.items():
-            log.info("dialing leg %s failed: %s", leg_id, failure.reason)
-            # A refused number is final for that number; a provider that keeps failing ends the lead.
-            reason = EndReason.REJECTED if failure.permanent else EndReason.ERROR
-            await self.on_provider_event(LegEnded(leg_id, reason=reason, detail=failure.reason))
-
-    async def _place(self, request: CallRequest, since: datetime | None) -> tuple[str, str | ProviderError | None]:
-        try:
-            sid = None
-            if since is not None:  # this step's fate is unknown: never dial it twice
-                sid = await self.provider.find_call(request, since)
-            if sid is None:
-                sid = await self.provider.place_call(request)
-        except ProviderError as exc:
-            return request.leg_id, exc
-        return request.leg_id, sid
-
-    async def _request(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> CallRequest:
-        role = LegRole(leg.role)
-        whisper = None
-        if role is LegRole.MANAGER:
-            source = str((lead.source or {}).get("label") or "direct")
-            returning = bool((lead.source or {}).get("returning"))
-            whisper = whisper_text(site.name, source, lead.timezone, self.clock.now(), returning=returning)
-        bridge = None
-        if leg.bridged_to is not None:
-            async with self._slots, self.autocommit.connect() as conn:
-                bridge = await store.provider_sid(conn, leg.bridged_to)
-        return CallRequest(
-            leg_id=leg.id,
-            to=leg.to_number,
-            role=role,
-            timeout=self.policy.ring_timeout,
-            caller_id=site.caller_id,
-            whisper=whisper,
-            bridge_sid=bridge,
-            record=site.recording,
-        )
-
-    async def recover_pending_legs(self, older_than: float) -> None:
-        """Finish dials that were written but never confirmed (a crash between the write and the dial)."""
-        cutoff = self.clock.now() - timedelta(seconds=older_than)
-        found = []
-        async with self._slots, self.autocommit.connect() as conn:
-            for leg in await store.pending_legs(conn, cutoff):
-                lead = await store.get_lead(conn, leg.lead_id)
-                if lead is not None:
-                    found.append((lead, leg))
-            sites = await self.sites(conn, {lead.site_id for lead, _ in found})
-        for lead, leg in found:
-            log.info("leg %s was written but its dial never confirmed: looking it up", leg.id)
-            await self._dial([(lead, sites[lead.site_id], leg)], since=leg.created_at)
-

@@ -176,14 +176,29 @@ async def get_lead(conn: AsyncConnection, lead_id: str) -> LeadRow | None:
 
 
 # dialing -------------------------------------------------------------------------------------------
+# A leg is dialed by the engine that claims it: a conditional UPDATE, committed before the provider is
+# asked. The condition is on the leg's own row, so PostgreSQL re-checks it on the row's newest version
+# after waiting for another writer (a SELECT ... FOR UPDATE OF leads re-checks only the lead), and SQLite
+# has one writer at a time: at any isolation, of two claims of one leg one updates the row, the other none.
 
-_LEGS_TO_DIAL = (
-    select(legs_table.c.id)
-    .join(leads, leads.c.id == legs_table.c.lead_id)
-    .where(legs_table.c.id.in_(bindparam("legs", expanding=True)))
-    .where(legs_table.c.status == LegStatus.PENDING.value, legs_table.c.provider_sid.is_(None))
-    .order_by(leads.c.id)
-    .with_for_update(of=leads, key_share=True)
+_UNDIALED = (legs_table.c.status == LegStatus.PENDING.value, legs_table.c.provider_sid.is_(None))
+_CLAIMED_AT = bindparam("v_at", type_=legs_table.c.dial_claimed_at.type)
+_CLAIM = (
+    update(legs_table)
+    .where(legs_table.c.id.in_(bindparam("legs", expanding=True)), *_UNDIALED)
+    .where(legs_table.c.dial_claimed_at.is_(None))
+    .values(dial_claimed_at=_CLAIMED_AT, dial_claimed_by=bindparam("v_by"))
+    .returning(legs_table.c.id)
+)
+_RECLAIM = (
+    update(legs_table)
+    .where(legs_table.c.id == bindparam("w_id"), *_UNDIALED)
+    .where(
+        legs_table.c.dial_claimed_at == bindparam("w_at", type_=legs_table.c.dial_claimed_at.type),
+        legs_table.c.dial_claimed_by == bindparam("w_by"),
+    )
+    .values(dial_claimed_at=_CLAIMED_AT, dial_claimed_by=bindparam("v_by"))
+    .returning(legs_table.c.id)
 )
 _SET_SID = (
     update(legs_table)
@@ -195,16 +210,34 @@ _SET_SID = (
         ),
     )
 )
+_SIDS_AND_STATUS = select(legs_table.c.id, legs_table.c.provider_sid, legs_table.c.status).where(
+    legs_table.c.id.in_(bindparam("legs", expanding=True))
+)
 
 
-async def lock_legs_to_dial(conn: AsyncConnection, leg_ids: list[str]) -> set[str]:
-    """Lock the leads of these legs; returns the legs still waiting to be dialed (no call id, not ended)."""
-    return set((await conn.execute(_LEGS_TO_DIAL, {"legs": leg_ids})).scalars())
+async def claim_legs(conn: AsyncConnection, leg_ids: list[str], engine: str, now: datetime) -> set[str]:
+    """Take these legs to dial; returns those this call took (not dialed, not ended, claimed by nobody)."""
+    if not leg_ids:
+        return set()
+    params = {"legs": sorted(leg_ids), "v_at": now, "v_by": engine}
+    return set((await conn.execute(_CLAIM, params)).scalars())
 
 
-async def set_sids(conn: AsyncConnection, sids: dict[str, str]) -> None:
-    if sids:
-        await conn.execute(_SET_SID, [{"w_id": leg_id, "v_sid": sid} for leg_id, sid in sids.items()])
+async def reclaim_leg(conn: AsyncConnection, leg: LegRow, engine: str, now: datetime) -> bool:
+    """Take over a claim that was never confirmed, as `leg` last showed it; False when somebody else
+    did first (or the leg was dialed or ended meanwhile)."""
+    params = {"w_id": leg.id, "w_at": leg.dial_claimed_at, "w_by": leg.dial_claimed_by, "v_at": now, "v_by": engine}
+    return (await conn.execute(_RECLAIM, params)).first() is not None
+
+
+async def set_sids(conn: AsyncConnection, sids: dict[str, str]) -> dict[str, tuple[str | None, str]]:
+    """Record the calls placed; returns each leg's call id and status as now written (a call id other
+    than ours: somebody else's call for the leg came first; an ended leg: it ended before we knew)."""
+    if not sids:
+        return {}
+    await conn.execute(_SET_SID, [{"w_id": leg_id, "v_sid": sid} for leg_id, sid in sids.items()])
+    rows = await conn.execute(_SIDS_AND_STATUS, {"legs": sorted(sids)})
+    return {row.id: (row.provider_sid, row.status) for row in rows}
 
 
 _PROVIDER_SID = select(legs_table.c.provider_sid).where(legs_table.c.id == bindparam("id"))
@@ -217,15 +250,20 @@ async def provider_sid(conn: AsyncConnection, leg_id: str) -> str | None:
 _PENDING_LEGS = (
     select(*_LEG_COLUMNS)
     .join(leads, leads.c.id == legs_table.c.lead_id)
-    .where(legs_table.c.status == LegStatus.PENDING.value, legs_table.c.provider_sid.is_(None))
-    .where(legs_table.c.created_at <= bindparam("cutoff", type_=legs_table.c.created_at.type))
-    .where(leads.c.status.not_in([s.value for s in TERMINAL]))
+    .where(*_UNDIALED, leads.c.status.not_in([s.value for s in TERMINAL]))
+    .where(
+        (legs_table.c.dial_claimed_at.is_(None)
+         & (legs_table.c.created_at <= bindparam("written", type_=legs_table.c.created_at.type)))
+        | (legs_table.c.dial_claimed_at <= bindparam("claimed", type_=legs_table.c.dial_claimed_at.type))
+    )
 )
 
 
-async def pending_legs(conn: AsyncConnection, older_than: datetime) -> list[LegRow]:
-    """Legs written but never confirmed by the provider: their dialing was interrupted."""
-    return [LegRow(row) for row in await conn.execute(_PENDING_LEGS, {"cutoff": older_than})]
+async def pending_legs(conn: AsyncConnection, written_before: datetime, claimed_before: datetime) -> list[LegRow]:
+    """Legs never confirmed by the provider: written before `written_before` and never claimed (the step
+    committed, its dial never started), or claimed before `claimed_before` (the claimer died meanwhile)."""
+    params = {"written": written_before, "claimed": claimed_before}
+    return [LegRow(row) for row in await conn.execute(_PENDING_LEGS, params)]
 
 
 # the queue -----------------------------------------------------------------------------------------

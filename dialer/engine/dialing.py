@@ -1,0 +1,190 @@
+"""Dialing the legs a committed step wrote, each exactly once, however many engines are running.
+
+A leg is dialed only by the engine that claimed it: a conditional update of the leg's own row
+(`store.claim_legs`), committed before the provider is asked, so two engines, or an engine's recovery and
+its normal path, never both dial one step. No database lock is held while the provider is asked. Once the
+provider answers, its call id is written; if somebody else's call id came first, or the leg ended before
+we knew our call's id (a cancel, a ring timeout), ours is hung up.
+
+Recovery finishes what was interrupted. A leg written but never claimed (the step committed, its dial
+never started) is claimed and dialed like any other. A leg claimed but never confirmed (its claimer died
+between the claim and the call id) is taken over with a conditional update on the old claim, so of two
+recoverers one acts; it asks the provider for the call first and dials only when there is none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dialer.clock import Clock
+from dialer.core.events import LegEnded, LegEvent
+from dialer.core.machine import Policy
+from dialer.core.records import LeadRow, LegRow
+from dialer.core.states import EndReason, LegRole, LegStatus
+from dialer.core.whisper import whisper_text
+from dialer.db.models import new_id
+from dialer.engine import store
+from dialer.telephony.base import CallRequest, Provider, ProviderError
+
+log = logging.getLogger("ringback.engine")
+
+# Seconds after which a claim never confirmed is taken to be its claimer's death: longer than any
+# provider request takes, so a claimer still waiting on the provider is never overtaken.
+CLAIM_GRACE = 60.0
+LEG_CACHE_SIZE = 100_000
+
+Item = tuple[LeadRow, store.SiteRow, LegRow]
+Placed = tuple[str, str | ProviderError | BaseException | None]
+
+
+def engine_name() -> str:
+    """Names this engine in the claims it makes (host, process, and what tells apart two in one process)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{new_id()[:8]}"
+
+
+class Dialer:
+    def __init__(
+        self,
+        database: AsyncEngine,
+        provider: Provider,
+        clock: Clock,
+        policy: Policy,
+        slots: asyncio.Semaphore,
+        sites: Callable[[AsyncConnection, set[int]], Awaitable[dict[int, store.SiteRow]]],
+        report: Callable[[LegEvent], Awaitable[None]],
+    ) -> None:
+        self.name = engine_name()
+        self.autocommit = database.execution_options(isolation_level="AUTOCOMMIT")
+        self.provider = provider
+        self.clock = clock
+        self.policy = policy
+        self._slots = slots
+        self._sites = sites
+        self._report = report  # a provider report of our own making (a dial refused) goes in as any other
+        self._lead_of_leg: dict[str, str] = {}
+
+    async def lead_of(self, leg_id: str) -> str | None:
+        """The lead a leg (a provider report names it) belongs to."""
+        lead_id = self._lead_of_leg.get(leg_id)
+        if lead_id is None:
+            async with self._slots, self.autocommit.connect() as conn:
+                lead_id = await store.lead_id_for_leg(conn, leg_id)
+            if lead_id is not None:
+                self._remember(leg_id, lead_id)
+        return lead_id
+
+    def _remember(self, leg_id: str, lead_id: str) -> None:
+        # A leg never changes lead, so this cache can only be incomplete, never wrong; it saves a query
+        # on every provider report. Bounded by starting afresh.
+        if len(self._lead_of_leg) >= LEG_CACHE_SIZE:
+            self._lead_of_leg.clear()
+        self._lead_of_leg[leg_id] = lead_id
+
+    async def dial(self, items: list[Item]) -> None:
+        """Claim these legs and dial those claimed (the others someone else is dialing, or has)."""
+        if not items:
+            return
+        for lead, _, leg in items:
+            self._remember(leg.id, lead.id)
+        async with self._slots, self.autocommit.connect() as conn:
+            claimed = await store.claim_legs(conn, [leg.id for _, _, leg in items], self.name, self.clock.now())
+        requests = [await self._request(lead, site, leg) for lead, site, leg in items if leg.id in claimed]
+        await self._record(list(await asyncio.gather(*(self._place(r) for r in requests))))
+
+    async def recover(self, older_than: float) -> None:
+        """Finish dials that were interrupted: written but never claimed `older_than` seconds after, or
+        claimed but never confirmed `CLAIM_GRACE` seconds after."""
+        now = self.clock.now()
+        written, claimed = now - timedelta(seconds=older_than), now - timedelta(seconds=CLAIM_GRACE)
+        found = []
+        async with self._slots, self.autocommit.connect() as conn:
+            for leg in await store.pending_legs(conn, written, claimed):
+                lead = await store.get_lead(conn, leg.lead_id)
+                if lead is not None:
+                    found.append((lead, leg))
+            sites = await self._sites(conn, {lead.site_id for lead, _ in found})
+        for lead, leg in found:
+            if leg.dial_claimed_at is None:
+                log.info("leg %s was written but never dialed: dialing it", leg.id)
+                await self.dial([(lead, sites[lead.site_id], leg)])
+            else:
+                await self._take_over(lead, sites[lead.site_id], leg)
+
+    async def _take_over(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> None:
+        async with self._slots, self.autocommit.connect() as conn:
+            won = await store.reclaim_leg(conn, leg, self.name, self.clock.now())
+        if not won:
+            return  # another engine took it over, or the call was confirmed meanwhile
+        log.info("leg %s was claimed by %s but never confirmed: looking it up", leg.id, leg.dial_claimed_by)
+        request = await self._request(lead, site, leg)
+        try:
+            sid = await self.provider.find_call(request, leg.created_at)
+        except ProviderError as exc:
+            # Not knowing whether the call exists, never dial: the claim is looked at again after the grace.
+            log.warning("looking up leg %s failed: %s", leg.id, exc.reason)
+            return
+        await self._record([(leg.id, sid) if sid is not None else await self._place(request)])
+
+    async def _place(self, request: CallRequest) -> Placed:
+        try:
+            return request.leg_id, await self.provider.place_call(request)
+        except ProviderError as exc:
+            return request.leg_id, exc
+        except Exception as exc:  # noqa: BLE001 - the other calls' ids are recorded before it is raised
+            return request.leg_id, exc
+
+    async def _record(self, placed: list[Placed]) -> None:
+        """Write the calls' ids; report the refusals; hang up a call that is not the leg's."""
+        sids = {leg_id: result for leg_id, result in placed if isinstance(result, str)}
+        async with self._slots, self.autocommit.connect() as conn:
+            written = await store.set_sids(conn, sids)
+        for leg_id, (stored, status) in written.items():
+            if stored != sids[leg_id]:
+                log.warning("leg %s already has call %s: hanging up %s", leg_id, stored, sids[leg_id])
+            elif status == LegStatus.ENDED:
+                log.info("leg %s ended before its call id was known: hanging up", leg_id)
+            else:
+                continue
+            try:
+                await self.provider.hangup(sids[leg_id])
+            except ProviderError as exc:
+                log.warning("hanging up leg %s failed: %s", leg_id, exc.reason)
+        for leg_id, result in placed:
+            if isinstance(result, ProviderError):
+                log.info("dialing leg %s failed: %s", leg_id, result.reason)
+                # A refused number is final for that number; a provider that keeps failing ends the lead.
+                reason = EndReason.REJECTED if result.permanent else EndReason.ERROR
+                await self._report(LegEnded(leg_id, reason=reason, detail=result.reason))
+        for _, result in placed:
+            if isinstance(result, BaseException) and not isinstance(result, ProviderError):
+                raise result  # not the provider's answer: the claim stays, recovery looks it up after the grace
+
+    async def _request(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> CallRequest:
+        role = LegRole(leg.role)
+        whisper = None
+        if role is LegRole.MANAGER:
+            source = str((lead.source or {}).get("label") or "direct")
+            returning = bool((lead.source or {}).get("returning"))
+            whisper = whisper_text(site.name, source, lead.timezone, self.clock.now(), returning=returning)
+        bridge = None
+        if leg.bridged_to is not None:
+            async with self._slots, self.autocommit.connect() as conn:
+                bridge = await store.provider_sid(conn, leg.bridged_to)
+        return CallRequest(
+            leg_id=leg.id,
+            to=leg.to_number,
+            role=role,
+            timeout=self.policy.ring_timeout,
+            caller_id=site.caller_id,
+            whisper=whisper,
+            bridge_sid=bridge,
+            record=site.recording,
+        )
+

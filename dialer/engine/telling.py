@@ -1,0 +1,57 @@
+"""After a step is committed, what it tells the world besides dialing: hang up the calls it ended,
+publish the lead's new status, send the visitor's text messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.broadcast.memory import Broadcast
+from dialer.clock import Clock
+from dialer.core import apply
+from dialer.core.notices import Notices
+from dialer.core.states import LeadStatus
+from dialer.engine import store
+from dialer.engine.status import lead_channel, public_status, site_channel
+from dialer.telephony.base import Provider, ProviderError
+
+log = logging.getLogger("ringback.engine")
+
+
+class Teller:
+    def __init__(
+        self, database: AsyncEngine, provider: Provider, broadcast: Broadcast, notices: Notices, clock: Clock,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        self.autocommit = database.execution_options(isolation_level="AUTOCOMMIT")
+        self.provider = provider
+        self.broadcast = broadcast
+        self.notices = notices
+        self.clock = clock
+        self._slots = slots
+
+    async def tell(self, plan: apply.Plan, site: store.SiteRow) -> None:
+        """Hang up what the step ended, publish the change, send the visitor's text messages."""
+        lead = plan.lead
+        for leg, hangup in plan.hangups:
+            try:
+                await self.provider.hangup(leg.provider_sid or "", say=hangup.say)
+            except ProviderError as exc:
+                log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
+        if plan.status_changed or plan.step_changed:
+            position = None
+            if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():
+                async with self._slots, self.autocommit.connect() as conn:
+                    position = await store.queue_ahead(conn, lead) + 1
+            message = public_status(lead, plan.step, position)
+            await self.broadcast.publish(lead_channel(lead.id), message)
+            await self.broadcast.publish(site_channel(lead.site_id), message)
+        for text in plan.texts:
+            body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
+                                     when=lead.scheduled_for)
+            try:
+                await self.provider.send_text(lead.phone, body, sender=site.caller_id)
+            except ProviderError as exc:
+                log.warning("text message for lead %s not sent: %s", lead.id, exc.reason)
