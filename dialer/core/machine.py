@@ -4,6 +4,8 @@
 whatever the provider reported) and returns what to do next: the new status, the actions to perform and
 the next wake-up time. It judges the situation rather than the single event, so duplicated or
 out-of-order provider callbacks cannot push a lead the wrong way.
+
+Its length (a little over 400 lines): every transition of the lead is here, in one place, on purpose.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ and applies the decision (the rules, all in `dialer/core`), writes the changed r
 (`store`) and commits; only then does it act: hang up, publish, send texts (`telling`) and dial, each leg
 exactly once whatever other engines do (`dialing`). Wake-up times live in the database, so a new engine
 on the same database resumes every lead where the last one stopped.
+
+Its length (a little over 400 lines): the batch's lifecycle, scheduling and one transaction's steps
+read best together; dialing and telling after the commit are already modules of their own.
 """
 
 from __future__ import annotations

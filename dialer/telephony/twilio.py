@@ -7,6 +7,9 @@ helpers below and hand them to the engine; what the engine then asks of this pro
 being answered becomes the webhook's TwiML reply rather than a second REST request (see `answering`).
 
 Creating a call is never retried blindly: a create whose answer was lost is looked up first.
+
+Its length (about 450 lines): the REST side, the webhook parameters read into events and the TwiML
+reply for the call being answered belong to one provider and are changed together.
 """
 
 from __future__ import annotations
