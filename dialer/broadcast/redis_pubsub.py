@@ -8,6 +8,10 @@ caller that subscribes and then reads the database misses nothing published afte
 Messages are not stored: a process that is disconnected from Redis misses what was published meanwhile.
 Correctness never depends on them (the database holds the truth); they make the widget and the engines
 react sooner.
+
+Redis is an optimisation, never a dependency: while it is away `publish` drops the message (logged, at
+most once a minute) and `subscribe` still returns at once with a subscription that receives nothing
+until Redis is back; the reader keeps retrying and subscribes the waiting channels again when it is.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,20 +34,39 @@ log = logging.getLogger("ringback.redis")
 
 DEFAULT_PREFIX = "ringback:"
 RECONNECT_DELAY = 1.0  # seconds between attempts while Redis is unreachable
+READ_TIMEOUT = 1.0  # the reader looks for channels left unsubscribed by a failure this often
+CONFIRM_TIMEOUT = 2.0  # a subscriber waits at most this long for Redis to confirm its channel
+CONNECT_TIMEOUT = 2.0  # seconds to reach Redis before an attempt counts as failed
+LOG_EVERY = 60.0  # seconds between two log lines about failed publishes
+
+FAILURES = (RedisError, OSError, TimeoutError)
 
 
 class RedisBroadcast:
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
-        self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        self._redis: redis.Redis = redis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT
+        )
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._subscribers: dict[str, set[SubscriberQueue]] = defaultdict(set)
         self._confirmed: dict[str, asyncio.Event] = {}
         self._lock = asyncio.Lock()
+        self._dropped = 0  # publishes failed since the last log line about them
+        self._logged_at: float | None = None
 
     async def publish(self, channel: str, message: Message) -> None:
-        await self._redis.publish(self.prefix + channel, encode(message))
+        """Send a message to every subscriber; never raises (while Redis is away the message is lost)."""
+        try:
+            await self._redis.publish(self.prefix + channel, encode(message))
+        except FAILURES as exc:
+            self._dropped += 1
+            now = time.monotonic()
+            if self._logged_at is None or now - self._logged_at >= LOG_EVERY:
+                log.warning("publishing to Redis failed (%s): %d update(s) dropped", type(exc).__name__,
+                            self._dropped)
+                self._logged_at, self._dropped = now, 0
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[SubscriberQueue]:
@@ -79,10 +103,23 @@ class RedisBroadcast:
                 event = self._confirmed[channel] = asyncio.Event()
                 if self._pubsub is None:
                     self._pubsub = self._redis.pubsub()
-                await self._pubsub.subscribe(self.prefix + channel)
                 if self._reader is None:
                     self._reader = asyncio.create_task(self._read(), name="redis-broadcast")
-        await event.wait()
+                try:
+                    await self._pubsub.subscribe(self.prefix + channel)
+                except FAILURES as exc:  # the reader subscribes it once Redis is back
+                    log.warning("subscribing to Redis failed (%s); updates wait for it", type(exc).__name__)
+                    return
+        # Confirmed by the reader; a connection lost meanwhile must not keep the subscriber waiting.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), CONFIRM_TIMEOUT)
+
+    async def _resubscribe(self) -> None:
+        """Subscribe the channels a failure left out (redis-py itself renews only those it had)."""
+        async with self._lock:
+            missing = [self.prefix + c for c in self._confirmed if self.prefix + c not in self._pubsub.channels]
+            if missing:
+                await self._pubsub.subscribe(*missing)
 
     async def _unlisten(self, channel: str) -> None:
         async with self._lock:
@@ -93,16 +130,27 @@ class RedisBroadcast:
                 await self._pubsub.unsubscribe(self.prefix + channel)
 
     async def _read(self) -> None:
+        failing = False  # an outage is logged when it starts and when it ends, not at every retry
         while True:
             try:
-                message = await self._pubsub.get_message(timeout=None)
+                await self._resubscribe()
+                if self._pubsub.connection is None:  # nothing subscribed yet: nothing to read
+                    await asyncio.sleep(READ_TIMEOUT)
+                    continue
+                message = await self._pubsub.get_message(timeout=READ_TIMEOUT)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the reader must outlive any one failure, or updates stop for good
                 # redis-py reconnects and subscribes again on the next read; wait a moment first.
-                log.warning("reading from Redis failed (%r); retrying", exc)
+                if not failing:
+                    log.warning("reading from Redis failed (%s); retrying every %.0f s", type(exc).__name__,
+                                RECONNECT_DELAY)
+                failing = True
                 await asyncio.sleep(RECONNECT_DELAY)
                 continue
+            if failing:
+                log.warning("reading from Redis works again")
+                failing = False
             if message is not None:
                 self._deliver(message)
 

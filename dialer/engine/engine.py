@@ -424,7 +424,11 @@ class Engine:
     async def _perform(self, jobs: list[Job]) -> None:
         if not jobs:
             return
-        await asyncio.gather(*(self.teller.tell(job.plan, job.site) for job in jobs))
+        # What a step tells the world never stands between it and its dial: a failure there is logged.
+        told = await asyncio.gather(*(self.teller.tell(job.plan, job.site) for job in jobs), return_exceptions=True)
+        for job, outcome in zip(jobs, told, strict=True):
+            if isinstance(outcome, Exception):
+                log.warning("telling lead %s's step failed: %r", job.lead.id, outcome)
         await self.dialer.dial([(job.lead, job.site, leg) for job in jobs for leg, _ in job.plan.calls])
         if self._queue_moved:
             self._queue_moved = False

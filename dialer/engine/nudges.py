@@ -18,6 +18,7 @@ from dialer.engine import Engine
 log = logging.getLogger("ringback.nudges")
 
 NUDGE_CHANNEL = "engine:nudge"
+RETRY_SECONDS = 5.0  # between attempts to listen again after the broadcast failed
 
 
 class NudgeRelay:
@@ -47,16 +48,22 @@ class NudgeRelay:
         await ready.wait()
 
     async def _listen(self, ready: asyncio.Event) -> None:
-        try:
-            async with self.broadcast.subscribe(NUDGE_CHANNEL) as announcements:
+        """Listen until stopped; a broadcast that fails is subscribed again a moment later (the poll covers
+        the gap)."""
+        while True:
+            try:
+                async with self.broadcast.subscribe(NUDGE_CHANNEL) as announcements:
+                    ready.set()
+                    async for message in announcements:
+                        if message.get("from") != self.origin:
+                            self.engine.nudge(announce=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("not listening for other engines' announcements (%s): relying on the poll", exc)
+            finally:
                 ready.set()
-                async for message in announcements:
-                    if message.get("from") != self.origin:
-                        self.engine.nudge(announce=False)
-        except Exception as exc:
-            log.warning("not listening for other engines' announcements (%s): relying on the poll", exc)
-        finally:
-            ready.set()
+            await asyncio.sleep(RETRY_SECONDS)
 
     async def stop(self) -> None:
         if self._listener is not None:

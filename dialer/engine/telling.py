@@ -46,8 +46,11 @@ class Teller:
                 async with self._slots, self.autocommit.connect() as conn:
                     position = await store.queue_ahead(conn, lead) + 1
             message = public_status(lead, plan.step, position)
-            await self.broadcast.publish(lead_channel(lead.id), message)
-            await self.broadcast.publish(site_channel(lead.site_id), message)
+            for channel in (lead_channel(lead.id), site_channel(lead.site_id)):
+                try:
+                    await self.broadcast.publish(channel, message)
+                except Exception as exc:  # news, not truth: a lost update never stops the step's dial
+                    log.warning("publishing lead %s's status failed: %s", lead.id, type(exc).__name__)
         for text in plan.texts:
             body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
                                      when=lead.scheduled_for)

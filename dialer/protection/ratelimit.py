@@ -6,6 +6,10 @@ count it or, when one is over its limit, none does: a refused request uses up no
 this falls out of the transaction (the caller rolls back on `RateLimited`); in Redis a script checks all
 counters before incrementing any.
 
+Redis is an optimisation, never a dependency: when it cannot be reached (refused, timed out), a request is
+counted in the database instead, and Redis is used again by the first request after it is back. An
+outage is logged once when it starts and once when it ends, not per request.
+
 Counter keys are keyed hashes (HMAC with the secret key), so no IP address or phone number is stored.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.core.errors import RateLimited
 from dialer.db.models import RateLimitCounter
+
+log = logging.getLogger("ringback.ratelimit")
 
 CLEANUP_EVERY = 200  # hits between deletions of expired counters (per process)
 
@@ -120,26 +127,47 @@ return 0
 """
 
 
+REDIS_TIMEOUT = 2.0  # seconds a request waits for Redis before it is counted in the database
+
+
 class RedisLimiter:
     def __init__(self, url: str, secret: str, *, prefix: str = "ringback:rl:") -> None:
         from redis.asyncio import Redis
 
-        self._redis = Redis.from_url(url)
+        self._redis = Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT)
         self._script = self._redis.register_script(_SCRIPT)
         self._secret = secret
         self._prefix = prefix
+        self._fallback = DatabaseLimiter(secret)
+        self.away = False  # Redis failed the last request: counting in the database until it answers
 
     async def hit(self, session: AsyncSession, rules: Sequence[Rule], now: datetime) -> None:
+        from redis.exceptions import RedisError
+
         found = counters(self._secret, rules, now)
         if not found:
             return
+        try:
+            over = await self._count(found, now)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not self.away:
+                self.away = True
+                log.warning("Redis is unreachable (%s): counting rate limits in the database", type(exc).__name__)
+            await self._fallback.hit(session, rules, now)
+            return
+        if self.away:
+            self.away = False
+            log.warning("Redis is back: counting rate limits in Redis again")
+        if over:
+            raise refusal(found[over - 1], now)
+
+    async def _count(self, found: list[Counter], now: datetime) -> int:
+        """Redis's answer: 0, or the 1-based index of the first counter over its limit."""
         args: list[int] = []
         for counter in found:
             ttl = counter.window_end - now + timedelta(seconds=5)  # a little past the window's end
             args += [counter.rule.limit, max(1, int(ttl.total_seconds() * 1000))]
-        over = int(await self._script(keys=[self._prefix + c.key for c in found], args=args))
-        if over:
-            raise refusal(found[over - 1], now)
+        return int(await self._script(keys=[self._prefix + c.key for c in found], args=args))
 
     async def close(self) -> None:
         await self._redis.aclose()
