@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from dialer.engine import store
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
 from dialer.engine.inbox import Inbox, Work
 from dialer.engine.telling import Teller
+from dialer.retrying import Backoff, QuietLog
 from dialer.sites.cache import SiteCache
 from dialer.telephony.base import Provider
 
@@ -99,6 +101,11 @@ class Engine:
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
         self._recovered_at: datetime | None = None
+        # The database away: the tick tries again after a growing wait (nudges do not hurry it), and the
+        # same error is logged once a second at most.
+        self._backoff = Backoff(first=1.0, cap=30.0)
+        self._not_before: datetime | None = None
+        self._quiet = QuietLog(log)
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -165,7 +172,10 @@ class Engine:
     def _schedule(self, delay: float) -> None:
         if not self.running:
             return
-        when = self.clock.now() + timedelta(seconds=max(0.0, delay))
+        now = self.clock.now()
+        if self._not_before is not None and self._not_before > now:
+            delay = max(delay, (self._not_before - now).total_seconds())
+        when = now + timedelta(seconds=max(0.0, delay))
         if self._timer is not None and self._timer_at is not None and self._timer_at <= when:
             return
         if self._timer is not None:
@@ -182,13 +192,32 @@ class Engine:
             claimed = await self._step_due()
             if self.poll_interval is not None and self._recovery_due():
                 await self.recover_pending_legs(older_than=CLAIM_GRACE)
-        finally:
             # The next wake-up is set as soon as these steps are committed, while their calls are placed.
             # When due leads were found but none could be stepped (a step that keeps failing), wait a
             # moment rather than look again at once, over and over.
             stuck = bool(claimed) and all(work.committed.result() is None for work in claimed)
             await self._schedule_next(RETRY_DELAY if stuck else 0.0)
+        except Exception as exc:
+            # Whatever failed (the database away, most likely), the engine looks again later: a worker
+            # never stops for good.
+            self._trouble(exc)
+        else:
+            if self._backoff.failures:
+                self._quiet.recovered("engine tick", self._backoff.succeeded())
+            self._not_before = None
         await asyncio.gather(*(work.done for work in claimed), return_exceptions=True)
+
+    def _trouble(self, exc: Exception) -> None:
+        """A tick failed: logged (the same error once a second at most), and the next one set after a
+        growing wait."""
+        self._quiet.error("engine tick", exc, now=time.monotonic())
+        delay = self._backoff.failed()
+        if self._timer is not None:  # a nudge during the tick does not hurry the next try
+            self._timer.cancel()
+            self._timer, self._timer_at = None, None
+        self._not_before = None
+        self._schedule(delay)
+        self._not_before = self.clock.now() + timedelta(seconds=delay)
 
     def _recovery_due(self) -> bool:
         """Look for unconfirmed dials once per poll interval, not on every one of many ticks under load."""
@@ -261,9 +290,9 @@ class Engine:
                         failed = isinstance(outcome, BaseException)
                         work.committed.set_result(None if failed else isinstance(outcome, Job))
             await self._perform([job for job in plans.values() if isinstance(job, Job)])
-        except Exception:
+        except Exception as exc:
             # Committed, but acting on it failed: what was not dialed is found again (recover_pending_legs).
-            log.exception("acting on a step failed")
+            self._quiet.error("acting on a step", exc, now=time.monotonic())
         finally:
             for lead_id, work in batch:
                 outcome = plans.get(lead_id)
@@ -284,14 +313,14 @@ class Engine:
             return await self._step_alone(batch)
         except Exception as exc:
             if len(batch) == 1:
-                log.exception("lead %s: step failed", batch[0][0])
+                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=batch[0][0])
                 return {batch[0][0]: exc}
         outcomes: dict[str, Any] = {}
         for item in batch:
             try:
                 outcomes.update(await self._step_alone([item]))
             except Exception as exc:
-                log.exception("lead %s: step failed", item[0])
+                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=item[0])
                 outcomes[item[0]] = exc
         return outcomes
 
