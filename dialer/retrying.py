@@ -45,11 +45,12 @@ class QuietLog:
         self._last: dict[tuple[str, str], float] = {}
         self._suppressed: dict[tuple[str, str], int] = {}
 
-    def error(self, where: str, exc: BaseException, *, now: float, detail: str = "") -> bool:
+    def error(self, where: str, exc: BaseException, *, now: float, detail: str = "", trace: bool = True) -> bool:
         """Log `exc` met at `where` (with its traceback, and `detail`, which does not make it another
         error) unless the same was logged less than `every` seconds before `now`; returns whether it
-        was logged."""
-        key = (where, f"{type(exc).__qualname__}: {exc}")
+        was logged. With `trace=False` only the error's type is told (its text may hold what a request
+        carried: a database error names the statement's parameters) and errors of one type are one."""
+        key = (where, f"{type(exc).__qualname__}: {exc}" if trace else type(exc).__qualname__)
         last = self._last.get(key)
         if last is not None and now - last < self.every:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
@@ -57,7 +58,10 @@ class QuietLog:
         self._last[key] = now
         suppressed = self._suppressed.pop(key, 0)
         more = f" ({suppressed} more like it not logged)" if suppressed else ""
-        self.log.error("%s failed%s%s", where, f" ({detail})" if detail else "", more, exc_info=exc)
+        if trace:
+            self.log.error("%s failed%s%s", where, f" ({detail})" if detail else "", more, exc_info=exc)
+        else:
+            self.log.error("%s failed%s: %s%s", where, f" ({detail})" if detail else "", key[1], more)
         if len(self._last) > 1000:  # errors whose text varies (an id in it) must not grow this for good
             self._last = {k: t for k, t in self._last.items() if now - t < self.every}
         return True
