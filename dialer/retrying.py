@@ -6,12 +6,36 @@ again (`Backoff`), and a log that says the same error once a second at most (`Qu
     backoff.succeeded()                 # back to normal
     quiet = QuietLog(log)
     quiet.error("tick", exc, now=time.monotonic())   # logged, or counted if said within the last second
+    database_down(exc)                  # the database (or its pool) could not be reached
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import socket
+
+import asyncpg  # type: ignore[import-untyped]  # no type information shipped
+import sqlalchemy.exc
+
+# What reaching the database (or its pool) fails with: SQLAlchemy's wrapped errors, asyncpg's own and the
+# socket's when connecting, a pool that waited too long.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+)
+
+
+def database_down(exc: BaseException) -> bool:
+    return isinstance(exc, DATABASE_DOWN)
 
 
 class Backoff:

@@ -4,37 +4,20 @@ or 503 with `Retry-After` when the database cannot be reached."""
 from __future__ import annotations
 
 import logging
-import socket
 import time
 
-import asyncpg
 import msgspec
-import sqlalchemy.exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dialer.core.errors import InvalidField, NotFound, RateLimited, Refused, Unavailable
-from dialer.retrying import QuietLog
+from dialer.retrying import DATABASE_DOWN, QuietLog
 from server.schema import Error, ErrorDetail
 
 log = logging.getLogger("ringback.server")
 _quiet = QuietLog(log)
 
-# What reaching the database (or its pool) fails with: SQLAlchemy's wrapped errors, asyncpg's own and the
-# socket's when connecting, a pool that waited too long.
-DATABASE_DOWN: tuple[type[Exception], ...] = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.DisconnectionError,
-    sqlalchemy.exc.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    ConnectionError,
-    TimeoutError,
-    socket.gaierror,
-)
 DOWN_MESSAGE = "We could not take your request just now. Please try again in a minute."
 DOWN_RETRY_AFTER = 30  # seconds
 

@@ -8,8 +8,9 @@ and applies the decision (the rules, all in `dialer/core`), writes the changed r
 exactly once whatever other engines do (`dialing`). Wake-up times live in the database, so a new engine
 on the same database resumes every lead where the last one stopped.
 
-Its length (a little over 400 lines): the batch's lifecycle, scheduling and one transaction's steps
-read best together; dialing and telling after the commit are already modules of their own.
+Its length (a little under 500 lines): the batch's lifecycle, scheduling (and waiting while the database
+is away) and one transaction's steps read best together; dialing and telling after the commit are already
+modules of their own, and so are the backoff and the quiet log (`dialer.retrying`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from dialer.engine import store
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
 from dialer.engine.inbox import Inbox, Work
 from dialer.engine.telling import Teller
-from dialer.retrying import Backoff, QuietLog
+from dialer.retrying import Backoff, QuietLog, database_down
 from dialer.sites.cache import SiteCache
 from dialer.telephony.base import Provider
 
@@ -106,6 +107,9 @@ class Engine:
         self._backoff = Backoff(first=1.0, cap=30.0)
         self._not_before: datetime | None = None
         self._quiet = QuietLog(log)
+        # Likewise the hands: after a batch failed for want of the database, none starts for a while.
+        self._hand_backoff = Backoff(first=1.0, cap=30.0)
+        self._hands_resume_at: datetime | None = None
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -266,6 +270,8 @@ class Engine:
         return done
 
     def _pump(self) -> None:
+        if self._hands_resume_at is not None and self.clock.now() < self._hands_resume_at:
+            return  # the database was away: the hands wait (`_after_batch`)
         while self._hands < self.hands and len(self.inbox):
             batch = self.inbox.take(BATCH)
             self._hands += 1
@@ -283,6 +289,7 @@ class Engine:
             finally:
                 self.inbox.release([lead_id for lead_id, _ in batch])
                 self._hands -= 1
+                self._after_batch(plans)
                 self._pump()
                 for lead_id, work in batch:
                     if not work.committed.done():
@@ -305,6 +312,26 @@ class Engine:
             self._busy -= 1
             if self._busy == 0:
                 self._idle.set()
+
+    def _after_batch(self, outcomes: dict[str, Any]) -> None:
+        """A batch whose every lead failed for want of the database: the hands wait a growing while
+        before the next (what is in the inbox stays there); the first batch that goes well ends it."""
+        failures = [o for o in outcomes.values() if isinstance(o, BaseException)]
+        if failures and len(failures) == len(outcomes) and all(database_down(e) for e in failures):
+            delay = self._hand_backoff.failed()
+            resume = self.clock.now() + timedelta(seconds=delay)
+            if self._hands_resume_at is None or resume > self._hands_resume_at:
+                self._hands_resume_at = resume
+                self.clock.call_later(delay, self._resume_hands)
+        elif len(failures) < len(outcomes):
+            if self._hand_backoff.failures:
+                self._quiet.recovered("stepping a lead", self._hand_backoff.succeeded())
+            self._hands_resume_at = None
+
+    async def _resume_hands(self) -> None:
+        if self._hands_resume_at is not None and self.clock.now() >= self._hands_resume_at:
+            self._hands_resume_at = None
+            self._pump()
 
     async def _step_batch(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
         """Step the batch in one transaction; when that fails, each lead alone, so one lead's trouble

@@ -3,6 +3,7 @@ at most) and, once it is back, steps what fell due meanwhile, without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -11,7 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from dialer.core.machine import Trigger
 from dialer.engine import store
+from dialer.engine.inbox import Work
 from dialer.intake.accept import CallbackRequest, accept
 from dialer.retrying import Backoff, QuietLog
 from dialer.telephony.simulator import Behaviour
@@ -23,18 +26,18 @@ VISITOR = "+48501234567"
 class Outage:
     """While `down`, the store's reads the engine's tick makes fail as they would with PostgreSQL away."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...] = ("due_lead_ids", "next_wake")) -> None:
         self.down = False
         self.failures = 0
-        for name in ("due_lead_ids", "next_wake"):
+        for name in names:
             monkeypatch.setattr(store, name, self._failing(getattr(store, name)))
 
     def _failing(self, real: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def read(*args: Any) -> Any:
+        async def read(*args: Any, **kwargs: Any) -> Any:
             if self.down:
                 self.failures += 1
                 raise OperationalError("SELECT …", {}, ConnectionRefusedError(111, "Connect call failed"))
-            return await real(*args)
+            return await real(*args, **kwargs)
 
         return read
 
@@ -101,6 +104,29 @@ async def test_the_engine_backs_off_and_a_nudge_does_not_hurry_it(
     await world.clock.advance(10)  # back to polling every second, which never fails now
     assert outage.failures == before
     assert world.engine._backoff.failures == 0
+    await world.runtime.close()
+
+
+async def test_the_hands_wait_while_the_database_is_away_then_take_up_what_waited(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_world(database_url, managers=1)  # the engine not started: no ticks, only the hands
+    lead_id = await submit_unannounced(world)
+    outage = Outage(monkeypatch, names=("lock_leads",))
+    outage.down = True
+    with pytest.raises(OperationalError):
+        await world.engine.submit(lead_id, Work(Trigger.CANCEL))
+    tried = outage.failures
+    waiting = world.engine.submit(lead_id, Work(Trigger.CANCEL))  # e.g. a visitor's cancel, a provider's report
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert outage.failures == tried and not waiting.done()  # not tried at once against a database that is away
+
+    outage.down = False
+    await world.clock.advance(1.25)  # the first wait is 1 s ±25 %
+    cancelled = await waiting
+    assert cancelled is not None and cancelled.status == "cancelled"
+    assert world.engine._hand_backoff.failures == 0
     await world.runtime.close()
 
 
