@@ -1,6 +1,10 @@
-"""Errors as the widget's API shows them: `{"error": {"code", "message", "field"}}` with a 4xx status."""
+"""Errors as the widget's API shows them: `{"error": {"code", "message", "field"}}` with a 4xx status,
+or 503 with `Retry-After` when the database cannot be reached."""
 
 from __future__ import annotations
+
+import logging
+import time
 
 import msgspec
 from starlette.exceptions import HTTPException
@@ -8,7 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dialer.core.errors import InvalidField, NotFound, RateLimited, Refused, Unavailable
+from dialer.retrying import DATABASE_DOWN, QuietLog
 from server.schema import Error, ErrorDetail
+
+log = logging.getLogger("ringback.server")
+_quiet = QuietLog(log)
+
+DOWN_MESSAGE = "We could not take your request just now. Please try again in a minute."
+DOWN_RETRY_AFTER = 30  # seconds
 
 
 class ApiError(Exception):
@@ -52,10 +63,22 @@ async def refused(request: Request, exc: Exception) -> Response:
     return response
 
 
-HANDLERS = {
+async def database_down(request: Request, exc: Exception) -> Response:
+    """The database is away: nothing was written (the transaction is rolled back); try again soon."""
+    _quiet.error("a request (the database unreachable)", exc, now=time.monotonic(), trace=False)
+    headers = {"Retry-After": str(DOWN_RETRY_AFTER)}
+    if request.url.path.startswith("/api/"):
+        response = error_response(503, "unavailable", DOWN_MESSAGE)
+        response.headers.update(headers)
+        return response
+    return Response(DOWN_MESSAGE, status_code=503, headers=headers, media_type="text/plain")
+
+
+HANDLERS: dict[type[Exception], object] = {
     ApiError: api_error,
     InvalidField: invalid_field,
     NotFound: not_found,
     Refused: refused,
     HTTPException: http_error,
+    **{kind: database_down for kind in DATABASE_DOWN},
 }

@@ -8,14 +8,16 @@ and applies the decision (the rules, all in `dialer/core`), writes the changed r
 exactly once whatever other engines do (`dialing`). Wake-up times live in the database, so a new engine
 on the same database resumes every lead where the last one stopped.
 
-Its length (a little over 400 lines): the batch's lifecycle, scheduling and one transaction's steps
-read best together; dialing and telling after the commit are already modules of their own.
+Its length (a little under 500 lines): the batch's lifecycle, scheduling (and waiting while the database
+is away) and one transaction's steps read best together; dialing and telling after the commit are already
+modules of their own, and so are the backoff and the quiet log (`dialer.retrying`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from dialer.engine import store
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
 from dialer.engine.inbox import Inbox, Work
 from dialer.engine.telling import Teller
+from dialer.retrying import Backoff, QuietLog, database_down
 from dialer.sites.cache import SiteCache
 from dialer.telephony.base import Provider
 
@@ -99,6 +102,14 @@ class Engine:
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
         self._recovered_at: datetime | None = None
+        # The database away: the tick tries again after a growing wait (nudges do not hurry it), and the
+        # same error is logged once a second at most.
+        self._backoff = Backoff(first=1.0, cap=30.0)
+        self._not_before: datetime | None = None
+        self._quiet = QuietLog(log)
+        # Likewise the hands: after a batch failed for want of the database, none starts for a while.
+        self._hand_backoff = Backoff(first=1.0, cap=30.0)
+        self._hands_resume_at: datetime | None = None
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -165,7 +176,10 @@ class Engine:
     def _schedule(self, delay: float) -> None:
         if not self.running:
             return
-        when = self.clock.now() + timedelta(seconds=max(0.0, delay))
+        now = self.clock.now()
+        if self._not_before is not None and self._not_before > now:
+            delay = max(delay, (self._not_before - now).total_seconds())
+        when = now + timedelta(seconds=max(0.0, delay))
         if self._timer is not None and self._timer_at is not None and self._timer_at <= when:
             return
         if self._timer is not None:
@@ -182,13 +196,32 @@ class Engine:
             claimed = await self._step_due()
             if self.poll_interval is not None and self._recovery_due():
                 await self.recover_pending_legs(older_than=CLAIM_GRACE)
-        finally:
             # The next wake-up is set as soon as these steps are committed, while their calls are placed.
             # When due leads were found but none could be stepped (a step that keeps failing), wait a
             # moment rather than look again at once, over and over.
             stuck = bool(claimed) and all(work.committed.result() is None for work in claimed)
             await self._schedule_next(RETRY_DELAY if stuck else 0.0)
+        except Exception as exc:
+            # Whatever failed (the database away, most likely), the engine looks again later: a worker
+            # never stops for good.
+            self._trouble(exc)
+        else:
+            if self._backoff.failures:
+                self._quiet.recovered("engine tick", self._backoff.succeeded())
+            self._not_before = None
         await asyncio.gather(*(work.done for work in claimed), return_exceptions=True)
+
+    def _trouble(self, exc: Exception) -> None:
+        """A tick failed: logged (the same error once a second at most), and the next one set after a
+        growing wait."""
+        self._quiet.error("engine tick", exc, now=time.monotonic())
+        delay = self._backoff.failed()
+        if self._timer is not None:  # a nudge during the tick does not hurry the next try
+            self._timer.cancel()
+            self._timer, self._timer_at = None, None
+        self._not_before = None
+        self._schedule(delay)
+        self._not_before = self.clock.now() + timedelta(seconds=delay)
 
     def _recovery_due(self) -> bool:
         """Look for unconfirmed dials once per poll interval, not on every one of many ticks under load."""
@@ -237,6 +270,8 @@ class Engine:
         return done
 
     def _pump(self) -> None:
+        if self._hands_resume_at is not None and self.clock.now() < self._hands_resume_at:
+            return  # the database was away: the hands wait (`_after_batch`)
         while self._hands < self.hands and len(self.inbox):
             batch = self.inbox.take(BATCH)
             self._hands += 1
@@ -254,6 +289,7 @@ class Engine:
             finally:
                 self.inbox.release([lead_id for lead_id, _ in batch])
                 self._hands -= 1
+                self._after_batch(plans)
                 self._pump()
                 for lead_id, work in batch:
                     if not work.committed.done():
@@ -261,9 +297,9 @@ class Engine:
                         failed = isinstance(outcome, BaseException)
                         work.committed.set_result(None if failed else isinstance(outcome, Job))
             await self._perform([job for job in plans.values() if isinstance(job, Job)])
-        except Exception:
+        except Exception as exc:
             # Committed, but acting on it failed: what was not dialed is found again (recover_pending_legs).
-            log.exception("acting on a step failed")
+            self._quiet.error("acting on a step", exc, now=time.monotonic())
         finally:
             for lead_id, work in batch:
                 outcome = plans.get(lead_id)
@@ -277,6 +313,26 @@ class Engine:
             if self._busy == 0:
                 self._idle.set()
 
+    def _after_batch(self, outcomes: dict[str, Any]) -> None:
+        """A batch whose every lead failed for want of the database: the hands wait a growing while
+        before the next (what is in the inbox stays there); the first batch that goes well ends it."""
+        failures = [o for o in outcomes.values() if isinstance(o, BaseException)]
+        if failures and len(failures) == len(outcomes) and all(database_down(e) for e in failures):
+            delay = self._hand_backoff.failed()
+            resume = self.clock.now() + timedelta(seconds=delay)
+            if self._hands_resume_at is None or resume > self._hands_resume_at:
+                self._hands_resume_at = resume
+                self.clock.call_later(delay, self._resume_hands)
+        elif len(failures) < len(outcomes):
+            if self._hand_backoff.failures:
+                self._quiet.recovered("stepping a lead", self._hand_backoff.succeeded())
+            self._hands_resume_at = None
+
+    async def _resume_hands(self) -> None:
+        if self._hands_resume_at is not None and self.clock.now() >= self._hands_resume_at:
+            self._hands_resume_at = None
+            self._pump()
+
     async def _step_batch(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
         """Step the batch in one transaction; when that fails, each lead alone, so one lead's trouble
         stays its own. Returns each lead's plan, None (nothing to do) or the exception it met."""
@@ -284,14 +340,14 @@ class Engine:
             return await self._step_alone(batch)
         except Exception as exc:
             if len(batch) == 1:
-                log.exception("lead %s: step failed", batch[0][0])
+                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=batch[0][0])
                 return {batch[0][0]: exc}
         outcomes: dict[str, Any] = {}
         for item in batch:
             try:
                 outcomes.update(await self._step_alone([item]))
             except Exception as exc:
-                log.exception("lead %s: step failed", item[0])
+                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=item[0])
                 outcomes[item[0]] = exc
         return outcomes
 
