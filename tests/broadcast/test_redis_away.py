@@ -11,15 +11,9 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import update
-from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 
 from dialer.broadcast.redis_pubsub import RedisBroadcast
-from dialer.db.models import Lead
-from server import live
 from tests.broadcast.servers import OwnRedis, closed_url
-from tests.conftest import World
 
 
 async def test_publishing_with_redis_away_never_raises_and_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -68,29 +62,3 @@ async def test_a_subscription_made_while_redis_was_away_hears_it_once_it_is_back
     finally:
         await listener.close()
         await talker.close()
-
-
-def test_the_live_stream_opens_and_reports_with_redis_away(
-    client_world: tuple[TestClient, World], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client, world = client_world
-    monkeypatch.setattr(live, "RECHECK_SECONDS", 0.2)
-    world.runtime.broadcast = RedisBroadcast(closed_url())  # what the live endpoint subscribes with
-    world.engine.pause()
-    created = client.post("/api/v1/callbacks", json={"site": "shop", "phone": "+48501234567"})
-    assert created.status_code == 201, created.text
-    lead = created.json()
-
-    async def end() -> None:
-        async with world.runtime.sessions() as session, session.begin():
-            await session.execute(
-                update(Lead).where(Lead.id == lead["id"])
-                .values(status="cancelled", version=Lead.version + 5, wake_at=None)
-            )
-
-    with client.websocket_connect(f"/api/v1/callbacks/{lead['id']}/live?token={lead['token']}") as ws:
-        assert ws.receive_json()["status"] == "queued"
-        client.portal.call(end)  # type: ignore[union-attr]
-        assert ws.receive_json()["status"] == "cancelled"  # from the database recheck
-        with pytest.raises(WebSocketDisconnect):
-            ws.receive_json()

@@ -7,9 +7,11 @@ from sqlalchemy import select, update
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from dialer.broadcast.redis_pubsub import RedisBroadcast
 from dialer.db.models import Lead, LeadEvent
 from dialer.telephony.simulator import Behaviour
 from server import live
+from tests.broadcast.servers import closed_url
 from tests.conftest import World, script_hunt
 from tests.server.conftest import count
 
@@ -158,13 +160,16 @@ def test_a_message_lead_is_received_and_never_dials(client_world: tuple[TestClie
     assert world.sim.dialed == []
 
 
+@pytest.mark.parametrize("redis", ["none", "away"])
 def test_a_lost_last_update_still_ends_the_visitors_stream(
-    client_world: tuple[TestClient, World], monkeypatch: pytest.MonkeyPatch
+    client_world: tuple[TestClient, World], monkeypatch: pytest.MonkeyPatch, redis: str
 ) -> None:
-    """The process that ended the lead died before publishing it (or Redis was away): after a quiet spell
-    the stream reads the lead from the database and tells the visitor the outcome."""
+    """The process that ended the lead died before publishing it (or Redis is away, and the stream still
+    opens): after a quiet spell the stream reads the lead from the database and tells the visitor."""
     client, world = client_world
     monkeypatch.setattr(live, "RECHECK_SECONDS", 0.2)
+    if redis == "away":
+        world.runtime.broadcast = RedisBroadcast(closed_url())  # what the live endpoint subscribes with
     world.engine.pause()  # nobody else moves the lead: the test ends it, unannounced
     lead = client.post("/api/v1/callbacks", json={"site": "shop", "phone": VISITOR}).json()
 
