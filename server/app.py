@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.runtime import Runtime
-from server import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
+from server import api, dashboard, live, openapi, ops, pages, reschedule, twilio_hooks
 from server.errors import HANDLERS
 
 
@@ -41,6 +41,7 @@ def create_app(
             *openapi.routes,
             *live.routes,
             *pages.routes,
+            *ops.routes,
             *reschedule.routes,
             *twilio_hooks.routes,
             *dashboard.routes,
@@ -50,5 +51,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.state.runs_engine = run_engine  # /readyz checks the engine only where it runs
     app.state.sites = rt.sites  # shared with the engine; see dialer/sites/cache.py for how stale
     return app

@@ -10,6 +10,7 @@ find the leg already past that point and change nothing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from dialer import metrics
 from dialer.core.events import KeyPressed, LegAnswered, LegEnded, LegEvent, RecordingReady
 from dialer.core.states import TERMINAL, LegStatus
 from dialer.core.whisper import whisper_text
@@ -60,12 +62,18 @@ def _twiml(document: str) -> Response:
 _Handler = Callable[[Request, Runtime, TwilioProvider, str, dict[str, str]], Awaitable[Response]]
 
 
-def _hook(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
+def _hook(name: str, handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        started, code = time.perf_counter(), "500"
         try:
-            return await handler(request, *await _verified(request))
-        except _Refused as refused:
-            return refused.response
+            try:
+                response = await handler(request, *await _verified(request))
+            except _Refused as refused:
+                response = refused.response
+            code = str(response.status_code)
+            return response
+        finally:  # how long Twilio waited for our answer
+            metrics.WEBHOOK_SECONDS.labels(name, code).observe(time.perf_counter() - started)
 
     return endpoint
 
@@ -136,7 +144,7 @@ async def _notice(request: Request, runtime: Runtime, provider: TwilioProvider, 
 
 
 routes = [
-    Route(f"{twiml.HOOKS_PATH}/{name}", _hook(handler), methods=["POST"])
+    Route(f"{twiml.HOOKS_PATH}/{name}", _hook(name, handler), methods=["POST"])
     for name, handler in {
         "status": _status,
         "whisper": _whisper,

@@ -28,6 +28,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from dialer import metrics
 from dialer.broadcast.memory import Message, SubscriberQueue, encode
 
 log = logging.getLogger("ringback.redis")
@@ -61,6 +62,7 @@ class RedisBroadcast:
         try:
             await self._redis.publish(self.prefix + channel, encode(message))
         except FAILURES as exc:
+            metrics.REDIS_FALLBACKS.labels("publish").inc()
             self._dropped += 1
             now = time.monotonic()
             if self._logged_at is None or now - self._logged_at >= LOG_EVERY:
@@ -142,6 +144,7 @@ class RedisBroadcast:
                 raise
             except Exception as exc:  # the reader must outlive any one failure, or updates stop for good
                 # redis-py reconnects and subscribes again on the next read; wait a moment first.
+                metrics.REDIS_FALLBACKS.labels("read").inc()
                 if not failing:
                     log.warning("reading from Redis failed (%s); retrying every %.0f s", type(exc).__name__,
                                 RECONNECT_DELAY)

@@ -11,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from dialer.db.pool import MeteredPool
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # A pooled connection that sat unused this long is pinged before it is handed out. Pinging on every
 # checkout (SQLAlchemy's pool_pre_ping) costs a round trip per request; a busy process reuses its
@@ -39,7 +41,7 @@ def create_engine(url: str) -> AsyncEngine:
         return engine
     # 20 kept open: with fewer, a burst of concurrent requests opened and closed connections (and
     # prepared its statements again) on every request past the tenth; 30 at most, as before.
-    engine = create_async_engine(url, pool_size=20, max_overflow=10)
+    engine = create_async_engine(url, pool_size=20, max_overflow=10, poolclass=MeteredPool)
     event.listen(engine.sync_engine, "checkin", _checked_in)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)
     return engine

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from dialer import metrics
 from dialer.broadcast.memory import Broadcast
 from dialer.clock import Clock, Timer
 from dialer.core import apply, views, windows
@@ -102,6 +103,7 @@ class Engine:
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
         self._recovered_at: datetime | None = None
+        self.ticked_at: float | None = None  # time.monotonic() of the last tick that went well
         # The database away: the tick tries again after a growing wait (nudges do not hurry it), and the
         # same error is logged once a second at most.
         self._backoff = Backoff(first=1.0, cap=30.0)
@@ -206,6 +208,7 @@ class Engine:
             # never stops for good.
             self._trouble(exc)
         else:
+            self.ticked_at = time.monotonic()  # `/readyz` tells whether the engine is ticking
             if self._backoff.failures:
                 self._quiet.recovered("engine tick", self._backoff.succeeded())
             self._not_before = None
@@ -353,7 +356,8 @@ class Engine:
 
     async def _step_alone(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
         async with self._slots:
-            return await self._step(batch)
+            with metrics.STEP_SECONDS.time():
+                return await self._step(batch)
 
     # events -----------------------------------------------------------------------------------------
 
@@ -400,6 +404,7 @@ class Engine:
                         continue  # stopping: what is not started yet stays due for another engine
                     if lead.wake_at is None or lead.wake_at > now:
                         continue  # another engine moved it on since we read the due list
+                    metrics.WAKE_LATENESS.observe((now - lead.wake_at).total_seconds())
                     if self.on_wake is not None:
                         self.on_wake((now - lead.wake_at).total_seconds())
                 live.append((lead, legs, work))

@@ -8,6 +8,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dialer import metrics
 from dialer.broadcast.memory import Broadcast
 from dialer.clock import Clock
 from dialer.core import apply
@@ -35,6 +36,7 @@ class Teller:
     async def tell(self, plan: apply.Plan, site: store.SiteRow) -> None:
         """Hang up what the step ended, publish the change, send the visitor's text messages."""
         lead = plan.lead
+        metrics.lead_moved(lead.status, changed=plan.status_changed, calls=[leg.role for leg, _ in plan.calls])
         for leg, hangup in plan.hangups:
             try:
                 await self.provider.hangup(leg.provider_sid or "", say=hangup.say)

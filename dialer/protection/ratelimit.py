@@ -28,6 +28,7 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer import metrics
 from dialer.core.errors import RateLimited
 from dialer.db.models import RateLimitCounter
 
@@ -150,6 +151,7 @@ class RedisLimiter:
         try:
             over = await self._count(found, now)
         except (RedisError, OSError, TimeoutError) as exc:
+            metrics.REDIS_FALLBACKS.labels("limiter").inc()
             if not self.away:
                 self.away = True
                 log.warning("Redis is unreachable (%s): counting rate limits in the database", type(exc).__name__)

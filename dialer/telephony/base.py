@@ -6,12 +6,19 @@ telephone network it reports as `dialer.events` to the sink the engine attached.
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
+from dialer import metrics
 from dialer.core.events import EventSink
 from dialer.core.states import LegRole
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,31 @@ class ProviderError(Exception):
         self.reason = reason
         self.code = code
         self.permanent = permanent
+
+
+def metered(operation: str) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
+    """Count a provider method's requests, errors (by the provider's code) and time in `dialer.metrics`."""
+
+    def wrap(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        @functools.wraps(method)
+        async def counted(*args: P.args, **kwargs: P.kwargs) -> R:
+            provider = str(getattr(args[0], "name", "provider"))
+            started = time.perf_counter()
+            try:
+                result = await method(*args, **kwargs)
+            except ProviderError as exc:
+                metrics.provider_request(provider, operation, time.perf_counter() - started, exc.code, failed=True)
+                raise
+            except Exception as exc:
+                metrics.provider_request(provider, operation, time.perf_counter() - started, type(exc).__name__,
+                                         failed=True)
+                raise
+            metrics.provider_request(provider, operation, time.perf_counter() - started)
+            return result
+
+        return counted
+
+    return wrap
 
 
 class Provider(Protocol):

@@ -42,7 +42,7 @@ from dialer.core.events import (
     RecordingReady,
 )
 from dialer.core.states import EndReason, LegRole
-from dialer.telephony.base import CallRequest, ProviderError
+from dialer.telephony.base import CallRequest, ProviderError, metered
 
 log = logging.getLogger("ringback.simulator")
 
@@ -213,6 +213,7 @@ class SimulatedProvider:
         if sink is not None and self._backlog:
             self.clock.call_later(0, self._flush)
 
+    @metered("place_call")
     async def place_call(self, request: CallRequest) -> str | None:
         if request.to in self.refuse:
             raise self.refuse[request.to]
@@ -232,6 +233,7 @@ class SimulatedProvider:
         self._after(call, RING_DELAY, self._ring)
         return sid
 
+    @metered("find_call")
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
         return self._by_leg.get(request.leg_id) or self._logged_sid(request.leg_id)
 
@@ -264,6 +266,7 @@ class SimulatedProvider:
                     return str(line["sid"])
         return None
 
+    @metered("hangup")
     async def hangup(self, sid: str, say: str | None = None) -> None:
         call = self._calls.get(sid)
         if call is None or call.ended:
@@ -271,6 +274,7 @@ class SimulatedProvider:
         reason = EndReason.COMPLETED if call.answered_at else EndReason.CANCELED
         await self._end(call, reason)
 
+    @metered("send_text")
     async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
         self.texts.append(TextMessage(to, body, self.clock.now()))
 

@@ -38,7 +38,7 @@ from dialer.config import ConfigError, Settings
 from dialer.core.events import EventSink, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown
 from dialer.core.states import EndReason, LegRole
 from dialer.telephony import twiml
-from dialer.telephony.base import CallRequest, ProviderError
+from dialer.telephony.base import CallRequest, ProviderError, metered
 
 log = logging.getLogger("ringback.twilio")
 
@@ -178,11 +178,13 @@ class TwilioProvider:
         # reach (`server/twilio_hooks.py`); nothing here pushes events by itself.
         self._sink = sink
 
+    @metered("place_call")
     async def place_call(self, request: CallRequest) -> str | None:
         if request.role is LegRole.VISITOR:
             return await self._dial_into(request)
         return await self._create(request)
 
+    @metered("find_call")
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
         client = await self._client()
         query: dict[str, Any] = {"to": request.to, "limit": 20}
@@ -199,6 +201,7 @@ class TwilioProvider:
         ours.sort(key=lambda c: c.date_created or since)
         return ours[-1].sid if ours else None
 
+    @metered("hangup")
     async def hangup(self, sid: str, say: str | None = None) -> None:
         reply = _answering.get()
         if reply is not None and reply.open and reply.sid == sid:
@@ -218,6 +221,7 @@ class TwilioProvider:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ProviderError(_unreachable(exc), permanent=False) from None
 
+    @metered("send_text")
     async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
         if not sender:
             raise ProviderError("the site has no caller ID to send text messages from", permanent=False)
