@@ -34,6 +34,12 @@ def make_broadcast(settings: Settings) -> Broadcast:
         from dialer.broadcast.redis_pubsub import RedisBroadcast
 
         return RedisBroadcast(settings.redis_url, prefix=settings.redis_prefix)
+    if not db.is_sqlite(settings.database_url):
+        # Without Redis, PostgreSQL's LISTEN/NOTIFY carries them: a web process without an engine, the
+        # workers and the other web processes hear each other.
+        from dialer.broadcast.pg_notify import PgNotifyBroadcast
+
+        return PgNotifyBroadcast(settings.database_url)
     return MemoryBroadcast()
 
 
@@ -82,7 +88,8 @@ class Runtime:
             sessions, provider, clock, broadcast, policy,
             poll_interval=poll_interval, notices=notices, concurrency=concurrency, sites=SiteCache(clock),
         )
-        # Across processes (Redis), a web process's "a lead is due now" reaches the workers at once.
+        # Across processes (Redis or LISTEN/NOTIFY), a web process's "a lead is due now" reaches the workers
+        # at once.
         nudges = None if isinstance(broadcast, MemoryBroadcast) else NudgeRelay(broadcast, engine)
         return cls(settings, database, sessions, clock, provider, broadcast, engine, nudges)
 

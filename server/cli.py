@@ -36,6 +36,16 @@ def _run_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     return asyncio.run(go())
 
 
+def alone_needs_messages(settings: Settings, what: str) -> None:
+    """A web process without an engine and the engines apart from it must hear each other (live updates,
+    "a lead is due now"): through Redis, or PostgreSQL's LISTEN/NOTIFY; SQLite alone has no way."""
+    if db.is_sqlite(settings.database_url) and not settings.redis_url:
+        raise ConfigError(
+            f"{what} on SQLite needs RINGBACK_REDIS_URL for the web and engine processes to hear each other "
+            "(or use PostgreSQL, or run a single `ringback serve`)"
+        )
+
+
 def serve(
     settings: Settings, host: str, port: int, *, banner: str | None = None, run_engine: bool = True
 ) -> None:
@@ -44,6 +54,8 @@ def serve(
     from server.app import create_app
 
     settings.check()
+    if not run_engine:
+        alone_needs_messages(settings, "`serve --no-engine`")
     runtime = Runtime.build(settings)
     if settings.demo:
         demo.script_simulator(runtime.provider)
@@ -60,6 +72,7 @@ def worker(settings: Settings) -> None:
     """The engine alone, for scale-out: stops claiming on SIGTERM and finishes what it holds."""
 
     settings.check()
+    alone_needs_messages(settings, "`worker`")
 
     async def go() -> None:
         runtime = Runtime.build(settings)
