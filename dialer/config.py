@@ -43,6 +43,7 @@ class Settings:
     redis_url: str | None = None
     redis_prefix: str = "ringback:"  # every Redis key and channel starts with it
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
+    log_format: str = "text"  # or "json": one object per line (dialer/logs.py)
     demo: bool = False
 
     @classmethod
@@ -64,6 +65,9 @@ class Settings:
         telephony = env.get("RINGBACK_TELEPHONY", "simulator")
         if telephony not in ("simulator", "twilio"):
             raise ConfigError("RINGBACK_TELEPHONY must be 'simulator' or 'twilio'")
+        log_format = env.get("RINGBACK_LOG_FORMAT", "text") or "text"
+        if log_format not in ("text", "json"):
+            raise ConfigError("RINGBACK_LOG_FORMAT must be 'text' or 'json'")
         settings = cls(
             database_url=env.get("RINGBACK_DATABASE_URL", DEFAULT_DATABASE_URL),
             telephony=telephony,
@@ -78,6 +82,7 @@ class Settings:
             redis_url=env.get("RINGBACK_REDIS_URL") or None,
             redis_prefix=env.get("RINGBACK_REDIS_PREFIX") or "ringback:",
             max_call_seconds=max_call,
+            log_format=log_format,
             demo=demo,
         )
         return settings

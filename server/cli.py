@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from dialer import db
+from dialer import db, logs
 from dialer.config import ConfigError, Settings
 from dialer.core.errors import InvalidField, NotFound
 from dialer.runtime import Runtime
@@ -60,7 +60,8 @@ def serve(
     if settings.demo:
         demo.script_simulator(runtime.provider)
     app = create_app(runtime=runtime, run_engine=run_engine)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
+    # log_config=None: uvicorn's lines go through our one handler (dialer/logs.py: redacted, text or JSON).
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", log_config=None)
     server = uvicorn.Server(config)
     if banner:
         print(banner, flush=True)
@@ -248,9 +249,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env(demo=args.command == "demo")
+        logs.configure(settings.log_format, secrets=(settings.secret_key, settings.twilio_auth_token))
         if args.command == "migrate":
             db.migrate(settings.database_url)
             print("database is up to date")
