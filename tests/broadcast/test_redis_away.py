@@ -62,3 +62,29 @@ async def test_a_subscription_made_while_redis_was_away_hears_it_once_it_is_back
     finally:
         await listener.close()
         await talker.close()
+
+
+async def test_a_subscription_that_worked_hears_again_after_redis_restarts(own_redis: OwnRedis) -> None:
+    own_redis.start()
+    prefix = f"test-{secrets.token_hex(6)}:"
+    listener, talker = RedisBroadcast(own_redis.url, prefix=prefix), RedisBroadcast(own_redis.url, prefix=prefix)
+
+    async def until_heard(sub: object, version: int) -> None:
+        async with asyncio.timeout(15):
+            while True:  # published until the listener has subscribed again
+                await talker.publish("lead:1", {"version": version})
+                with contextlib.suppress(TimeoutError):
+                    if await asyncio.wait_for(sub.queue.get(), 0.5) == {"version": version}:  # type: ignore[attr-defined]
+                        return
+
+    try:
+        async with listener.subscribe("lead:1") as sub:
+            await until_heard(sub, 1)
+            own_redis.stop()
+            async with asyncio.timeout(5):
+                await talker.publish("lead:1", {"version": 2})  # dropped, never raised
+            own_redis.start()
+            await until_heard(sub, 3)
+    finally:
+        await listener.close()
+        await talker.close()
