@@ -30,11 +30,18 @@ def make_provider(settings: Settings, clock: Clock) -> Provider:
 
 
 def make_broadcast(settings: Settings) -> Broadcast:
+    on_postgresql = not db.is_sqlite(settings.database_url)
     if settings.redis_url:
         from dialer.broadcast.redis_pubsub import RedisBroadcast
 
-        return RedisBroadcast(settings.redis_url, prefix=settings.redis_prefix)
-    if not db.is_sqlite(settings.database_url):
+        redis = RedisBroadcast(settings.redis_url, prefix=settings.redis_prefix)
+        if on_postgresql:  # while Redis fails, LISTEN/NOTIFY carries the updates
+            from dialer.broadcast.fallback import FallbackBroadcast
+            from dialer.broadcast.pg_notify import PgNotifyBroadcast
+
+            return FallbackBroadcast(redis, PgNotifyBroadcast(settings.database_url))
+        return redis
+    if on_postgresql:
         # Without Redis, PostgreSQL's LISTEN/NOTIFY carries them: a web process without an engine, the
         # workers and the other web processes hear each other.
         from dialer.broadcast.pg_notify import PgNotifyBroadcast

@@ -39,6 +39,7 @@ READ_TIMEOUT = 1.0  # the reader looks for channels left unsubscribed by a failu
 CONFIRM_TIMEOUT = 2.0  # a subscriber waits at most this long for Redis to confirm its channel
 CONNECT_TIMEOUT = 2.0  # seconds to reach Redis before an attempt counts as failed
 LOG_EVERY = 60.0  # seconds between two log lines about failed publishes
+PUBLISH_TIMEOUT = 2.0  # seconds a publish waits for Redis
 
 FAILURES = (RedisError, OSError, TimeoutError)
 
@@ -59,16 +60,23 @@ class RedisBroadcast:
 
     async def publish(self, channel: str, message: Message) -> None:
         """Send a message to every subscriber; never raises (while Redis is away the message is lost)."""
+        await self.try_publish(channel, message)
+
+    async def try_publish(self, channel: str, message: Message) -> bool:
+        """`publish`, saying whether Redis took the message (`fallback` then sends it another way)."""
         try:
-            await self._redis.publish(self.prefix + channel, encode(message))
+            # Bounded: a Redis that hangs must not hold up the step whose news this is.
+            await asyncio.wait_for(self._redis.publish(self.prefix + channel, encode(message)), PUBLISH_TIMEOUT)
         except FAILURES as exc:
             metrics.REDIS_FALLBACKS.labels("publish").inc()
             self._dropped += 1
             now = time.monotonic()
             if self._logged_at is None or now - self._logged_at >= LOG_EVERY:
-                log.warning("publishing to Redis failed (%s): %d update(s) dropped", type(exc).__name__,
-                            self._dropped)
+                log.warning("publishing to Redis failed (%s): %d update(s) not sent through it",
+                            type(exc).__name__, self._dropped)
                 self._logged_at, self._dropped = now, 0
+            return False
+        return True
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[SubscriberQueue]:
