@@ -5,7 +5,6 @@ Without it the managers on those calls stay busy until the call-length cut-off (
 
 from __future__ import annotations
 
-
 from sqlalchemy import select
 
 from dialer.core.states import LeadStatus, LegStatus
