@@ -143,7 +143,10 @@ class Engine:
     async def start(self) -> None:
         self.running = True
         self.provider.attach(self.on_provider_event)
-        await self.recover_pending_legs(older_than=0)
+        try:
+            await self.recover_pending_legs(older_than=0)
+        except Exception as exc:  # the database away at start-up: the poll's recovery finds them later
+            self._quiet.error("recovering unconfirmed dials at start-up", exc, now=time.monotonic())
         self.reconciler.start(repeat=self.poll_interval is not None)
         self._schedule(0)
 

@@ -209,10 +209,11 @@ class Hunt:
             assert loop.time() < give_up, f"not all leads ended in {timeout} s: {Counter(statuses.values())}"
             await asyncio.sleep(0.5)
 
-    async def check_every_lead_ended_right(self) -> int:
+    async def check_every_lead_ended_right(self, *, once_each: bool) -> int:
         """Every lead completed (everybody answers in this hunt), no step (leg) dialed twice, no manager
         left busy. Returns how many times a number was called again for one lead: a later attempt, after
-        a provider report was lost (a step that failed on the database took its report with it)."""
+        a provider report was lost (a step that failed on the database took its report with it); with
+        `once_each`, there must be none: everybody was called once."""
         statuses = await self.until_all_ended()
         assert set(statuses.values()) == {LeadStatus.COMPLETED}, Counter(statuses.values())
         dials = [json.loads(line) for line in self.dial_log.read_text().splitlines()]
@@ -224,7 +225,9 @@ class Hunt:
         assert {leg.id for leg in legs if leg.provider_sid} <= set(per_leg)
         assert await self.busy() == {}
         per_person = Counter((lead_of[str(d["leg_id"])], d["to"]) for d in dials)
-        return sum(n - 1 for n in per_person.values())
+        again = sum(n - 1 for n in per_person.values())
+        assert not (once_each and again), per_person.most_common(3)
+        return again
 
 
 async def seed(url: str, tmp_path: Path, redis_url: str) -> Hunt:

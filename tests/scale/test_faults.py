@@ -10,6 +10,11 @@ leads up is measured with probe leads and printed on a `FAULT …` line (never a
 - Redis stopped and restarted (its own `redis-server`): intake goes on answering, nothing is restarted;
 - the worker killed with SIGKILL during bridged calls: the restarted worker asks the provider about the
   calls it had (reconciliation) and frees their managers within a minute.
+
+With Redis away and after a kill -9, everybody is also called exactly once. With connections killed or
+refused, a provider report whose step fails on the database is still dropped today (keeping such reports
+to apply later is another part of issue 12), so a visitor may be called again in a later attempt: that is
+counted and printed (`called_again…`), to become `once_each=True` once reports are kept.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ async def test_engine_connections_killed_several_times(hunt: Hunt) -> None:
         await engine.dispose()
     assert killed >= 4, "no engine connection was killed: nothing was tested"
     delays = await hunt.probe_delays(probes)
-    again = await hunt.check_every_lead_ended_right()
+    again = await hunt.check_every_lead_ended_right(once_each=False)
     report("pg_terminate_backend x4", connections_killed=killed, probe_normal=spread(normal),
            probe_after_kill=spread(delays), called_again_in_a_later_attempt=again)
 
@@ -94,7 +99,7 @@ async def test_database_refusing_connections_for_ten_seconds(hunt: Hunt) -> None
         await proxy.resume()
         back = time.monotonic()
         delays = await hunt.probe_delays(probes, since=back)
-        again = await hunt.check_every_lead_ended_right()
+        again = await hunt.check_every_lead_ended_right(once_each=False)
     finally:
         await proxy.close()
     report("database refused 10 s", probe_normal=spread(normal), probe_after_return=spread(delays),
@@ -122,7 +127,7 @@ async def test_redis_stopped_and_restarted(postgresql_url: str, tmp_path: Path) 
         redis.start()
         after = await hunt.submit(PROBES, first=LEADS + PROBES, site=hunt.probe_site)
         back = await hunt.probe_delays(after, since=time.monotonic())
-        again = await hunt.check_every_lead_ended_right()
+        again = await hunt.check_every_lead_ended_right(once_each=True)
         assert server.pid and worker.pid and all(p._proc and p._proc.returncode is None for p in (server, worker))
     finally:
         await hunt.close()
@@ -162,7 +167,7 @@ async def test_worker_killed_during_bridged_calls(hunt: Hunt) -> None:
                 freed_at[manager] = time.monotonic() - restarted
         assert loop.time() < give_up, f"{len(held) - len(freed_at)} of {len(held)} managers still held a minute on"
         await asyncio.sleep(0.2)
-    again = await hunt.check_every_lead_ended_right()
+    again = await hunt.check_every_lead_ended_right(once_each=True)
     waits = sorted(freed_at.values())
     report("worker SIGKILL during bridged calls", bridged_at_kill=len(stuck & connected), managers_held=len(held),
            freed_after_restart=spread(waits), freed_after_restart_simulated=f"{waits[-1] * SPEED:.0f} s",
