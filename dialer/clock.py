@@ -11,7 +11,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from dialer.retrying import QuietLog
+
 log = logging.getLogger("ringback.clock")
+# A callback failing again and again (the database away under every provider report) is told once a
+# second with a count, its statement's parameters left out.
+_quiet = QuietLog(log)
 
 Callback = Callable[[], Awaitable[None]]
 
@@ -53,8 +58,8 @@ async def _guarded(callback: Callback) -> None:
         await callback()
     except asyncio.CancelledError:
         raise
-    except Exception:
-        log.exception("timer callback failed")
+    except Exception as exc:
+        _quiet.error("timer callback", exc, now=time.monotonic())
 
 
 class _ManualTimer:

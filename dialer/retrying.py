@@ -60,6 +60,15 @@ class Backoff:
         return failures
 
 
+def _what(exc: BaseException) -> str:
+    """The error, as told and as told apart from others. A database error's text names its statement's
+    parameters (timestamps, ids: a new error every time, and a phone number is never logged): they are
+    left out, so the same failure of the same statement is one error however it was called."""
+    if isinstance(exc, sqlalchemy.exc.StatementError):
+        exc.hide_parameters = True
+    return f"{type(exc).__qualname__}: {exc}"
+
+
 class QuietLog:
     """Logs an error at most once per `every` seconds for the same place and error; the repeats in
     between are counted and the count told with the next one logged."""
@@ -74,7 +83,7 @@ class QuietLog:
         error) unless the same was logged less than `every` seconds before `now`; returns whether it
         was logged. With `trace=False` only the error's type is told (its text may hold what a request
         carried: a database error names the statement's parameters) and errors of one type are one."""
-        key = (where, f"{type(exc).__qualname__}: {exc}" if trace else type(exc).__qualname__)
+        key = (where, _what(exc) if trace else type(exc).__qualname__)
         last = self._last.get(key)
         if last is not None and now - last < self.every:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1

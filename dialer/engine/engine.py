@@ -41,6 +41,8 @@ from dialer.db.models import new_id
 from dialer.engine import store
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
 from dialer.engine.inbox import Inbox, Work
+from dialer.engine.parking import Parking
+from dialer.engine.reconcile import Reconciler
 from dialer.engine.telling import Teller
 from dialer.retrying import Backoff, QuietLog, database_down
 from dialer.sites.cache import SiteCache
@@ -129,6 +131,10 @@ class Engine:
         self.teller = Teller(self.database, provider, broadcast, self.notices, clock, self._slots)
         self.dialer = Dialer(self.database, provider, clock, self.policy, self._slots, self.sites,
                              self.on_provider_event)
+        # Calls whose end may never be reported (their process died): asked about (`reconcile`).
+        self.reconciler = Reconciler(self.database, provider, clock, self.on_provider_event, self._slots)
+        # Leads whose step keeps failing (not for want of the database) are parked (`parking`).
+        self.parking = Parking(self.database, provider, clock, self.site_cache, lambda: self.nudge(announce=True))
 
     async def recover_pending_legs(self, older_than: float) -> None:
         """Finish dials that were interrupted (`dialing.Dialer.recover`)."""
@@ -139,7 +145,11 @@ class Engine:
     async def start(self) -> None:
         self.running = True
         self.provider.attach(self.on_provider_event)
-        await self.recover_pending_legs(older_than=0)
+        try:
+            await self.recover_pending_legs(older_than=0)
+        except Exception as exc:  # the database away at start-up: the poll's recovery finds them later
+            self._quiet.error("recovering unconfirmed dials at start-up", exc, now=time.monotonic())
+        self.reconciler.start(repeat=self.poll_interval is not None)
         self._schedule(0)
 
     async def stop(self) -> None:
@@ -151,6 +161,7 @@ class Engine:
     def pause(self) -> None:
         """Claim no more due leads (other engines will), but go on applying what the provider reports."""
         self.running = False
+        self.reconciler.stop()
         if self._timer is not None:
             self._timer.cancel()
             self._timer, self._timer_at = None, None
@@ -293,6 +304,7 @@ class Engine:
                 self.inbox.release([lead_id for lead_id, _ in batch])
                 self._hands -= 1
                 self._after_batch(plans)
+                self.parking.observe(plans)
                 self._pump()
                 for lead_id, work in batch:
                     if not work.committed.done():

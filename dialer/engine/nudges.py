@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 
 from dialer.broadcast.memory import Broadcast
 from dialer.engine import Engine
+from dialer.retrying import Backoff, QuietLog
 
 log = logging.getLogger("ringback.nudges")
 
 NUDGE_CHANNEL = "engine:nudge"
-RETRY_SECONDS = 5.0  # between attempts to listen again after the broadcast failed
+RETRY_SECONDS = 5.0  # the first wait before listening again after the broadcast failed (then growing, jittered)
 
 
 class NudgeRelay:
@@ -28,6 +30,8 @@ class NudgeRelay:
         self.origin = uuid.uuid4().hex  # our own announcements come back to us: skip them
         self._sending: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
+        self._backoff = Backoff(first=RETRY_SECONDS, cap=60.0)
+        self._quiet = QuietLog(log)
         engine.announce = self.announce
 
     def announce(self) -> None:
@@ -54,16 +58,18 @@ class NudgeRelay:
             try:
                 async with self.broadcast.subscribe(NUDGE_CHANNEL) as announcements:
                     ready.set()
+                    self._quiet.recovered("listening for other engines' announcements", self._backoff.succeeded())
                     async for message in announcements:
                         if message.get("from") != self.origin:
                             self.engine.nudge(announce=False)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.warning("not listening for other engines' announcements (%s): relying on the poll", exc)
+            except Exception as exc:  # whatever it is: this loop never ends but by `stop`
+                self._quiet.error("listening for other engines' announcements", exc, now=time.monotonic(),
+                                  detail="relying on the poll", trace=False)
             finally:
                 ready.set()
-            await asyncio.sleep(RETRY_SECONDS)
+            await asyncio.sleep(self._backoff.failed())
 
     async def stop(self) -> None:
         if self._listener is not None:

@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from dialer import metrics
 from dialer.core.events import EventSink
-from dialer.core.states import LegRole
+from dialer.core.states import EndReason, LegRole
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,6 +31,16 @@ class CallRequest:
     whisper: str | None = None  # read to a manager before the one-digit question
     bridge_sid: str | None = None  # the manager's call the visitor is connected into
     record: bool = False
+
+
+@dataclass(frozen=True)
+class CallStatus:
+    """What the provider says of a call it knows: still going on, or over (how, and how long it talked)."""
+
+    ended: bool
+    reason: EndReason | None = None
+    duration: int | None = None
+    answered: bool = False
 
 
 class ProviderError(Exception):
@@ -79,6 +89,10 @@ class Provider(Protocol):
 
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
         """The call placed for this request, if any: used before dialing a step whose fate is unknown."""
+
+    async def call_status(self, sid: str) -> CallStatus | None:
+        """What became of call `sid` (reconciliation after a restart); None: the provider has no such call.
+        Raises `ProviderError` when it cannot tell now."""
 
     async def hangup(self, sid: str, say: str | None = None) -> None: ...
 

@@ -8,7 +8,9 @@ it cannot deliver while no engine is attached wait until one is.
 
 With a dial log (`log_path`), every placed call is appended to a file as one JSON line, and calls are
 looked up there too: several processes, each with its own simulator, then share one record of what was
-dialed, as they would share a real provider's call log.
+dialed, as they would share a real provider's call log. How each call ended goes to a second file beside
+it (`…ended`), so any process can tell what became of another's call (`call_status`). A call whose process
+died before it ended died with that process's simulated network: nobody knows how it ended.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import phonenumbers
 
@@ -42,7 +45,7 @@ from dialer.core.events import (
     RecordingReady,
 )
 from dialer.core.states import EndReason, LegRole
-from dialer.telephony.base import CallRequest, ProviderError, metered
+from dialer.telephony.base import CallRequest, CallStatus, ProviderError, metered
 
 log = logging.getLogger("ringback.simulator")
 
@@ -121,9 +124,29 @@ class SimCall:
     partner: SimCall | None = None
     timers: list[Timer] = field(default_factory=list)
     ended_at_s: float | None = None  # how long it was answered, once over
+    end_reason: EndReason | None = None
 
 
 _Step = Callable[[SimCall], Awaitable[None]]
+
+
+def _append(path: str, line: dict[str, object]) -> None:
+    # One write of one line with O_APPEND: lines from several processes never interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(line) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -246,24 +269,51 @@ class SimulatedProvider:
             "role": str(call.request.role),
             "to": call.request.to,
         }
-        # One write of one line with O_APPEND: lines from several processes never interleave.
-        fd = os.open(self.log_path or "", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (json.dumps(line) + "\n").encode())
-        finally:
-            os.close(fd)
+        _append(self.log_path or "", line)
+
+    def _log_end(self, call: SimCall, reason: EndReason, duration: int) -> None:
+        line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None}
+        _append(f"{self.log_path}.ended", line)
+
 
     def _logged_sid(self, leg_id: str) -> str | None:
         """A call another process placed for this leg (it died before it could record the call id)."""
-        if not self.log_path or not os.path.exists(self.log_path):
+        line = self._logged_line(self.log_path, "leg_id", leg_id)
+        return str(line["sid"]) if line is not None else None
+
+    async def call_status(self, sid: str) -> CallStatus | None:
+        call = self._calls.get(sid)
+        if call is not None:
+            if not call.ended:
+                return CallStatus(ended=False, answered=call.answered_at is not None)
+            return CallStatus(ended=True, reason=call.end_reason, duration=round(call.ended_at_s or 0),
+                              answered=call.answered_at is not None)
+        return self._logged_status(sid)
+
+    def _logged_status(self, sid: str) -> CallStatus | None:
+        """Another process's call, from the shared logs: over (as it logged), still going on (its process
+        lives), or unknown (its process died with the call: the simulated network went with it)."""
+        placed = self._logged_line(self.log_path, "sid", sid)
+        if placed is None:
             return None
-        with open(self.log_path) as log_file:
+        ended = self._logged_line(f"{self.log_path}.ended", "sid", sid)
+        if ended is not None:
+            return CallStatus(ended=True, reason=EndReason(ended["reason"]), duration=int(ended["duration"]),
+                              answered=bool(ended["answered"]))
+        if int(placed["pid"]) != os.getpid() and _alive(int(placed["pid"])):
+            return CallStatus(ended=False)
+        return None
+
+    @staticmethod
+    def _logged_line(path: str | None, key: str, value: str) -> dict[str, Any] | None:
+        if not path or not os.path.exists(path):
+            return None
+        with open(path) as log_file:
             for raw in log_file:
-                if leg_id not in raw:
-                    continue
-                line = json.loads(raw)
-                if line["leg_id"] == leg_id:
-                    return str(line["sid"])
+                if value in raw:
+                    line: dict[str, Any] = json.loads(raw)
+                    if line.get(key) == value:
+                        return line
         return None
 
     @metered("hangup")
@@ -340,7 +390,7 @@ class SimulatedProvider:
     async def _end(self, call: SimCall, reason: EndReason) -> None:
         if call.ended:
             return
-        call.ended, call.ended_at = True, self.clock.now()
+        call.ended, call.ended_at, call.end_reason = True, self.clock.now(), reason
         self._live -= 1
         if self._live == 0:
             self._quiet.set()
@@ -348,6 +398,8 @@ class SimulatedProvider:
             timer.cancel()
         now = self.clock.now()
         duration = round((now - call.answered_at).total_seconds()) if call.answered_at else 0
+        if self.log_path:
+            self._log_end(call, reason, duration)
         await self._emit(LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration))
         minutes = math.ceil(duration / 60) if call.answered_at else 0
         price = (self.rate_for(call.request.to) * minutes).quantize(Decimal("0.00001"))

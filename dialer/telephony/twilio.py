@@ -38,7 +38,7 @@ from dialer.config import ConfigError, Settings
 from dialer.core.events import EventSink, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown
 from dialer.core.states import EndReason, LegRole
 from dialer.telephony import twiml
-from dialer.telephony.base import CallRequest, ProviderError, metered
+from dialer.telephony.base import CallRequest, CallStatus, ProviderError, metered
 
 log = logging.getLogger("ringback.twilio")
 
@@ -200,6 +200,27 @@ class TwilioProvider:
         ours = [c for c in calls if c.date_created is None or c.date_created >= since - FIND_SLACK]
         ours.sort(key=lambda c: c.date_created or since)
         return ours[-1].sid if ours else None
+
+    async def call_status(self, sid: str) -> CallStatus | None:
+        """The call as Twilio has it now (GET /Calls/{sid}: its `status` is one of queued, ringing,
+        in-progress, canceled, completed, failed, busy, no-answer; `duration` in seconds once over; see
+        https://www.twilio.com/docs/voice/api/call-resource#call-status-values). A 404 (error 20404): Twilio
+        has no such call."""
+        client = await self._client()
+        try:
+            call = await client.calls(sid).fetch_async()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return None
+            raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(_unreachable(exc), permanent=False) from None
+        status = str(call.status or "")
+        if status not in _STATUS_ENDED:
+            return CallStatus(ended=False, answered=status == "in-progress")
+        duration = _int(str(call.duration)) if call.duration is not None else None
+        return CallStatus(ended=True, reason=_STATUS_ENDED[status], duration=duration,
+                          answered=status == "completed")
 
     @metered("hangup")
     async def hangup(self, sid: str, say: str | None = None) -> None:

@@ -14,7 +14,8 @@ from server.dashboard.scope import Scope
 from server.dashboard.session import Ctx, runtime
 
 SHOWN = 20  # the newest; older ones wait until these are dismissed
-TITLES = {"daily_call_cap": "Daily call cap reached", "daily_spend_cap": "Daily spending cap reached"}
+TITLES = {"daily_call_cap": "Daily call cap reached", "daily_spend_cap": "Daily spending cap reached",
+          "lead_parked": "Leads stopped after repeated errors"}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from dialer.core.states import LegRole
+from dialer.core.states import EndReason, LegRole
 from dialer.telephony.base import CallRequest, ProviderError
 from dialer.telephony.twilio import TwilioProvider
 from tests.twilio_standin import Person, TwilioStandIn, listening_socket, url_of
@@ -133,3 +133,20 @@ async def test_outside_a_webhook_the_visitor_is_dialed_by_redirecting_the_manage
     assert '<Dial action="' + nowhere + '/telephony/twilio/dial?leg=leg2"' in call.redirect
     assert 'callerId="+12025550100"' in call.redirect and 'record="record-from-answer-dual"' in call.redirect
     assert ">+48501234567</Number>" in call.redirect
+
+
+async def test_call_status_tells_a_call_going_on_one_over_and_one_twilio_never_had(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    """Reconciliation's question (GET /Calls/{sid}): a call placed a moment ago is going on; one Twilio
+    has as over is over, how Twilio says; a 404 is a call Twilio has no record of."""
+    twilio.people[NUMBER] = Person.never_answers()
+    sid = await provider.place_call(manager_call())
+    assert sid is not None
+    status = await provider.call_status(sid)
+    assert status is not None and not status.ended
+    (call,) = twilio.network.calls_to(NUMBER)
+    call.status, call.ended, call.duration = "completed", call.created, 42  # as Twilio would have it
+    over = await provider.call_status(sid)
+    assert over is not None and over.ended and over.reason == EndReason.COMPLETED and over.duration == 42
+    assert await provider.call_status("CA" + "0" * 32) is None
