@@ -47,5 +47,7 @@ class FallbackBroadcast:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     async def close(self) -> None:
-        await self.primary.close()
-        await self.backup.close()
+        try:
+            await self.primary.close()
+        finally:
+            await self.backup.close()

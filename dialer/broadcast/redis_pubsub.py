@@ -40,6 +40,7 @@ CONFIRM_TIMEOUT = 2.0  # a subscriber waits at most this long for Redis to confi
 CONNECT_TIMEOUT = 2.0  # seconds to reach Redis before an attempt counts as failed
 LOG_EVERY = 60.0  # seconds between two log lines about failed publishes
 PUBLISH_TIMEOUT = 2.0  # seconds a publish waits for Redis
+PUBLISH_CONCURRENCY = 16  # publishes sent at once; the others wait their turn
 
 FAILURES = (RedisError, OSError, TimeoutError)
 
@@ -55,6 +56,7 @@ class RedisBroadcast:
         self._subscribers: dict[str, set[SubscriberQueue]] = defaultdict(set)
         self._confirmed: dict[str, asyncio.Event] = {}
         self._lock = asyncio.Lock()
+        self._publishing = asyncio.Semaphore(PUBLISH_CONCURRENCY)
         self._dropped = 0  # publishes failed since the last log line about them
         self._logged_at: float | None = None
 
@@ -66,7 +68,7 @@ class RedisBroadcast:
         """`publish`, saying whether Redis took the message (`fallback` then sends it another way)."""
         try:
             # Bounded: a Redis that hangs must not hold up the step whose news this is.
-            await asyncio.wait_for(self._redis.publish(self.prefix + channel, encode(message)), PUBLISH_TIMEOUT)
+            await asyncio.wait_for(self._publish(channel, message), PUBLISH_TIMEOUT)
         except FAILURES as exc:
             metrics.REDIS_FALLBACKS.labels("publish").inc()
             self._dropped += 1
@@ -77,6 +79,12 @@ class RedisBroadcast:
                 self._logged_at, self._dropped = now, 0
             return False
         return True
+
+    async def _publish(self, channel: str, message: Message) -> None:
+        # A few connections at a time: a burst (a batch of leads, several hands) larger than redis-py's pool
+        # of 100 connections would otherwise be refused with MaxConnectionsError.
+        async with self._publishing:
+            await self._redis.publish(self.prefix + channel, encode(message))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[SubscriberQueue]:

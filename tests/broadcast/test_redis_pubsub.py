@@ -61,3 +61,15 @@ async def test_another_prefix_is_another_installation(pair: tuple[RedisBroadcast
             assert await asyncio.wait_for(anext(aiter(sub)), 5) == {"version": 1}
     finally:
         await stranger.close()
+
+
+async def test_a_burst_of_publishes_larger_than_the_connection_pool_is_delivered_whole(
+    pair: tuple[RedisBroadcast, RedisBroadcast],
+) -> None:
+    """A batch of 50 leads and its sites' channels publish at once, from several hands: more than redis-py's
+    100 connections. None may be refused for want of a connection (MaxConnectionsError)."""
+    a, b = pair
+    async with a.subscribe("site:7") as sub:
+        await asyncio.gather(*(b.publish("site:7", {"version": v}) for v in range(400)))
+        got = {(await asyncio.wait_for(sub.queue.get(), 5))["version"] for _ in range(400)}
+    assert got == set(range(400))

@@ -167,3 +167,13 @@ def test_metrics_of_several_processes_add_up(tmp_path: Path) -> None:
     found = samples(scrape)
     assert value(found, "ringback_hunt_steps_total", role="manager") == 6
     assert value(found, "ringback_engine_step_seconds_count") == 2
+
+
+@pytest.mark.sqlite_only
+def test_webhook_replies_are_timed_by_hook_and_status(client_world: tuple[TestClient, World]) -> None:
+    client, _ = client_world
+    labels = {"hook": "status", "code": "404"}  # the simulator is the provider here: Twilio's hooks answer 404
+    before = value(samples(client.get("/metrics").text), "ringback_webhook_seconds_count", **labels)
+    assert client.post("/telephony/twilio/status?leg=x", data={"CallStatus": "ringing"}).status_code == 404
+    after = value(samples(client.get("/metrics").text), "ringback_webhook_seconds_count", **labels)
+    assert after == before + 1
