@@ -22,7 +22,8 @@ async def _report(request: Request, ctx: Ctx) -> tuple[Scope, CostReport, dict[s
     sc = await scope(request, ctx)
     q = request.query_params
     rt = runtime(request)
-    p = period(q.get("period", "7d"), rt.clock.now(), sc.zone, parse_day(q.get("from")), parse_day(q.get("to")))
+    p = period(q.get("period", "7d"), rt.clock.now(), sc.zone, parse_day(q.get("from"), "from"),
+               parse_day(q.get("to"), "to"))
     async with rt.sessions() as session:
         report = await cost_report(session, sc.filter(), p)
     shown = {"site": str(sc.site.id) if sc.site else "", "period": p.name}

@@ -19,6 +19,7 @@ from dialer.core.hours import Weekly
 from dialer.db.models import Manager, Site
 from dialer.sites.config import from_row
 from server.dashboard import forms
+from server.dashboard.inputs import as_id
 from server.dashboard.session import Ctx, runtime
 from server.dashboard.templating import render
 
@@ -131,7 +132,7 @@ async def manager_save(request: Request, ctx: Ctx) -> Response:
             await session.flush()
             action, diff = "manager.add", {k: [None, v] for k, v in new.items()}
         else:
-            found = await session.get(Manager, int(key) if key.isdigit() else -1, with_for_update=True)
+            found = await session.get(Manager, as_id(key) or -1, with_for_update=True)
             if found is None or found.site_id != site.id:
                 raise HTTPException(404, "No such manager on this site.")
             manager = found
