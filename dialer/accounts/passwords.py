@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 WORKERS = 2
-MAX_WAITING = 32
+MAX_WAITING = 64
 THREAD_PREFIX = "ringback-password"
 T = TypeVar("T")
 

@@ -61,11 +61,11 @@ async def users_page(request: Request, ctx: Ctx) -> Response:
     now = rt.clock.now()
     async with rt.sessions() as session:
         users = list((await session.execute(select(User).order_by(User.email))).scalars())
-        live = dict((await session.execute(
+        live: dict[int, int] = {uid: n for uid, n in await session.execute(
             select(DashboardSession.user_id, func.count()).where(DashboardSession.expires_at > now)
-            .group_by(DashboardSession.user_id))).tuples())
-        memberships = (await session.execute(
-            select(UserSite.user_id, Site.name).join(Site, Site.id == UserSite.site_id).order_by(Site.name))).tuples()
+            .group_by(DashboardSession.user_id))}
+        memberships = list(await session.execute(
+            select(UserSite.user_id, Site.name).join(Site, Site.id == UserSite.site_id).order_by(Site.name)))
     sites: dict[int, list[str]] = {}
     for user_id, name in memberships:
         sites.setdefault(user_id, []).append(name)
