@@ -13,8 +13,8 @@ from starlette.routing import Route
 from dialer.config import Settings
 from dialer.runtime import Runtime
 from server import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
-from server.headers import SecurityHeaders
 from server.errors import HANDLERS
+from server.headers import SecurityHeaders
 
 
 def create_app(
