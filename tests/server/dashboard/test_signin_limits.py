@@ -102,9 +102,9 @@ def test_a_flood_of_sign_ins_leaves_the_event_loop_free(dash: Dash, checked: lis
             health = _browser(dash, "198.51.100.99")
             while not done.is_set():
                 start = time.perf_counter()
+                await asyncio.sleep(0.01)  # a stalled loop wakes this late
                 assert (await health.request("GET", "/healthz")).status == 200
-                latencies.append(time.perf_counter() - start)
-                await asyncio.sleep(0.01)
+                latencies.append(time.perf_counter() - start - 0.01)
 
         prober = asyncio.create_task(probe())
         statuses = await asyncio.gather(*(c.login(OWNER, WRONG, t) for c, t in zip(clients, csrfs, strict=True)))
@@ -114,7 +114,7 @@ def test_a_flood_of_sign_ins_leaves_the_event_loop_free(dash: Dash, checked: lis
 
     statuses, latencies, loop_thread = dash.run(go)
     print(f"\n/healthz during 60 parallel failed sign-ins: {len(latencies)} answers, "
-          f"max {max(latencies) * 1000:.0f} ms, median {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms")
+          f"worst delay {max(latencies) * 1000:.0f} ms, median {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms")
     assert statuses == [401] * 60
     assert len(checked) == 60
     assert all(name.startswith(passwords.THREAD_PREFIX) for name in checked), set(checked)
