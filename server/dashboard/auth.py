@@ -70,6 +70,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
             await signin_limit.give_back(session, secret, limits, now)
             audit.record(session, at=now, actor=user.email, user_id=user.id, action="login", target=user.email,
                          ip=ip)
+            await sessions.end(session, ctx.token)  # the browser's previous session, if it had one
             opened = await sessions.open_session(session, user, now, ip=ip,
                                                  user_agent=request.headers.get("user-agent", ""))
     if not ok:

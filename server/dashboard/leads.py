@@ -22,7 +22,7 @@ from dialer.reports.filters import LeadFilter
 from dialer.reports.leads import LeadRow, filter_choices, iter_leads, list_leads, whereabouts
 from dialer.telephony.base import ProviderError
 from server.dashboard import notices
-from server.dashboard.inputs import an_id, page_number
+from server.dashboard.inputs import an_id, as_id, page_number
 from server.dashboard.scope import Scope, parse_day, scope, visible_lead
 from server.dashboard.session import Ctx, runtime
 from server.dashboard.templating import render
@@ -130,6 +130,7 @@ async def lead_page(request: Request, ctx: Ctx) -> Response:
         can_call_back=lead.status in CALLABLE_AGAIN, needs_handling=_needs_handling(lead),
         can_cancel=lead.status in CANCELLABLE,
         message=request.query_params.get("done", ""),
+        first=names.get(as_id(request.query_params.get("manager", "")) or -1),
     )
 
 
@@ -156,7 +157,7 @@ async def call_back(request: Request, ctx: Ctx) -> Response:
     async with rt.sessions() as session, session.begin():
         # A plain UPDATE of a column the engine never reads: it must not race the engine's versioned steps.
         await session.execute(update(Lead).where(Lead.id == lead.id).values(handled_by=ctx.access.email))
-    return RedirectResponse(f"/dashboard/leads/{lead.id}?done=call_back", 303)
+    return RedirectResponse(f"/dashboard/leads/{lead.id}?done=call_back&manager={manager_id}", 303)
 
 
 async def cancel(request: Request, ctx: Ctx) -> Response:

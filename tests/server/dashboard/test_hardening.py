@@ -7,11 +7,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from urllib.parse import quote
 
 import pytest
 
+from dialer.core.errors import InvalidField
 from dialer.db.models import Site
+from dialer.reports.filters import LeadFilter
 from tests.harness import app_client
 from tests.server.dashboard.conftest import OWNER, Dash, add_people
 
@@ -120,3 +123,12 @@ def test_the_errors_name_the_field(dash: Dash) -> None:
     assert late.status_code == 400 and "'to'" in late.text
     nul = dash.client.get("/dashboard/leads?source=a%00b")
     assert nul.status_code == 400 and "'source'" in nul.text
+
+
+def test_a_lead_filter_refuses_what_a_database_cannot_compare() -> None:
+    for field, value in (("source", "a\x00b"), ("campaign", "x" * 501), ("status", "\x00")):
+        with pytest.raises(InvalidField) as refused:
+            LeadFilter(**{field: value})  # type: ignore[arg-type]
+        assert refused.value.field == field
+    with pytest.raises(InvalidField):
+        LeadFilter(start=datetime(2026, 1, 1))  # noqa: DTZ001 - naive on purpose
