@@ -71,6 +71,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
             audit.record(session, at=now, actor=user.email, user_id=user.id, action="login", target=user.email,
                          ip=ip)
             await sessions.end(session, ctx.token)  # the browser's previous session, if it had one
+            await sessions.purge_expired(session, now)  # indexed on expires_at: cheap, and sign-ins are rare
             opened = await sessions.open_session(session, user, now, ip=ip,
                                                  user_agent=request.headers.get("user-agent", ""))
     if not ok:
