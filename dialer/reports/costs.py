@@ -158,7 +158,7 @@ def _utc_quarter(session: AsyncSession) -> ColumnElement[Any]:
     else:  # SQLite keeps UTC timestamps as ISO text
         hour = func.substr(Lead.created_at, 1, 13)
         minute = cast(func.substr(Lead.created_at, 15, 2), Integer)
-    quarter: ColumnElement[Any] = hour.op("||")(":").op("||")(cast(minute / 15, String))
+    quarter: ColumnElement[Any] = hour.op("||")(":").op("||")(cast(minute // 15, String))
     return quarter
 
 

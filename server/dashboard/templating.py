@@ -67,7 +67,7 @@ def step_label(step: str, names: dict[int, str]) -> str:
     if found is None:
         return (step or "").replace("_", " ")
     attempt, visitor, manager_id = found.groups()
-    name = names.get(int(manager_id), f"manager #{manager_id}")
+    name = names.get(int(manager_id), f"#{manager_id}")
     return f"Attempt {attempt}, the visitor (for {name})" if visitor else f"Attempt {attempt}, manager {name}"
 
 
