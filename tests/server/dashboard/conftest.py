@@ -10,10 +10,9 @@ from html.parser import HTMLParser
 from typing import Any, TypeVar
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 from starlette.testclient import TestClient
-
-from argon2 import PasswordHasher
 
 from dialer.accounts import passwords
 from dialer.accounts.users import add_user
