@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
@@ -13,6 +14,7 @@ from dialer.config import Settings
 from dialer.runtime import Runtime
 from server import api, dashboard, live, openapi, ops, pages, reschedule, twilio_hooks
 from server.errors import HANDLERS
+from server.headers import SecurityHeaders
 
 
 def create_app(
@@ -48,6 +50,7 @@ def create_app(
             Route("/", home),
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        middleware=[Middleware(SecurityHeaders, https=rt.settings.public_url.startswith("https://"))],
         lifespan=lifespan,
     )
     app.state.runtime = rt

@@ -5,19 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.accounts import passwords
 from dialer.core.errors import InvalidField
 from dialer.db.models import Manager, Site, User, UserSite
 
 ROLES = ("owner", "manager")
 MIN_PASSWORD = 10
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 @dataclass(frozen=True)
@@ -35,17 +31,6 @@ class Access:
 
     def may_see(self, site_id: int) -> bool:
         return self.site_ids is None or site_id in self.site_ids
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def check_password(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def normal_email(email: str) -> str:
@@ -73,11 +58,11 @@ async def add_user(
         raise InvalidField("site", "A manager needs a site (--site KEY).", "required")
     if manager is not None and (site is None or manager.site_id != site.id):
         raise InvalidField("manager", "The manager must be one of the user's site's (--site KEY).", "invalid")
-    if len(password) < MIN_PASSWORD:
-        raise InvalidField("password", f"Use a password of at least {MIN_PASSWORD} characters.", "too_short")
+    check_new_password(password)
     if (await session.execute(select(User.id).where(User.email == address))).first():
         raise InvalidField("email", f"A user with email {address} exists already.", "duplicate")
-    user = User(email=address, password_hash=hash_password(password), role=role, active=True, created_at=now)
+    hashed = await passwords.hash_password(password)
+    user = User(email=address, password_hash=hashed, role=role, active=True, created_at=now)
     session.add(user)
     await session.flush()
     if site is not None:
@@ -103,15 +88,29 @@ async def user_by_email(session: AsyncSession, email: str) -> User:
     return user
 
 
-async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
+def check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidField("password", f"Use a password of at least {MIN_PASSWORD} characters.", "too_short")
+
+
+async def active_user(session: AsyncSession, email: str) -> User | None:
     user = (await session.execute(select(User).where(User.email == normal_email(email)))).scalar_one_or_none()
-    if user is None or not user.active:
-        check_password(_DUMMY_HASH, password)
+    return user if user is not None and user.active else None
+
+
+async def password_matches(user: User | None, password: str) -> bool:
+    """Checked in the password pool (never on the event loop); an unknown user costs as long as a known one.
+    Raises `passwords.Busy` when the pool is full."""
+    return await passwords.verify(user.password_hash if user is not None else passwords.DUMMY_HASH, password) \
+        and user is not None
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
+    user = await active_user(session, email)
+    if not await password_matches(user, password) or user is None:
         return None
-    if not check_password(user.password_hash, password):
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash_password(password)
     return user
 
 

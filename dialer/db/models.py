@@ -260,3 +260,21 @@ class AuditLog(Base):
     target: Mapped[str] = mapped_column(String(254), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class DashboardSession(Base):
+    """One signed-in browser. The cookie holds a random token; the table keeps only its SHA-256, so a copy
+    of the database signs nobody in. Deleting the row ends the session (sign out, sign out everywhere, a
+    removed user); `password_mark` ends it when the user's password changes by any path."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    password_mark: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(200), default="")

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import geocoder
-from sqlalchemy import Select, String, case, cast, func, literal, select, union_all
+from sqlalchemy import Integer, Select, String, case, cast, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -148,10 +148,18 @@ class CostReport:
         return self.units[0] if len(self.units) == 1 else ("/".join(self.units) if self.units else "")
 
 
-def _utc_day(session: AsyncSession) -> ColumnElement[Any]:
+def _utc_quarter(session: AsyncSession) -> ColumnElement[Any]:
+    """The UTC quarter-hour a lead came in, as "YYYY-MM-DD HH:q" (q = 0…3). Every time zone's offset is a
+    whole number of quarter hours, so these group exactly into the days of any zone (`_days`)."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", Lead.created_at), "YYYY-MM-DD")
-    return func.substr(Lead.created_at, 1, 10)  # SQLite keeps UTC timestamps as ISO text
+        utc = func.timezone("UTC", Lead.created_at)
+        hour = func.to_char(utc, "YYYY-MM-DD HH24")
+        minute = cast(func.extract("minute", utc), Integer)
+    else:  # SQLite keeps UTC timestamps as ISO text
+        hour = func.substr(Lead.created_at, 1, 13)
+        minute = cast(func.substr(Lead.created_at, 15, 2), Integer)
+    quarter: ColumnElement[Any] = hour.op("||")(":").op("||")(cast(minute // 15, String))
+    return quarter
 
 
 def _path(url: str | None) -> str:
@@ -202,7 +210,7 @@ async def cost_report(session: AsyncSession, f: LeadFilter, p: Period) -> CostRe
             source_label().label("source"),
             campaign().label("campaign"),
             landing_page().label("landing"),
-            _utc_day(session).label("day"),
+            _utc_quarter(session).label("day"),
             func.substr(Lead.phone, 1, REGION_PREFIX).label("prefix"),
             Lead.phone.label("phone"),
             Lead.status.label("status"),
@@ -291,12 +299,21 @@ def _ranked(rows: dict[str, CostRow]) -> list[CostRow]:
     return sorted(rows.values(), key=lambda r: (-r.cost_micros, -r.leads, r.key))
 
 
-def _days(rows: dict[str, CostRow], p: Period) -> list[CostRow]:
-    out, day = [], p.start.astimezone(ZoneInfo("UTC")).date()
-    while datetime.combine(day, time(), ZoneInfo("UTC")) < p.end:
-        row = rows.get(day.isoformat()) or CostRow("")
-        row.key = day.isoformat()
-        out.append(row)
+def _days(quarters: dict[str, CostRow], p: Period) -> list[CostRow]:
+    """The UTC quarter-hours' rows summed into the days of the period's zone, every day of it shown."""
+    tz, utc = ZoneInfo(p.zone), ZoneInfo("UTC")
+    rows: dict[str, CostRow] = {}
+    for key, got in quarters.items():
+        hour, _, quarter = key.rpartition(":")
+        try:
+            start = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=utc) + timedelta(minutes=15 * int(quarter))
+        except ValueError:
+            continue
+        local = start.astimezone(tz).date().isoformat()
+        rows.setdefault(local, CostRow(local)).add(got.leads, got.calls, got.connected, got.cost_micros, got.pending)
+    out, day = [], p.start.astimezone(tz).date()
+    while datetime.combine(day, time(), tz) < p.end:
+        out.append(rows.get(day.isoformat()) or CostRow(day.isoformat()))
         day += timedelta(days=1)
     return out
 

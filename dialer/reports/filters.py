@@ -13,9 +13,11 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import Select, func
 from sqlalchemy.sql.elements import ColumnElement
 
+from dialer.core.errors import InvalidField
 from dialer.db.models import Lead
 
 Columns = TypeVarTuple("Columns")
+MAX_TEXT = 500
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,17 @@ class LeadFilter:
     campaign: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # What a database cannot compare (PostgreSQL refuses NUL in text) is refused here, naming the field.
+        for name in ("status", "source", "campaign"):
+            value = getattr(self, name)
+            if value is not None and ("\x00" in value or len(value) > MAX_TEXT):
+                raise InvalidField(name, f"The {name} filter is not a value a lead can have.", "invalid")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise InvalidField(name, f"The {name} of the period needs a time zone.", "invalid")
 
 
 # JSON's comparator methods (`as_string`) are not typed: the annotations below say what they return.

@@ -33,6 +33,7 @@ class LeadRow:
     cost: Decimal
     pending: int
     legs: int
+    unit: str = ""  # the currency of its cost: the provider's price unit, else the site's currency
 
 
 async def list_leads(
@@ -68,16 +69,23 @@ async def _with_costs(session: AsyncSession, leads: list[Lead]) -> list[LeadRow]
             summed_micros(CallLeg.price),
             func.sum(case((CallLeg.price.is_(None), 1), else_=0)),
             func.count(),
+            func.max(CallLeg.price_unit),
         )
         .where(CallLeg.lead_id.in_(ids))
         .group_by(CallLeg.lead_id)
     )
-    costs = {row[0]: (money(row[1]), int(row[2] or 0), int(row[3])) for row in await session.execute(query)}
-    names = await site_names(session, {lead.site_id for lead in leads})
-    return [
-        LeadRow(lead, names.get(lead.site_id, ""), *costs.get(lead.id, (Decimal("0.00000"), 0, 0)))
-        for lead in leads
-    ]
+    found = {row[0]: row for row in await session.execute(query)}
+    sites = {row[0]: (row[1], row[2]) for row in await session.execute(
+        select(Site.id, Site.name, Site.currency).where(Site.id.in_({lead.site_id for lead in leads})))}
+    rows = []
+    for lead in leads:
+        name, currency = sites.get(lead.site_id, ("", ""))
+        got = found.get(lead.id)
+        if got is None:
+            rows.append(LeadRow(lead, name, Decimal("0.00000"), 0, 0, currency))
+        else:
+            rows.append(LeadRow(lead, name, money(got[1]), int(got[2] or 0), int(got[3]), got[4] or currency))
+    return rows
 
 
 async def site_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

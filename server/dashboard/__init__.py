@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from server.dashboard import auth, costs, leads, live, notices, settings
+from server.dashboard import account, auth, costs, leads, live, notices, settings
 from server.dashboard.session import page
 from server.pages import STATIC
 
@@ -28,6 +28,11 @@ def _routes() -> list[BaseRoute]:
         Route("/login", page(auth.login_page, public=True), methods=["GET"]),
         Route("/login", page(auth.login, public=True), methods=["POST"]),
         Route("/logout", page(auth.logout), methods=["POST"]),
+        Route("/logout-everywhere", page(auth.logout_everywhere), methods=["POST"]),
+        Route("/account", page(account.account_page), methods=["GET"]),
+        Route("/account/password", page(account.change_password), methods=["POST"]),
+        Route("/users", page(account.users_page, owner=True), methods=["GET"]),
+        Route("/users/{user_id:int}/remove", page(account.remove_user, owner=True), methods=["POST"]),
         Route("/leads", page(leads.leads_page), methods=["GET"]),
         Route("/leads.csv", page(leads.leads_csv), methods=["GET"]),
         Route("/leads/{lead_id}", page(leads.lead_page), methods=["GET"]),

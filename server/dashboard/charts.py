@@ -31,7 +31,7 @@ def hbars(rows: list[tuple[str, float, str]], title: str) -> Markup:
 
 
 def columns(rows: list[tuple[str, float, str]], title: str) -> Markup:
-    """One vertical bar per row (a day), labels under every few bars."""
+    """One vertical bar per row (a day) with its number above it, labels under every few bars."""
     if not rows:
         return Markup("")
     top = max(v for _, v, _ in rows) or 1.0
@@ -45,6 +45,9 @@ def columns(rows: list[tuple[str, float, str]], title: str) -> Markup:
         x = i * step
         parts.append(f'<rect x="{x + step * 0.15:.1f}" y="{base - h:.1f}" width="{step * 0.7:.1f}" '
                      f'height="{h:.1f}"><title>{escape(label)}: {escape(text)}</title></rect>')
+        if value > 0:  # the number itself above its bar: readable without hovering
+            parts.append(f'<text class="value" x="{x + step / 2:.1f}" y="{base - h - 4:.1f}" text-anchor="middle">'
+                         f'{escape(text)}</text>')
         if i % every == 0:
             parts.append(f'<text x="{x + step / 2:.1f}" y="{base + 16}" text-anchor="middle">'
                          f'{escape(label[5:])}</text>')

@@ -22,7 +22,8 @@ async def _report(request: Request, ctx: Ctx) -> tuple[Scope, CostReport, dict[s
     sc = await scope(request, ctx)
     q = request.query_params
     rt = runtime(request)
-    p = period(q.get("period", "7d"), rt.clock.now(), sc.zone, parse_day(q.get("from")), parse_day(q.get("to")))
+    p = period(q.get("period", "7d"), rt.clock.now(), sc.zone, parse_day(q.get("from"), "from"),
+               parse_day(q.get("to"), "to"))
     async with rt.sessions() as session:
         report = await cost_report(session, sc.filter(), p)
     shown = {"site": str(sc.site.id) if sc.site else "", "period": p.name}
@@ -45,9 +46,9 @@ async def costs_page(request: Request, ctx: Ctx) -> Response:
     unit = report.currency
     by_source = charts.hbars(
         [(r.key, float(r.cost), f"{money(r.cost)} {unit}") for r in report.by_source[:10]], "Cost by traffic source")
-    by_day = charts.columns([(r.key, float(r.leads), f"{r.leads} leads") for r in report.by_day], "Leads per day")
-    answer = charts.hbars([(m.name, (m.answer_rate or 0) * 100, pct(m.answer_rate)) for m in report.managers],
-                          "Answer rate by manager")
+    by_day = charts.columns([(r.key, float(r.leads), str(r.leads)) for r in report.by_day], "Leads per day")
+    answer = charts.hbars([(m.name, (m.answer_rate or 0) * 100, f"{pct(m.answer_rate)} ({m.accepted} of {m.rung})")
+                           for m in report.managers], "Answer rate by manager")
     query = {k: v for k, v in shown.items() if v}
     return render(ctx, "costs.html", sc=sc, report=report, shown=shown, tables=tables(report),
                   chart_source=by_source, chart_days=by_day, chart_answer=answer,

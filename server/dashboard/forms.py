@@ -17,6 +17,7 @@ from dialer.core.hours import DAYS, HoursError, Weekly, parse_hhmm
 from dialer.core.phones import normalise
 from dialer.core.widget_look import DEFAULT_COLORS
 from dialer.intake.accept import valid_timezone
+from server.dashboard import countries
 
 ROUTING = {"sequential": "One after another", "simultaneous": "All at once", "round_robin": "Round robin"}
 _COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")  # as the widget reads colours
@@ -151,8 +152,10 @@ def _dates(text: str, errors: dict[str, str]) -> list[str]:
     return sorted(set(out))
 
 
-def parse_site(form: Form, settings: dict[str, Any]) -> dict[str, Any]:
-    """The site's new column values and its new `settings` JSON (other keys in it are kept)."""
+def parse_site(form: Form, settings: dict[str, Any], *, allowed: tuple[str, ...] | None = (),
+               any_country: bool = False) -> dict[str, Any]:
+    """The site's new column values and its new `settings` JSON (other keys in it are kept). `allowed` and
+    `any_country` are what the site allows now (its config's countries, None for any; its column)."""
     errors: dict[str, str] = {}
     name = _text(form, "name", errors, limit=200, required="A site needs a name.")
     country = form.get("country", "").strip().upper()
@@ -202,13 +205,42 @@ def parse_site(form: Form, settings: dict[str, Any]) -> dict[str, Any]:
     _merge(new_settings, "texts", texts)
     _merge(new_settings, "colors", colours)
     origins = _origins(form.get("origins", ""), errors)
+    any_country = _allowed_countries(form.get("countries", ""), country, new_settings, errors, allowed, any_country)
     if errors:
         raise FormErrors(errors)
     return {
         "name": name, "origins": origins, "country": country, "timezone": zone, "caller_id": caller_id,
         "routing": routing, "recording": form.get("recording") == "on", "consent_required": consent_required,
-        "consent_text": consent_text or None, "settings": new_settings,
+        "consent_text": consent_text or None, "settings": new_settings, "any_country": any_country,
     }
+
+
+def _allowed_countries(text: str, country: str, settings: dict[str, Any], errors: dict[str, str],
+                       allowed: tuple[str, ...] | None, any_column: bool) -> bool:
+    """Where visitors' numbers may be from: saved as `abuse.countries` (dialer/core/abuse_rules.py).
+    Empty, or just the site's own country, follows the site's country; what the site allows already is
+    left as it is stored. Returns the site's `any_country` column."""
+    try:
+        codes = countries.read(text)
+    except ValueError as exc:
+        errors["countries"] = (f"'{str(exc)[:40]}' is not a country: write names or two-letter codes, e.g. "
+                               "Poland, Germany or PL, DE (or 'any').")
+        return any_column
+    if (codes is None and (any_column or allowed is None)) or (codes is not None and tuple(codes) == allowed):
+        return any_column  # unchanged
+    abuse = dict(settings.get("abuse") or {}) if isinstance(settings.get("abuse"), dict) else {}
+    if codes is None:
+        abuse["countries"] = "any"
+    elif not codes or codes == [country]:
+        abuse.pop("countries", None)
+    else:
+        abuse["countries"] = codes
+    settings.pop("countries", None)  # the older top-level key: replaced by the one under `abuse`
+    if abuse:
+        settings["abuse"] = abuse
+    else:
+        settings.pop("abuse", None)
+    return False
 
 
 def _put(settings: dict[str, Any], key: str, value: list[str]) -> None:

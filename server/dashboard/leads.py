@@ -22,6 +22,7 @@ from dialer.reports.filters import LeadFilter
 from dialer.reports.leads import LeadRow, filter_choices, iter_leads, list_leads, whereabouts
 from dialer.telephony.base import ProviderError
 from server.dashboard import notices
+from server.dashboard.inputs import an_id, as_id, page_number
 from server.dashboard.scope import Scope, parse_day, scope, visible_lead
 from server.dashboard.session import Ctx, runtime
 from server.dashboard.templating import render
@@ -33,7 +34,7 @@ STATUSES = [s.value for s in LeadStatus]
 def lead_filter(request: Request, sc: Scope) -> tuple[LeadFilter, dict[str, str]]:
     q = request.query_params
     status = q.get("status") if q.get("status") in STATUSES else None
-    start, end = parse_day(q.get("from")), parse_day(q.get("to"))
+    start, end = parse_day(q.get("from"), "from"), parse_day(q.get("to"), "to")
     tz = ZoneInfo(sc.zone)
     f = sc.filter(
         status=status,
@@ -51,10 +52,7 @@ def lead_filter(request: Request, sc: Scope) -> tuple[LeadFilter, dict[str, str]
 async def leads_page(request: Request, ctx: Ctx) -> Response:
     sc = await scope(request, ctx)
     f, shown = lead_filter(request, sc)
-    try:
-        page = max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_number(request.query_params.get("page"))
     async with runtime(request).sessions() as session:
         rows, total = await list_leads(session, f, page=page, per_page=PER_PAGE)
         sources, campaigns = await filter_choices(session, f)
@@ -132,6 +130,7 @@ async def lead_page(request: Request, ctx: Ctx) -> Response:
         can_call_back=lead.status in CALLABLE_AGAIN, needs_handling=_needs_handling(lead),
         can_cancel=lead.status in CANCELLABLE,
         message=request.query_params.get("done", ""),
+        first=names.get(as_id(request.query_params.get("manager", "")) or -1),
     )
 
 
@@ -143,10 +142,7 @@ def _needs_handling(lead: Lead) -> bool:
 async def call_back(request: Request, ctx: Ctx) -> Response:
     lead = await visible_lead(request, ctx, request.path_params["lead_id"])
     rt = runtime(request)
-    try:
-        manager_id = int(ctx.field("manager_id"))
-    except ValueError:
-        raise HTTPException(422, "Pick the manager to ring first.") from None
+    manager_id = an_id(ctx.field("manager_id"), "manager_id")
     async with rt.sessions() as session:
         manager = await session.get(Manager, manager_id)
     if manager is None or manager.site_id != lead.site_id or not manager.active:
@@ -161,7 +157,7 @@ async def call_back(request: Request, ctx: Ctx) -> Response:
     async with rt.sessions() as session, session.begin():
         # A plain UPDATE of a column the engine never reads: it must not race the engine's versioned steps.
         await session.execute(update(Lead).where(Lead.id == lead.id).values(handled_by=ctx.access.email))
-    return RedirectResponse(f"/dashboard/leads/{lead.id}?done=call_back", 303)
+    return RedirectResponse(f"/dashboard/leads/{lead.id}?done=call_back&manager={manager_id}", 303)
 
 
 async def cancel(request: Request, ctx: Ctx) -> Response:

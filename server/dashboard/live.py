@@ -39,6 +39,7 @@ class Board:
     unhandled: list[Lead]
     returning: list[Lead]
     names: dict[int, str]
+    now: datetime  # for "calls at …" in the queue
 
 
 async def board(request: Request, sc: Scope) -> Board:
@@ -67,6 +68,7 @@ async def board(request: Request, sc: Scope) -> Board:
         unhandled=unhandled,
         returning=[lead for lead in today if (lead.source or {}).get("returning")],
         names=names,
+        now=rt.clock.now(),
     )
 
 

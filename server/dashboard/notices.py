@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from dialer.protection import caps
+from server.dashboard.inputs import as_id
 from server.dashboard.scope import Scope
 from server.dashboard.session import Ctx, runtime
 
@@ -46,11 +47,11 @@ async def dismiss(request: Request, ctx: Ctx) -> Response:
     """An owner has read a notice: it is no longer shown, to any owner."""
     assert ctx.access is not None
     rt = runtime(request)
-    site = ctx.field("site")
+    site = as_id(ctx.field("site"))
     done = False
-    if site.isdigit() and ctx.access.may_see(int(site)):
+    if site is not None and ctx.access.may_see(site):
         async with rt.sessions() as session, session.begin():
-            done = await caps.mark_seen(session, int(site), request.path_params["notice_id"], rt.clock.now())
+            done = await caps.mark_seen(session, site, request.path_params["notice_id"], rt.clock.now())
     if not done:
         raise HTTPException(404, "No such notice on this site, or it was dismissed already.")
     return RedirectResponse(_back(ctx.field("next")), 303)

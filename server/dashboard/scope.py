@@ -11,6 +11,7 @@ from starlette.requests import Request
 from dialer.accounts.users import visible_sites
 from dialer.db.models import Lead, Site
 from dialer.reports.filters import LeadFilter
+from server.dashboard.inputs import a_day
 from server.dashboard.session import Ctx, runtime
 
 
@@ -48,10 +49,5 @@ async def visible_lead(request: Request, ctx: Ctx, lead_id: str) -> Lead:
     return lead
 
 
-def parse_day(raw: str | None) -> date | None:
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        return None
+def parse_day(raw: str | None, name: str) -> date | None:
+    return a_day(raw, name)

@@ -1,9 +1,13 @@
-"""The dashboard's session cookie and CSRF tokens.
+"""The dashboard's session cookie, CSRF tokens and the headers of its pages.
 
-The cookie holds a signed, timestamped `{user, csrf, pw}` (itsdangerous, keyed by RINGBACK_SECRET_KEY):
-HttpOnly, SameSite=Lax, and Secure whenever the request came over HTTPS. `pw` is a digest of the user's
-password hash, so changing a password ends every session signed before it. Every form carries the
-session's CSRF token and a POST without the right one is refused.
+The cookie (`ringback_session`: HttpOnly, SameSite=Lax, Secure over HTTPS, path /dashboard) holds only a
+random token. Signed in, the token names a row of `dashboard_sessions` (dialer/accounts/sessions.py),
+which holds the user and the session's CSRF token; signing out deletes the row, so a copied cookie stops
+working. Before signing in, the token is anonymous: nothing is stored and its CSRF token is derived from
+it (HMAC with the secret key), which is all the sign-in form needs. Signing in always issues a new token.
+
+Every form carries the CSRF token and a POST without the right one is refused (compared as bytes in
+constant time). Every page gets a fresh CSP nonce for its scripts.
 """
 
 from __future__ import annotations
@@ -13,20 +17,20 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 
+from dialer.accounts import sessions
 from dialer.accounts.users import Access, access_for
 from dialer.db.models import User
 from dialer.runtime import Runtime
+from server.dashboard.inputs import refuse_bad_text
 
 COOKIE = "ringback_session"
-MAX_AGE = 7 * 24 * 3600
+MAX_AGE = int(sessions.LIFETIME.total_seconds())
 CSRF_FIELD = "csrf"
 
 
@@ -34,39 +38,18 @@ def runtime(conn: HTTPConnection) -> Runtime:
     return conn.app.state.runtime  # type: ignore[no-any-return]
 
 
-def _serializer(conn: HTTPConnection) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(runtime(conn).settings.secret_key, salt="ringback.dashboard.session")
-
-
-def password_mark(user: User) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
-
-
-def read_cookie(conn: HTTPConnection) -> dict[str, Any]:
-    raw = conn.cookies.get(COOKIE)
-    if not raw:
-        return {}
-    try:
-        data = _serializer(conn).loads(raw, max_age=MAX_AGE)
-    except BadSignature:  # also covers an expired signature
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def is_https(conn: HTTPConnection) -> bool:
     return conn.url.scheme in ("https", "wss")
 
 
-def write_cookie(response: Response, conn: HTTPConnection, data: dict[str, Any]) -> None:
-    response.set_cookie(
-        COOKIE,
-        _serializer(conn).dumps(data),
-        max_age=MAX_AGE,
-        path="/dashboard",
-        httponly=True,
-        samesite="lax",
-        secure=is_https(conn),
-    )
+def _anonymous_csrf(conn: HTTPConnection, token: str) -> str:
+    key = runtime(conn).settings.secret_key.encode()
+    return hmac.new(key, b"ringback.dashboard.csrf|" + token.encode(), hashlib.sha256).hexdigest()
+
+
+def write_cookie(response: Response, conn: HTTPConnection, token: str) -> None:
+    response.set_cookie(COOKIE, token, max_age=MAX_AGE, path="/dashboard", httponly=True, samesite="lax",
+                        secure=is_https(conn))
 
 
 def clear_cookie(response: Response, conn: HTTPConnection) -> None:
@@ -78,69 +61,108 @@ class Ctx:
     """One dashboard request: who is signed in, the session's CSRF token and the parsed form."""
 
     request: Request
-    data: dict[str, Any]
+    token: str  # the cookie's token (signed in or anonymous)
+    csrf: str
     access: Access | None = None
     form: FormData | None = None
     fresh: bool = False  # the cookie must be (re)written on the response
+    ended: bool = False  # the cookie must be deleted
+    nonce: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     flash: list[str] = field(default_factory=list)
 
     @property
-    def csrf(self) -> str:
-        return str(self.data["csrf"])
+    def signed_in(self) -> bool:
+        return self.access is not None
 
     def field(self, name: str, default: str = "") -> str:
         value = self.form.get(name) if self.form is not None else None
         return value.strip() if isinstance(value, str) else default
 
 
+async def _session_access(conn: HTTPConnection, token: str) -> tuple[Access, str] | None:
+    """The access and CSRF token of the live session `token` names, if any."""
+    rt = runtime(conn)
+    async with rt.sessions() as session, session.begin():
+        found = await sessions.find(session, token, rt.clock.now())
+        if found is None:
+            return None
+        row, user = found
+        access = await access_for(session, user.id)
+        return (access, row.csrf) if access is not None else None
+
+
 async def load(request: Request) -> Ctx:
-    data = read_cookie(request)
-    ctx = Ctx(request, data)
-    if not isinstance(data.get("csrf"), str):
-        ctx.data = {"csrf": secrets.token_urlsafe(24)}
+    token = request.cookies.get(COOKIE, "")
+    found = await _session_access(request, token) if token else None
+    if found is not None:
+        access, csrf = found
+        return Ctx(request, token, csrf, access)
+    if sessions.token_key(token) is None or len(token) < 32:
+        ctx = Ctx(request, secrets.token_urlsafe(sessions.TOKEN_BYTES), "")
         ctx.fresh = True
-    user_id = ctx.data.get("user")
-    if isinstance(user_id, int):
-        async with runtime(request).sessions() as session:
-            user = await session.get(User, user_id)
-            if user is not None and hmac.compare_digest(str(ctx.data.get("pw", "")), password_mark(user)):
-                ctx.access = await access_for(session, user_id)
+    else:
+        ctx = Ctx(request, token, "")
+    ctx.csrf = _anonymous_csrf(request, ctx.token)
     return ctx
 
 
 async def access_of_websocket(conn: HTTPConnection) -> Access | None:
-    data = read_cookie(conn)
-    user_id = data.get("user")
-    if not isinstance(user_id, int):
-        return None
-    async with runtime(conn).sessions() as session:
-        user = await session.get(User, user_id)
-        if user is None or not hmac.compare_digest(str(data.get("pw", "")), password_mark(user)):
-            return None
-        return await access_for(session, user_id)
+    token = conn.cookies.get(COOKIE, "")
+    found = await _session_access(conn, token) if token else None
+    return found[0] if found is not None else None
+
+
+def same_token(sent: object, expected: str) -> bool:
+    """Constant-time, on bytes: any text (non-ASCII too) is simply a wrong token."""
+    if not isinstance(sent, str):
+        return False
+    return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 async def check_csrf(ctx: Ctx) -> None:
     ctx.form = await ctx.request.form()
-    sent = ctx.form.get(CSRF_FIELD)
-    if not isinstance(sent, str) or not hmac.compare_digest(sent, ctx.csrf):
+    refuse_bad_text(ctx.form.multi_items())
+    if not same_token(ctx.form.get(CSRF_FIELD), ctx.csrf):
         raise HTTPException(403, "This form has expired or did not come from this dashboard. Reload the "
                                  "page and try again.")
 
 
-def sign_in(ctx: Ctx, user: User) -> None:
-    # A new CSRF token at sign-in: a token seen before signing in is worth nothing after it.
-    ctx.data = {"user": user.id, "pw": password_mark(user), "csrf": secrets.token_urlsafe(24)}
-    ctx.fresh = True
+def signed_in(ctx: Ctx, opened: sessions.Opened) -> None:
+    """The browser now holds the new session's token (a token seen before signing in is worth nothing)."""
+    ctx.token, ctx.csrf, ctx.fresh, ctx.ended = opened.token, opened.row.csrf, True, False
+
+
+def signed_out(ctx: Ctx) -> None:
+    ctx.access, ctx.ended, ctx.fresh = None, True, False
+
+
+def password_mark(user: User) -> str:
+    return sessions.password_mark(user)
 
 
 Handler = Callable[[Request, Ctx], Awaitable[Response]]
+
+
+def content_policy(nonce: str) -> str:
+    """The dashboard's CSP: scripts only with this response's nonce, everything else from this server."""
+    return "; ".join([
+        "default-src 'none'",
+        f"script-src 'nonce-{nonce}'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "media-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ])
 
 
 def page(handler: Handler, *, owner: bool = False, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
     """Wrap a dashboard view: sign-in required (unless public), CSRF checked on POST, owners-only if asked."""
 
     async def endpoint(request: Request) -> Response:
+        refuse_bad_text([*request.query_params.multi_items(), *request.path_params.items()])
         ctx = await load(request)
         if not public and ctx.access is None:
             if request.method == "GET":
@@ -152,8 +174,7 @@ def page(handler: Handler, *, owner: bool = False, public: bool = False) -> Call
             raise HTTPException(403, "Only an owner can do this.")
         response = await handler(request, ctx)
         response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Content-Security-Policy", content_policy(ctx.nonce))
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return _keep(response, ctx)
 
@@ -161,6 +182,8 @@ def page(handler: Handler, *, owner: bool = False, public: bool = False) -> Call
 
 
 def _keep(response: Response, ctx: Ctx) -> Response:
-    if ctx.fresh:
-        write_cookie(response, ctx.request, ctx.data)
+    if ctx.ended:
+        clear_cookie(response, ctx.request)
+    elif ctx.fresh:
+        write_cookie(response, ctx.request, ctx.token)
     return response

@@ -18,12 +18,13 @@ from dialer.accounts.users import site_managers
 from dialer.core.hours import Weekly
 from dialer.db.models import Manager, Site
 from dialer.sites.config import from_row
-from server.dashboard import forms
+from server.dashboard import countries, forms
+from server.dashboard.inputs import as_id
 from server.dashboard.session import Ctx, runtime
 from server.dashboard.templating import render
 
 SITE_FIELDS = ("name", "origins", "country", "timezone", "caller_id", "routing", "recording", "consent_required",
-               "consent_text", "settings")
+               "consent_text", "settings", "any_country")
 MANAGER_FIELDS = ("name", "phone", "position", "active", "working_hours")
 
 
@@ -44,6 +45,7 @@ def site_form_values(site: Site) -> dict[str, str]:
         "consent_text": site.consent_text or "", "business_hours": forms.format_hours(open_hours),
         "closed_dates": "\n".join(sorted(d.isoformat() for d in config.business_hours.closed)),
         "window_start": forms.format_time(start), "window_end": forms.format_time(end),
+        "countries": countries.shown(None if config.any_country else config.abuse.countries),
     }
     values.update({f"text_{k}": config.widget.texts.get(k, "") for k in forms.TEXTS})
     values.update({f"colour_{k}": config.widget.own_colors.get(k, "") for k in forms.COLOURS})
@@ -67,6 +69,7 @@ async def _site(request: Request) -> Site:
 def _site_form(request: Request, ctx: Ctx, site: Site, values: dict[str, str], *, errors: dict[str, str],
                saved: bool = False, status: int = 200) -> Response:
     return render(ctx, "site.html", status, site=site, values=values, errors=errors, saved=saved,
+                  country_names=countries.names(),
                   routing=forms.ROUTING, texts=forms.TEXTS, colours=forms.COLOURS,
                   colour_defaults=forms.COLOUR_DEFAULTS, public_url=runtime(request).settings.public_url)
 
@@ -81,7 +84,9 @@ async def site_save(request: Request, ctx: Ctx) -> Response:
     site = await _site(request)
     values = _form(ctx)
     try:
-        new = forms.parse_site(values, dict(site.settings or {}))
+        config = from_row(site)
+        new = forms.parse_site(values, dict(site.settings or {}), allowed=config.abuse.countries,
+                               any_country=site.any_country)
     except forms.FormErrors as exc:
         return _site_form(request, ctx, site, values, errors=exc.errors, status=422)
     rt = runtime(request)
@@ -131,7 +136,7 @@ async def manager_save(request: Request, ctx: Ctx) -> Response:
             await session.flush()
             action, diff = "manager.add", {k: [None, v] for k, v in new.items()}
         else:
-            found = await session.get(Manager, int(key) if key.isdigit() else -1, with_for_update=True)
+            found = await session.get(Manager, as_id(key) or -1, with_for_update=True)
             if found is None or found.site_id != site.id:
                 raise HTTPException(404, "No such manager on this site.")
             manager = found

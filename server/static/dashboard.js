@@ -1,5 +1,24 @@
-// Ringback dashboard: the live board follows its sites over a WebSocket. Each message updates the
-// lead's status in place at once; the panels are then fetched again (debounced), never the whole page.
+// Ringback dashboard. No inline script or handler anywhere (the pages' CSP allows none): the small
+// behaviours are wired here by data attributes.
+(function () {
+  'use strict';
+  document.addEventListener('change', function (event) {
+    var el = event.target;
+    if (el && el.hasAttribute && el.hasAttribute('data-autosubmit') && el.form) el.form.submit();
+  });
+  document.addEventListener('click', function (event) {
+    var el = event.target;
+    if (el && el.hasAttribute && el.hasAttribute('data-select-all')) el.select();
+  });
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    var question = form && form.getAttribute && form.getAttribute('data-confirm');
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+})();
+
+// The live board follows its sites over a WebSocket. Each message updates the lead's status in place at
+// once; the panels are then fetched again (debounced), never the whole page.
 (function () {
   'use strict';
   var root = document.getElementById('live');

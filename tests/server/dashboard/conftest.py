@@ -10,9 +10,11 @@ from html.parser import HTMLParser
 from typing import Any, TypeVar
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from dialer.accounts import passwords
 from dialer.accounts.users import add_user
 from dialer.db.models import Site
 from dialer.sites.admin import add_manager, add_site
@@ -21,6 +23,14 @@ from tests.harness import World, app_client
 PASSWORD = "correct horse battery"
 OWNER, ANNA, BOB = "owner@shop.example", "anna@shop.example", "bob@other.example"
 T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def quick_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 with its lightest parameters for the users these tests make and sign in (the real cost is
+    tens of milliseconds a hash on a loaded machine, dozens of times per test). An unknown e-mail is still
+    checked against `passwords.DUMMY_HASH`, made with the real parameters: the flood test uses those."""
+    monkeypatch.setattr(passwords, "hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @dataclass

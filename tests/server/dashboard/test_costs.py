@@ -135,7 +135,8 @@ def test_the_cost_page_shows_the_figures_and_the_csv_matches_them(dash: Dash) ->
     for dimension in ("source", "campaign", "landing", "region"):
         table = re.search(rf'data-dimension="{dimension}">(.*?)</table>', page.text, re.S)
         assert table
-        shown = {key: re.findall(r'<td class="num">([^<]*)</td>', cells)
+        # A rate is shown with its denominator beside it ("50.0% (1 of 2)"); the CSV has the rate alone.
+        shown = {key: [cell.split(" (")[0] for cell in re.findall(r'<td class="num"[^>]*>([^<]*)</td>', cells)]
                  for key, cells in re.findall(r'<tr data-key="([^"]*)">(.*?)</tr>', table.group(1), re.S)}
         exported_rows = {r["key"]: [r["leads"], r["connected"], r["connection_rate"], r["cost"], r["cost_per_lead"],
                                     r["cost_per_connected"], r["legs_price_pending"]]

@@ -45,12 +45,17 @@ def test_call_back_now_rings_the_chosen_manager_first_then_the_visitor(dash: Das
     done = dash.post(f"/dashboard/leads/{lead_id}/call-back", {"manager_id": third.group(1)},
                      page=f"/dashboard/leads/{lead_id}")
     assert done.status_code == 303
+    told = dash.client.get(done.headers["location"]).text
+    assert "M3’s phone rings first; when they press 1, Ringback calls the visitor." in told
     lead = dash.run(world.until_status, lead_id, "completed")
     again = world.sim.dialed[dialed_before:]
     assert [d.to for d in again] == [MANAGER_PHONES[2], VISITOR]
     assert lead.attempt == 2 and lead.handled_at is not None and lead.handled_by == ANNA
     after = dash.client.get(f"/dashboard/leads/{lead_id}").text
     assert "call back now: requested by a manager" in after and "Mark handled" not in after
+    # Each call is named for a person, not by its internal step code ("a2:m3").
+    assert "Attempt 2, manager M3" in after and "Attempt 2, the visitor (for M3)" in after
+    assert not re.search(r">a\d+:(v:)?m\d+<", after)
 
 
 def test_mark_handled_takes_a_missed_lead_off_the_live_board(dash: Dash) -> None:
@@ -152,7 +157,8 @@ def test_call_back_now_offers_the_signed_in_managers_own_phone_first(
     lead_id = _missed_lead(dash)
     assert dash.login("carol@shop.example").status_code == 303
     page = dash.client.get(f"/dashboard/leads/{lead_id}").text
-    assert re.findall(r'<option value="\d+" selected>(\w+)</option>', page) == ["M2"]
+    assert re.findall(r'<option value="\d+" selected>(\w+) \(you\)</option>', page) == ["M2"]
+    assert "The manager picked here is rung first; when they press 1, Ringback calls the visitor" in page
     assert dash.login(ANNA).status_code == 303  # not linked to a manager: nobody is preselected
     choice = dash.client.get(f"/dashboard/leads/{lead_id}").text.split('name="manager_id"')[1].split("</select>")[0]
     assert "selected" not in choice and ">M2<" in choice

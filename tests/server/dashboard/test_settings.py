@@ -3,6 +3,8 @@ the widget."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from sqlalchemy import select
 
@@ -155,3 +157,26 @@ def test_hours_may_run_to_the_end_of_the_day_but_not_past_it(dash: Dash) -> None
     assert _site(dash).settings["business_hours"]["sun"] == [["18:00", "24:00"]]
     for bad in ({"window_start": "24:00"}, {"window_end": "24:30"}, {"business_hours": "mon 24:00-24:00"}):
         assert dash.post(path, {**GOOD, **bad}).status_code == 422, bad
+
+
+def test_the_allowed_countries_are_edited_by_name(dash: Dash) -> None:
+    assert dash.login(OWNER).status_code == 303
+    path = f"/dashboard/sites/{dash.world.site.id}"
+    page = dash.client.get(path).text
+    assert form_values(page)["countries"] == "any"  # the test shop takes numbers from anywhere
+    assert '<option value="Germany (DE)">' in page  # every country offered by name
+    refused = dash.post(path, {**GOOD, "countries": "Poland, Narnia"})
+    assert refused.status_code == 422 and "'Narnia' is not a country" in html.unescape(refused.text)
+    saved = dash.post(path, {**GOOD, "countries": "Poland, DE, united kingdom"})
+    assert saved.status_code == 303
+    assert _site(dash).settings["abuse"]["countries"] == ["PL", "DE", "GB"]
+    assert form_values(dash.client.get(path).text)["countries"] == "Poland (PL), Germany (DE), United Kingdom (GB)"
+    # The widget's intake follows: a German number is accepted now, a French one is not.
+    ok = dash.client.post("/api/v1/callbacks", json={"site": "shop", "phone": "+4930901820", "timezone": "Europe/Berlin"})
+    french = dash.client.post("/api/v1/callbacks", json={"site": "shop", "phone": "+33142685300",
+                                                         "timezone": "Europe/Paris"})
+    assert french.status_code == 422, french.text
+    assert ok.status_code != 422 or "country" not in ok.text
+    anywhere = dash.post(path, {**GOOD, "countries": "any"})
+    assert anywhere.status_code == 303 and _site(dash).settings["abuse"]["countries"] == "any"
+    assert any(e.action == "site.update" for e in _audit(dash))
