@@ -6,12 +6,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.runtime import Runtime
-from server import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
+from server import api, cors, dashboard, live, openapi, pages, reschedule, twilio_hooks
 from server.errors import HANDLERS
 
 
@@ -46,6 +47,7 @@ def create_app(
             *dashboard.routes,
             Route("/", home),
         ],
+        middleware=[Middleware(cors.ApiCors)],  # every /api/ answer, errors included, readable cross-origin
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
