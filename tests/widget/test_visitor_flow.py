@@ -227,3 +227,47 @@ def test_a_time_zone_the_server_does_not_know_does_not_stop_the_visitor(live: Li
     expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
     [lead] = live.leads()
     assert lead.timezone == "Europe/Warsaw" and lead.source["timezone_source"] == "phone number"
+
+
+def test_a_form_left_open_past_its_tokens_age_is_sent_with_a_fresh_token(live: LiveServer, visitor: Any) -> None:
+    """The page stayed open for hours: the server refuses the old token (`expired`); the widget fetches a
+    new config and sends the same request again, once, and the visitor only sees it go through."""
+    live.update_site(settings={"abuse": {"form_token": True, "min_fill_seconds": 0, "form_token_max_age": 600,
+                                         "rate_limits": {"ip": None}}})
+    page = visitor().page()
+    configs: list[str] = []
+    page.on("request", lambda r: configs.append(r.url) if "/config" in r.url else None)
+    posts: list[int] = []
+    page.on("response", lambda r: posts.append(r.status) if r.request.method == "POST" else None)
+    page.goto(live.url + "/demo")
+    page.get_by_role("button", name="Call me back").click()
+    page.get_by_label("Your phone number").fill("+1 202 555 0143")
+    live.advance(3600)  # an hour later, on the server
+    page.get_by_role("button", name="Call me now").click()
+    expect(shadow(page, "form")).to_be_hidden()
+    assert posts == [422, 201] and len(configs) == 2
+    [lead] = live.leads()
+    assert lead.phone == "+12025550143"
+    assert shadow(page, "form [role=alert]").text_content() == ""
+
+
+def test_a_token_refused_again_after_renewal_is_not_retried_forever(live: LiveServer, visitor: Any) -> None:
+    live.update_site(settings={"abuse": {"form_token": True, "min_fill_seconds": 0, "form_token_max_age": 0}})
+    page = visitor().page()
+    posts: list[int] = []
+    page.on("response", lambda r: posts.append(r.status) if r.request.method == "POST" else None)
+    page.goto(live.url + "/demo")
+    page.get_by_role("button", name="Call me back").click()
+    page.get_by_label("Your phone number").fill("+1 202 555 0143")
+    live.advance(5)
+
+    def late(route: Any) -> None:  # the new token is already too old when it arrives
+        response = route.fetch()
+        live.advance(5)
+        route.fulfill(response=response)
+
+    page.route(re.compile(r"/config"), late)
+    page.get_by_role("button", name="Call me now").click()
+    expect(shadow(page, "form [role=alert]")).to_have_text(
+        "The form has expired. Please reload the page and send it again.")
+    assert posts == [422, 422] and live.leads() == []
