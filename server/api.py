@@ -169,7 +169,9 @@ async def status_of(rt: Runtime, lead: Lead) -> dict[str, Any]:
             # Waiting for a free manager (a lead just accepted is due at once, and has no place in line).
             position = await queue_ahead(session, lead) + 1
         step = await manager_step(session, lead)
-    return public_status(lead, step, queue_position=position)
+        site, managers = await rt.sites.get_by_id(session, lead.site_id)
+    hunt = len(managers) if site.routing != "simultaneous" else None  # as the engine tells it (telling.py)
+    return public_status(lead, step, queue_position=position, managers=hunt)
 
 
 routes = [

@@ -34,7 +34,8 @@ def create_app(
                 await rt.engine.stop()
 
     async def home(request):  # type: ignore[no-untyped-def]
-        return RedirectResponse("/demo")
+        # The demo's newcomer wants the demo page; a real installation's owner, the dashboard.
+        return RedirectResponse("/demo" if rt.settings.demo else "/dashboard")
 
     app = Starlette(
         routes=[

@@ -43,6 +43,7 @@ def serve(
 
     from server.app import create_app
 
+    settings = settings.served_at(host, port)
     settings.check()
     runtime = Runtime.build(settings)
     if settings.demo:
@@ -50,10 +51,21 @@ def serve(
     app = create_app(runtime=runtime, run_engine=run_engine)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
     server = uvicorn.Server(config)
-    if banner:
-        print(banner, flush=True)
-    server.run()
-    asyncio.run(runtime.close())
+    if banner is not None:
+        print(banner.replace("{url}", settings.public_url), flush=True)
+
+    async def main() -> None:
+        try:
+            await server.serve()
+        finally:  # in the loop that opened them: the database's connections close cleanly
+            await runtime.close()
+            await runtime.database.dispose()
+
+    # uvicorn stops on SIGINT/SIGTERM and then raises the signal again for the handler it found: a quiet
+    # one, so that a stop asked for ends with exit status 0 instead of a KeyboardInterrupt or 143.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    asyncio.run(main())
 
 
 def worker(settings: Settings) -> None:
@@ -248,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             db.migrate(settings.database_url)
             _run_db(settings, lambda session: demo.seed(session, datetime.now(UTC)))
-            url = f"http://{args.host}:{args.port}"
-            serve(settings, args.host, args.port, banner=demo.banner(url))
+            serve(settings, args.host, args.port, banner=demo.banner("{url}"))
         elif args.command == "site" and args.action in ("block", "unblock", "blocked"):
             cmd_site_block(settings, args)
         elif args.command == "site":

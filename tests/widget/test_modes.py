@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dialer.telephony.simulator import Behaviour
-from tests.widget.conftest import LiveServer, freeze_clock
+from tests.widget.conftest import ACCEPTED, LiveServer, freeze_clock
 
 pytestmark = pytest.mark.browser
 
@@ -102,7 +102,7 @@ def test_without_a_websocket_the_widget_polls_and_shows_the_place_in_line(live: 
     page.on("request", lambda r: polls.append(r.url) if POLL.search(r.url) else None)
     page.get_by_role("button", name="Call me now").click()
     status = page.get_by_role("status")
-    expect(status).to_have_text("Waiting for a free manager…")
+    expect(status).to_have_text(ACCEPTED)
 
     for _ in range(40):  # the WebSocket closes, the widget waits a second and asks instead
         page.clock.run_for(250)

@@ -249,7 +249,7 @@
     }, function () { fail(err); });
   }
   function post(body, renew) {
-    return fetch(api + '/api/v1/callbacks', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+    return fetch(api + '/api/v1/callbacks?lang=' + cfg.language, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
       .then(function (r) { return r.json().then(function (j) { return [r.ok, j]; }); })
       .then(safe(function (x) {
         var j = x[1], err = j.error || {};
@@ -282,7 +282,7 @@
   }
 
   function follow(k) {
-    var path = '/api/v1/callbacks/' + k.id, q = '?token=' + encodeURIComponent(k.token);
+    var path = '/api/v1/callbacks/' + k.id, q = '?token=' + encodeURIComponent(k.token) + '&lang=' + cfg.language;
     over = 0;
     ver = 0;
     function poll() {
@@ -301,8 +301,10 @@
   function show(u) {
     if (!sess.k || u.id != sess.k.id || u.version < ver) return;
     ver = u.version;
-    var s = u.status, t = T[s == 'scheduled' && u.attempt > 1 ? 'retry' : s] || s;
-    t = t.replace('{time}', when(u.scheduled_for));
+    var s = u.status, n = u.managers > 1 && s == 'calling_manager';
+    // Just accepted, nobody ahead: it is being handed to a manager, not waiting for one.
+    var t = T[s == 'scheduled' && u.attempt > 1 ? 'retry' : s == 'queued' && !u.queue_position ? 'accepted' : n ? 'calling_step' : s] || s;
+    t = t.replace('{time}', when(u.scheduled_for)).replace('{n}', u.step).replace('{of}', u.managers);
     if (u.queue_position) t += ' ' + T.queue_position.replace('{n}', u.queue_position);
     if (t == status.textContent) return;
     say(t);
@@ -322,7 +324,7 @@
     var k = sess.k;
     if (!k || stopping) return;
     stopping = 1; // not `disabled`: a disabled button loses the keyboard focus
-    fetch(api + '/api/v1/callbacks/' + k.id + '?token=' + encodeURIComponent(k.token), { method: 'DELETE' })
+    fetch(api + '/api/v1/callbacks/' + k.id + '?token=' + encodeURIComponent(k.token) + '&lang=' + cfg.language, { method: 'DELETE' })
       .then(function (r) { return r.json(); })
       .then(safe(function (j) { if (j.status) show(j); else say((j.error || {}).message || T.network); }))
       .catch(function () { say(T.network); })
