@@ -7,11 +7,11 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.core.errors import InvalidField
-from dialer.db.models import Manager, Site, User, UserSite
+from dialer.db.models import AuditLog, Manager, Site, User, UserSite
 
 ROLES = ("owner", "manager")
 MIN_PASSWORD = 10
@@ -141,3 +141,23 @@ async def visible_sites(session: AsyncSession, access: Access) -> list[Site]:
 async def site_managers(session: AsyncSession, site_id: int) -> list[Manager]:
     query = select(Manager).where(Manager.site_id == site_id).order_by(Manager.position, Manager.id)
     return list((await session.execute(query)).scalars())
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.execute(select(User).order_by(User.id))).scalars())
+
+
+async def set_password(session: AsyncSession, user: User, password: str) -> None:
+    """A new password (which also ends the user's dashboard sessions: see server/dashboard/session.py)."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidField("password", f"Use a password of at least {MIN_PASSWORD} characters.", "too_short")
+    user.password_hash = hash_password(password)
+    await session.flush()
+
+
+async def remove_user(session: AsyncSession, user: User) -> None:
+    """The user can no longer sign in; the audit log keeps what they did (without them)."""
+    await session.execute(delete(UserSite).where(UserSite.user_id == user.id))
+    await session.execute(update(AuditLog).where(AuditLog.user_id == user.id).values(user_id=None))
+    await session.delete(user)
+    await session.flush()
