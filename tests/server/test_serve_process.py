@@ -47,3 +47,29 @@ async def test_serve_stops_quietly_with_exit_status_0(postgresql_url: str, tmp_p
     log = "\n".join(server.lines)
     assert code == 0, log
     assert "Traceback" not in log and "Error" not in log, log
+
+
+async def test_the_demo_on_another_port_says_its_real_address(tmp_path: Path) -> None:
+    """`make run PORT=…` runs `ringback demo --port …`: the banner, the widget tag and the public URL
+    (the dashboard's embed snippets, links in text messages) follow the address it listens on."""
+    port = free_port()
+    demo = Process("demo", ["demo", "--port", str(port)], {"PATH": "/usr/bin:/bin"}, tmp_path)
+    await demo.start("Uvicorn running on", timeout=60)
+    try:
+        banner = "\n".join(demo.lines)
+        assert f"Open http://127.0.0.1:{port}/demo" in banner
+        assert f'<script async src="http://127.0.0.1:{port}/widget.js" data-site="demo"></script>' in banner
+        assert f"Dashboard: http://127.0.0.1:{port}/dashboard" in banner and "ringback user add" in banner
+        assert await asyncio.to_thread(_ask, port, "GET", "/") == (307, "/demo")
+    finally:
+        assert await demo.stop(30) == 0
+
+
+@pytest.mark.sqlite_only
+def test_the_public_url_follows_the_address_unless_it_is_set() -> None:
+    from dialer.config import Settings
+
+    assert Settings.from_env({}).served_at("127.0.0.1", 8080).public_url == "http://127.0.0.1:8080"
+    assert Settings.from_env({}).served_at("0.0.0.0", 9000).public_url == "http://127.0.0.1:9000"
+    given = Settings.from_env({"RINGBACK_PUBLIC_URL": "https://calls.example/"}).served_at("0.0.0.0", 9000)
+    assert given.public_url == "https://calls.example"
