@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
+# `make run PORT=8080 HOST=0.0.0.0`: the demo's banner, widget tag and embed snippets follow the address.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: $(STAMP)
-	$(BIN)/ringback demo
+	$(BIN)/ringback demo --host $(HOST) --port $(PORT)
 
 test: lint browser
 	$(BIN)/python -m pytest

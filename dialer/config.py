@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./ringback.db"
@@ -45,6 +45,7 @@ class Settings:
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
     log_format: str = "text"  # or "json": one object per line (dialer/logs.py)
     demo: bool = False
+    public_url_given: bool = False  # RINGBACK_PUBLIC_URL was set; else `serve` and `demo` take their address
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -84,8 +85,17 @@ class Settings:
             max_call_seconds=max_call,
             log_format=log_format,
             demo=demo,
+            public_url_given=bool(env.get("RINGBACK_PUBLIC_URL")),
         )
         return settings
+
+    def served_at(self, host: str, port: int) -> Settings:
+        """These settings for a server listening on `host:port`: unless RINGBACK_PUBLIC_URL says otherwise,
+        that is the public URL (the widget tag, the dashboard's embed snippet, links in text messages)."""
+        if self.public_url_given:
+            return self
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+        return replace(self, public_url=f"http://{shown}:{port}")
 
     def check(self) -> None:
         """Refuse to serve on settings that would be unsafe or cannot work (called before serving)."""

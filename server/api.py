@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from dialer.core import slots, windows
 from dialer.core.errors import NotFound
-from dialer.core.site_config import SiteConfig
 from dialer.core.states import CANCELLABLE, LeadStatus
 from dialer.db.models import Lead, LeadEvent
 from dialer.engine.status import public_status
@@ -26,7 +25,7 @@ from dialer.intake.schedule import booked_slots, schedule
 from dialer.protection import caps, screen
 from dialer.runtime import Runtime
 from dialer.sites.cache import SiteCache
-from server import decode, schema
+from server import cors, decode, schema
 from server.errors import ApiError
 from server.widget_config import appearance
 
@@ -63,15 +62,6 @@ def lead_request(body: schema.CallbackRequest) -> CallbackRequest:
     )
 
 
-def cors_headers(request: Request, site: SiteConfig | None) -> dict[str, str]:
-    origin = request.headers.get("origin")
-    if not origin:
-        return {}
-    if site is not None and site.origins and origin.rstrip("/") not in site.origins:
-        return {}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-
-
 def _visit_of(request: Request) -> screen.Visit:
     own = str(request.base_url).rstrip("/")
     return screen.Visit(request.client.host if request.client else None, request.headers.get("origin"), own)
@@ -82,6 +72,7 @@ async def site_config(request: Request) -> Response:
     now = rt.clock.now()
     async with rt.sessions() as session:
         site, managers = await sites(request).get(session, request.path_params["site_key"])
+        cors.note_site(request, site)
         booked = await booked_slots(session, site, now)
     visitor_tz = request.query_params.get("timezone") or ""
     if not valid_timezone(visitor_tz):
@@ -104,7 +95,7 @@ async def site_config(request: Request) -> Response:
     }
     body.update(screen.config_fields(site, rt.settings.secret_key, rt.clock.now()))  # form_token
     config = msgspec.convert(body, schema.SiteConfig)  # the answer is what the description says
-    return answer(config, headers={**cors_headers(request, site), "Cache-Control": "no-store"})
+    return answer(config, headers={"Cache-Control": "no-store"})
 
 
 async def create_callback(request: Request) -> Response:
@@ -114,6 +105,7 @@ async def create_callback(request: Request) -> Response:
     visit, proof, req = _visit_of(request), screen.Proof(body.form_token, body.hp, body.captcha), lead_request(body)
     async with rt.sessions() as session, session.begin():
         site, managers = await sites(request).get(session, req.site)
+        cors.note_site(request, site)  # from here on, an error is shown only to the site's own pages
         now = rt.clock.now()
         number = screen.check(site, visit, proof, req.phone, now, secret=rt.settings.secret_key)
         checked = validate(site, req, now, number)
@@ -124,21 +116,7 @@ async def create_callback(request: Request) -> Response:
         lead, token = await write(session, site, req, checked, when, now)
         await caps.apply(session, site, lead, now)  # past a daily cap: kept as a message, or for tomorrow
     rt.engine.nudge()
-    return answer(schema.CreatedLead(**public_status(lead), token=token), 201, cors_headers(request, site))
-
-
-async def preflight(request: Request) -> Response:
-    origin = request.headers.get("origin", "*")
-    return Response(
-        status_code=204,
-        headers={
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "600",
-            "Vary": "Origin",
-        },
-    )
+    return answer(schema.CreatedLead(**public_status(lead), token=token), 201)
 
 
 async def load_lead(rt: Runtime, lead_id: str, token: str | None) -> Lead:
@@ -155,7 +133,7 @@ async def load_lead(rt: Runtime, lead_id: str, token: str | None) -> Lead:
 async def get_callback(request: Request) -> Response:
     rt = runtime(request)
     lead = await load_lead(rt, request.path_params["lead_id"], request.query_params.get("token"))
-    headers = {"Cache-Control": "no-store", **cors_headers(request, None)}
+    headers = {"Cache-Control": "no-store"}
     return answer(schema.LeadStatus(**await status_of(rt, lead)), headers=headers)
 
 
@@ -163,7 +141,7 @@ async def cancel_callback(request: Request) -> Response:
     """The visitor withdraws their request: calls under way are hung up, nobody is rung for it again."""
     rt = runtime(request)
     lead = await load_lead(rt, request.path_params["lead_id"], request.query_params.get("token"))
-    headers = {"Cache-Control": "no-store", **cors_headers(request, None)}
+    headers = {"Cache-Control": "no-store"}
     if lead.status not in CANCELLABLE:
         raise ApiError(409, "already_over", cannot_cancel(lead))
     if await rt.engine.cancel(lead.id) is None:  # it ended in the meantime
@@ -191,14 +169,14 @@ async def status_of(rt: Runtime, lead: Lead) -> dict[str, Any]:
             # Waiting for a free manager (a lead just accepted is due at once, and has no place in line).
             position = await queue_ahead(session, lead) + 1
         step = await manager_step(session, lead)
-    return public_status(lead, step, queue_position=position)
+        site, managers = await rt.sites.get_by_id(session, lead.site_id)
+    hunt = len(managers) if site.routing != "simultaneous" else None  # as the engine tells it (telling.py)
+    return public_status(lead, step, queue_position=position, managers=hunt)
 
 
 routes = [
     Route("/api/v1/sites/{site_key}/config", site_config, methods=["GET"]),
     Route("/api/v1/callbacks", create_callback, methods=["POST"]),
-    Route("/api/v1/callbacks", preflight, methods=["OPTIONS"]),
     Route("/api/v1/callbacks/{lead_id}", get_callback, methods=["GET"]),
     Route("/api/v1/callbacks/{lead_id}", cancel_callback, methods=["DELETE"]),
-    Route("/api/v1/callbacks/{lead_id}", preflight, methods=["OPTIONS"]),
 ]

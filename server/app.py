@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.runtime import Runtime
-from server import api, dashboard, live, openapi, ops, pages, reschedule, twilio_hooks
+from server import api, cors, dashboard, live, openapi, ops, pages, reschedule, twilio_hooks
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
 
@@ -35,7 +35,8 @@ def create_app(
                 await rt.engine.stop()
 
     async def home(request):  # type: ignore[no-untyped-def]
-        return RedirectResponse("/demo")
+        # The demo's newcomer wants the demo page; a real installation's owner, the dashboard.
+        return RedirectResponse("/demo" if rt.settings.demo else "/dashboard")
 
     app = Starlette(
         routes=[
@@ -49,8 +50,11 @@ def create_app(
             *dashboard.routes,
             Route("/", home),
         ],
+        middleware=[
+            Middleware(SecurityHeaders, https=rt.settings.public_url.startswith("https://")),
+            Middleware(cors.ApiCors),  # every /api/ answer, errors included, readable cross-origin
+        ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[Middleware(SecurityHeaders, https=rt.settings.public_url.startswith("https://"))],
         lifespan=lifespan,
     )
     app.state.runtime = rt

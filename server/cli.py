@@ -1,4 +1,5 @@
-"""The `ringback` command line: serve, worker, migrate, demo, site add, manager add, user add, user link."""
+"""The `ringback` command line: serve, worker, migrate, demo; and site, manager and user (server/commands.py).
+A wrong database setting is answered with one line and exit status 3, never a traceback."""
 
 from __future__ import annotations
 
@@ -8,32 +9,17 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from dialer import db, logs
 from dialer.config import ConfigError, Settings
 from dialer.core.errors import InvalidField, NotFound
 from dialer.runtime import Runtime
-from dialer.sites.lookup import site_by_key
-from server import demo
+from server import commands, demo
 
 log = logging.getLogger("ringback")
 
 DRAIN_SECONDS = 30.0  # how long a stopping worker waits for the simulated calls it placed
-
-
-def _run_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    async def go() -> Any:
-        engine = db.create_engine(settings.database_url)
-        try:
-            async with db.sessionmaker(engine)() as session, session.begin():
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
 
 
 def alone_needs_messages(settings: Settings, what: str) -> None:
@@ -53,9 +39,11 @@ def serve(
 
     from server.app import create_app
 
+    settings = settings.served_at(host, port)
     settings.check()
     if not run_engine:
         alone_needs_messages(settings, "`serve --no-engine`")
+    commands.check_database(settings)
     runtime = Runtime.build(settings)
     if settings.demo:
         demo.script_simulator(runtime.provider)
@@ -63,10 +51,21 @@ def serve(
     # log_config=None: uvicorn's lines go through our one handler (dialer/logs.py: redacted, text or JSON).
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", log_config=None)
     server = uvicorn.Server(config)
-    if banner:
-        print(banner, flush=True)
-    server.run()
-    asyncio.run(runtime.close())
+    if banner is not None:
+        print(banner.replace("{url}", settings.public_url), flush=True)
+
+    async def main() -> None:
+        try:
+            await server.serve()
+        finally:  # in the loop that opened them: the database's connections close cleanly
+            await runtime.close()
+            await runtime.database.dispose()
+
+    # uvicorn stops on SIGINT/SIGTERM and then raises the signal again for the handler it found: a quiet
+    # one, so that a stop asked for ends with exit status 0 instead of a KeyboardInterrupt or 143.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    asyncio.run(main())
 
 
 def worker(settings: Settings) -> None:
@@ -74,6 +73,7 @@ def worker(settings: Settings) -> None:
 
     settings.check()
     alone_needs_messages(settings, "`worker`")
+    commands.check_database(settings)
 
     async def go() -> None:
         runtime = Runtime.build(settings)
@@ -104,151 +104,27 @@ def worker(settings: Settings) -> None:
     asyncio.run(go())
 
 
-def cmd_site_add(settings: Settings, args: argparse.Namespace) -> None:
-    from dialer.sites.admin import add_site
-
-    async def work(session: Any) -> str:
-        site = await add_site(
-            session,
-            name=args.name,
-            key=args.key,
-            timezone=args.timezone,
-            country=args.country,
-            caller_id=args.caller_id,
-            origins=args.origin,
-            now=datetime.now(UTC),
-        )
-        return site.key
-
-    print(_run_db(settings, work))
-
-
-def cmd_manager_add(settings: Settings, args: argparse.Namespace) -> None:
-    from dialer.sites.admin import add_manager
-
-    async def work(session: Any) -> str:
-        site = await site_by_key(session, args.site)
-        manager = await add_manager(session, site=site, name=args.name, phone=args.phone, position=args.order)
-        return f"manager {manager.id}: {manager.name} {manager.phone} (order {manager.position})"
-
-    print(_run_db(settings, work))
-
-
-def cmd_site_block(settings: Settings, args: argparse.Namespace) -> None:
-    from dialer.protection import number_rules
-
-    async def work(session: Any) -> str:
-        site = await site_by_key(session, args.site)
-        if args.action == "block":
-            return f"blocked {await number_rules.block(session, site, args.number)}"
-        if args.action == "unblock":
-            return f"unblocked {await number_rules.unblock(session, site, args.number)}"
-        return "\n".join(number_rules.blocked_entries(site)) or "(the block list is empty)"
-
-    print(_run_db(settings, work))
-
-
-def read_password() -> str:
-    """From a prompt (asked twice) on a terminal, else the first line of stdin: never from argv."""
-    import getpass
-
-    if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if first != getpass.getpass("Password again: "):
-            raise InvalidField("password", "The two passwords differ.", "mismatch")
-        return first
-    return sys.stdin.readline().rstrip("\r\n")
-
-
-def _as_manager(manager: Any) -> str:
-    return f", manager {manager.id} {manager.name}" if manager is not None else ""
-
-
-def cmd_user_add(settings: Settings, args: argparse.Namespace) -> None:
-    from dialer.accounts.users import add_user
-    from dialer.sites.lookup import find_manager
-
-    if args.manager and not args.site:
-        raise InvalidField("manager", "Say which site they are a manager of (--site KEY).", "required")
-    password = read_password()
-
-    async def work(session: Any) -> str:
-        site = await site_by_key(session, args.site) if args.site else None
-        manager = await find_manager(session, site, args.manager) if site and args.manager else None
-        user = await add_user(session, email=args.email, password=password, role=args.role, site=site,
-                              manager=manager, now=datetime.now(UTC))
-        return f"user {user.id}: {user.email} ({user.role}{', site ' + site.key if site else ''}{_as_manager(manager)})"
-
-    print(_run_db(settings, work))
-
-
-def cmd_user_link(settings: Settings, args: argparse.Namespace) -> None:
-    from dialer.accounts.users import add_membership, user_by_email
-    from dialer.sites.lookup import find_manager
-
-    async def work(session: Any) -> str:
-        user = await user_by_email(session, args.email)
-        site = await site_by_key(session, args.site)
-        manager = await find_manager(session, site, args.manager)
-        await add_membership(session, user, site, manager.id)
-        return f"user {user.id}: {user.email} (site {site.key}{_as_manager(manager)})"
-
-    print(_run_db(settings, work))
-
-
-MANAGER_HELP = (
-    "which of the site's managers this user is: their id (as `manager add` printed it), phone number or "
-    "name; on a lead's page, \"call back now\" then rings them first unless they pick someone else"
-)
-
-
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ringback", description="Self-hosted website callback service.")
+    shown = commands.Defaults  # every option's help says its default
+    p = argparse.ArgumentParser(prog="ringback", description="Self-hosted website callback service.",
+                                formatter_class=shown)
     sub = p.add_subparsers(dest="command", required=True)
     for name, text in (("serve", "web and engine in one process"), ("demo", "the demo site on the simulator")):
-        s = sub.add_parser(name, help=text)
-        s.add_argument("--host", default="127.0.0.1")
-        s.add_argument("--port", type=int, default=8000)
+        s = sub.add_parser(name, help=text, description=text, formatter_class=shown)
+        s.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
+        s.add_argument("--port", type=int, default=8000, help="the port to listen on")
     sub.choices["serve"].add_argument(
         "--no-engine", action="store_true", help="web only: leave due leads to `ringback worker` processes"
     )
-    sub.add_parser("worker", help="the engine alone (scale-out)")
-    sub.add_parser("migrate", help="create or upgrade the database schema")
-    site = sub.add_parser("site", help="manage sites").add_subparsers(dest="action", required=True)
-    add = site.add_parser("add", help="add a site and print its key")
-    add.add_argument("--name", required=True)
-    add.add_argument("--key")
-    add.add_argument("--timezone", default="UTC")
-    add.add_argument("--country", default="US")
-    add.add_argument("--caller-id")
-    add.add_argument("--origin", action="append", default=[])
-    for action, text in (("block", "refuse a number or prefix (e.g. +44870) on a site"),
-                         ("unblock", "take a number or prefix off a site's block list")):
-        block = site.add_parser(action, help=text)
-        block.add_argument("--site", required=True)
-        block.add_argument("number")
-    site.add_parser("blocked", help="print a site's block list").add_argument("--site", required=True)
-    manager = sub.add_parser("manager", help="manage managers").add_subparsers(dest="action", required=True)
-    madd = manager.add_parser("add", help="add a manager to a site")
-    madd.add_argument("--site", required=True)
-    madd.add_argument("--name", required=True)
-    madd.add_argument("--phone", required=True)
-    madd.add_argument("--order", type=int)
-    user = sub.add_parser("user", help="manage dashboard users").add_subparsers(dest="action", required=True)
-    uadd = user.add_parser("add", help="add a dashboard user (password from a prompt or stdin)")
-    uadd.add_argument("--email", required=True)
-    uadd.add_argument("--role", required=True, choices=["owner", "manager"])
-    uadd.add_argument("--site", help="the site key a manager works on")
-    uadd.add_argument("--manager", metavar="WHO", help=MANAGER_HELP)
-    link = user.add_parser("link", help="say which of a site's managers an existing user is")
-    link.add_argument("--email", required=True)
-    link.add_argument("--site", required=True, help="the site key (a manager user also gets to see its leads)")
-    link.add_argument("--manager", metavar="WHO", required=True, help=MANAGER_HELP)
+    sub.add_parser("worker", help="the engine alone (scale-out)", formatter_class=shown)
+    sub.add_parser("migrate", help="create or upgrade the database schema", formatter_class=shown)
+    commands.add_parsers(sub, shown)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = Settings.from_env(demo=args.command == "demo")
         logs.configure(settings.log_format, secrets=(settings.secret_key, settings.twilio_auth_token))
@@ -261,19 +137,10 @@ def main(argv: list[str] | None = None) -> int:
             worker(settings)
         elif args.command == "demo":
             db.migrate(settings.database_url)
-            _run_db(settings, lambda session: demo.seed(session, datetime.now(UTC)))
-            url = f"http://{args.host}:{args.port}"
-            serve(settings, args.host, args.port, banner=demo.banner(url))
-        elif args.command == "site" and args.action in ("block", "unblock", "blocked"):
-            cmd_site_block(settings, args)
-        elif args.command == "site":
-            cmd_site_add(settings, args)
-        elif args.command == "manager":
-            cmd_manager_add(settings, args)
-        elif args.command == "user" and args.action == "link":
-            cmd_user_link(settings, args)
-        elif args.command == "user":
-            cmd_user_add(settings, args)
+            commands.run_db(settings, lambda session: demo.seed(session, datetime.now(UTC)))
+            serve(settings, args.host, args.port, banner=demo.banner("{url}"))
+        else:
+            commands.run(settings, args)
     except ConfigError as exc:
         print(f"ringback: configuration: {exc}", file=sys.stderr)
         return 2
@@ -281,7 +148,57 @@ def main(argv: list[str] | None = None) -> int:
         field = getattr(exc, "field", None)
         print(f"ringback: {'--' + field.replace('_', '-') + ': ' if field else ''}{exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        problem = database_problem(exc, settings.database_url if settings else "")
+        if problem is None:
+            raise
+        print(f"ringback: database: {problem}", file=sys.stderr)
+        return 3
     return 0
+
+
+def database_problem(exc: BaseException, url: str) -> str | None:
+    """One line saying what is wrong with the database setting (a bad URL, nobody listening, a missing
+    role or database), or None when `exc` is not about reaching the database."""
+    shown = _without_password(url)
+    chain = _chain(exc)
+    text = " ".join(str(e) for e in chain)
+    names = {type(e).__name__ for e in chain}
+    if {"ArgumentError", "NoSuchModuleError"} & names:
+        return (f"RINGBACK_DATABASE_URL={shown} is not a database URL Ringback can use: write "
+                "postgresql+asyncpg://USER@HOST/DATABASE or sqlite+aiosqlite:///./ringback.db")
+    if "no such table" in text or "relation" in text and "does not exist" in text:
+        return f"the database at {shown} has no tables yet: run `ringback migrate` first"
+    if "InvalidAuthorizationSpecificationError" in names or "role" in text and "does not exist" in text:
+        return (f"PostgreSQL does not know the user in {shown}: create the role first (see the README, "
+                "'Setting up PostgreSQL') or name an existing one in RINGBACK_DATABASE_URL")
+    if "InvalidPasswordError" in names or "password authentication failed" in text:
+        return f"PostgreSQL refused the password of the user in {shown}"
+    if "InvalidCatalogNameError" in names or "database" in text and "does not exist" in text:
+        return f"the database in {shown} does not exist: create it first (see the README, 'Setting up PostgreSQL')"
+    if "unable to open database file" in text:
+        return f"cannot open the SQLite file of {shown}: does its directory exist, and may Ringback write there?"
+    if {"ConnectionRefusedError", "gaierror", "TimeoutError"} & names or "Connect call failed" in text:
+        return f"nothing answers at {shown}: is the database server running, and are its host and port right?"
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found and len(found) < 10:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _without_password(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: say it as given, cut short
+        return url[:80]
 
 
 if __name__ == "__main__":

@@ -48,5 +48,7 @@ def banner(url: str) -> str:
     return (
         f"\nRingback demo is running.\n  Open {url}/demo and press 'Call me back'.\n"
         f"  Widget tag: <script async src=\"{url}/widget.js\" data-site=\"{DEMO_KEY}\"></script>\n"
+        f"  Dashboard: {url}/dashboard — create its first user in another terminal with\n"
+        "    .venv/bin/ringback user add --email you@example.com --role owner\n"
         "  Calls are simulated (RINGBACK_SIMULATOR_SPEED=10 makes them ten times faster). Ctrl-C stops.\n"
     )

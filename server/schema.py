@@ -111,6 +111,8 @@ class LeadStatus(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True)
     scheduled_for: Annotated[str, Meta(extra_json_schema={"format": "date-time"})] | None
     queue_position: Annotated[int, Meta(ge=1, description="Place in line while waiting for a free manager.")
                               ] | UnsetType = UNSET
+    managers: Annotated[int, Meta(ge=1, description="While managers are rung one after another: how many this "
+                                  "attempt may ring (`step` of `managers`).")] | UnsetType = UNSET
 
 
 class CreatedLead(LeadStatus, kw_only=True):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialer.accounts import passwords
+from dialer.accounts import passwords, sessions
 from dialer.core.errors import InvalidField
-from dialer.db.models import Manager, Site, User, UserSite
+from dialer.db.models import AuditLog, Manager, Site, User, UserSite
 
 ROLES = ("owner", "manager")
 MIN_PASSWORD = 10
@@ -140,3 +140,23 @@ async def visible_sites(session: AsyncSession, access: Access) -> list[Site]:
 async def site_managers(session: AsyncSession, site_id: int) -> list[Manager]:
     query = select(Manager).where(Manager.site_id == site_id).order_by(Manager.position, Manager.id)
     return list((await session.execute(query)).scalars())
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.execute(select(User).order_by(User.id))).scalars())
+
+
+async def set_password(session: AsyncSession, user: User, password: str) -> None:
+    """A new password (from the command line): every dashboard session of the user ends."""
+    check_new_password(password)
+    await sessions.set_password(session, user, await passwords.hash_password(password))
+    await session.flush()
+
+
+async def remove_user(session: AsyncSession, user: User) -> None:
+    """The user can no longer sign in (their sessions end); the audit log keeps what they did (without them)."""
+    await sessions.end_all(session, user.id)
+    await session.execute(delete(UserSite).where(UserSite.user_id == user.id))
+    await session.execute(update(AuditLog).where(AuditLog.user_id == user.id).values(user_id=None))
+    await session.delete(user)
+    await session.flush()

@@ -14,7 +14,7 @@ from dialer.core.events import LegEvent
 from dialer.core.legs import apply_report, claim_manager, end_leg, release_manager, who
 from dialer.core.machine import Decision, Hangup, PlaceCall, SendText, Trigger
 from dialer.core.records import LeadRow, LegRow, ManagerRow, attempt_of
-from dialer.core.states import TERMINAL, LegRole, LegStatus
+from dialer.core.states import TERMINAL, LeadStatus, LegRole, LegStatus
 from dialer.core.step import Step
 
 
@@ -30,6 +30,8 @@ class Plan:
     step_changed: bool = False  # a manager is rung: the live stream's step moves on
     released_managers: bool = False  # a manager became free: the site's queue moves
     step: int = 0  # managers rung in this attempt so far
+    managers: int = 0  # active managers of the site: how many this attempt may ring at most
+    started_waiting: bool = False  # it is queued behind busy managers (it was due): its place in line is news
 
 
 def before_deciding(
@@ -120,6 +122,11 @@ def apply_decision(
     plan.step = sum(
         1 for leg in [*legs, *new_legs]
         if leg.role == LegRole.MANAGER and attempt_of(leg.step) == decision.attempt
+    )
+    plan.managers = sum(1 for m in managers if m.active)
+    plan.started_waiting = (
+        decision.status is LeadStatus.QUEUED and decision.wake_at is not None and decision.wake_at > now
+        and (lead.wake_at is None or lead.wake_at <= now)
     )
     if plan.status_changed or decision.notes:
         step.timeline(lead.id, "status", "; ".join(decision.notes), status=decision.status)

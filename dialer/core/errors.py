@@ -16,11 +16,14 @@ class RingbackError(Exception):
 
 
 class InvalidField(RingbackError):
-    def __init__(self, field: str, message: str, code: str = "invalid") -> None:
+    """`regions`: the region codes a message names (its translation names them in the reader's language)."""
+
+    def __init__(self, field: str, message: str, code: str = "invalid", *, regions: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
         self.code = code
+        self.regions = regions
 
 
 class NotFound(RingbackError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,28 @@ from dialer.sites.cache import SiteCache
 from dialer.telephony.base import Provider
 
 log = logging.getLogger("ringback.engine")
+hunt_log = logging.getLogger("ringback.hunt")
+_DIGITS = re.compile(r"\+?\d[\d ()-]{4,}\d")  # anything that could be a phone number, in a provider's words
+
+
+def log_hunt(step: Step, legs: dict[str, LegRow]) -> None:
+    """One log line per step of a hunt, so that it can be followed: the lead, the leg's step, the manager
+    rung, what happened. The timeline's own words name people, never numbers; any digits a provider's
+    message carries are masked all the same."""
+    if not hunt_log.isEnabledFor(logging.INFO):
+        return
+    for line in step.lines:
+        if line.kind not in ("leg", "status"):
+            continue
+        leg = legs.get(line.leg_id or "")
+        where = f" step {leg.step} manager {leg.manager_id or '-'}" if leg is not None else ""
+        outcome = line.detail if line.kind == "leg" else f"now {line.status}" + (f": {line.detail}" if line.detail else "")
+        hunt_log.info("lead %s%s: %s", line.lead_id, where, _DIGITS.sub(_mask, outcome))
+
+
+def _mask(found: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", found.group())
+    return "…" + digits[-2:] if len(digits) >= 6 else found.group()
 
 DUE_BATCH = 200
 # Leads stepped in one transaction at most (when work piles up; under light load a batch is one lead).
@@ -434,6 +457,7 @@ class Engine:
                 site = sites.get(lead.site_id)
                 plans[lead.id] = await self._decide(conn, step, lead, legs, work, site,
                                                     managers.get(lead.site_id, []), ahead.get(lead.id, 0))
+            log_hunt(step, {leg.id: leg for _, legs, _ in live for leg in legs})
             await store.flush(conn, step, [lead for lead, _, _ in live], [leg for _, legs, _ in live for leg in legs],
                               [m for ms in managers.values() for m in ms])
             freed = {job.lead.site_id for job in plans.values() if job is not None and job.plan.released_managers}

@@ -17,8 +17,11 @@ def site_channel(site_id: int) -> str:
     return f"site:{site_id}"
 
 
-def public_status(lead: LeadRow | Lead, step: int = 0, queue_position: int | None = None) -> dict[str, Any]:
-    """What the visitor's widget is told about a lead: no manager names, no numbers."""
+def public_status(
+    lead: LeadRow | Lead, step: int = 0, queue_position: int | None = None, *, managers: int | None = None
+) -> dict[str, Any]:
+    """What the visitor's widget is told about a lead: no manager names, no numbers. `managers`: how many
+    managers the hunt may ring one after another (None when they are rung all at once)."""
     scheduled = lead.scheduled_for if lead.status == LeadStatus.SCHEDULED else None
     message: dict[str, Any] = {
         "id": lead.id,
@@ -30,4 +33,6 @@ def public_status(lead: LeadRow | Lead, step: int = 0, queue_position: int | Non
     }
     if queue_position is not None:
         message["queue_position"] = queue_position
+    if managers is not None and lead.status == LeadStatus.CALLING_MANAGER:
+        message["managers"] = max(managers, step)
     return message

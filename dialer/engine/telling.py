@@ -42,12 +42,14 @@ class Teller:
                 await self.provider.hangup(leg.provider_sid or "", say=hangup.say)
             except ProviderError as exc:
                 log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
-        if plan.status_changed or plan.step_changed:
+        if plan.status_changed or plan.step_changed or plan.started_waiting:
             position = None
             if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():
                 async with self._slots, self.autocommit.connect() as conn:
                     position = await store.queue_ahead(conn, lead) + 1
-            message = public_status(lead, plan.step, position)
+            # Managers rung one after another: the visitor is told which try it is ("2 of 3").
+            hunt = plan.managers if site.routing != "simultaneous" else None
+            message = public_status(lead, plan.step, position, managers=hunt)
             for channel in (lead_channel(lead.id), site_channel(lead.site_id)):
                 try:
                     await self.broadcast.publish(channel, message)

@@ -10,6 +10,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.core.countries import country_list
 from dialer.core.errors import InvalidField
 from dialer.core.phones import e164
 from dialer.db.models import Site
@@ -35,14 +36,13 @@ def check_number(site: SiteConfig, number: phonenumbers.PhoneNumber) -> None:
     rules = site.abuse
     region = phonenumbers.region_code_for_number(number)
     if rules.countries is not None and region not in rules.countries:
-        raise InvalidField(
-            "phone", "Sorry, we can only call numbers in " + ", ".join(rules.countries) + ".", "country_not_allowed"
-        )
+        raise InvalidField("phone", f"Sorry, we can only call numbers from {country_list(rules.countries)}.",
+                           "country_not_allowed", regions=rules.countries)
     kind = type_name(number)
     if kind in rules.refused_types:
         raise InvalidField(
             "phone",
-            "We cannot call this kind of number (" + kind.replace("_", " ") + "). Please give a mobile or landline.",
+            "We cannot call this kind of number. Please give a mobile or landline number.",
             "number_type_not_allowed",
         )
     if is_blocked(rules.blocked, e164(number)):

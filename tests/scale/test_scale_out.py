@@ -92,8 +92,9 @@ def cluster(postgresql_url: str, tmp_path: Path) -> Iterator[Cluster]:
         "RINGBACK_SECRET_KEY": secrets.token_urlsafe(32),
         "RINGBACK_SIMULATOR_SPEED": str(SPEED),
         "RINGBACK_SIMULATOR_LOG": str(dial_log),
-        # Calls of the killed worker die with it; their leads end at this limit instead of after 4 hours.
-        "RINGBACK_MAX_CALL_SECONDS": "180",
+        # Calls of the killed worker die with it; their leads end at this limit instead of after 4 hours
+        # (real seconds: the speed makes the simulated people quicker, not the server's clock).
+        "RINGBACK_MAX_CALL_SECONDS": "18",
     }
     yield Cluster(postgresql_url, env, tmp_path, dial_log, sites)
 

@@ -15,8 +15,10 @@ import pytest
 from server import demo
 from tests.harness import LiveServer, world_for_app
 
-__all__ = ["OUTPUT", "LiveServer", "Visitor", "drive_until", "freeze_clock", "shadow"]
+__all__ = ["ACCEPTED", "OUTPUT", "LiveServer", "Visitor", "drive_until", "freeze_clock", "shadow"]
 
+# What the widget says of a request just accepted while managers are free (nobody is waited for).
+ACCEPTED = "Request received. We are calling a manager…"
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "widget"
 
 

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from sqlalchemy.exc import OperationalError
 
 import server.api
-from tests.widget.conftest import LiveServer, shadow
+from tests.widget.conftest import ACCEPTED, LiveServer, shadow
 
 pytestmark = pytest.mark.browser
 
@@ -35,5 +35,5 @@ def test_a_request_the_database_could_not_take_is_met_kindly(
 
     monkeypatch.setattr(server.api, "write", real)  # the database is back
     page.get_by_role("button", name="Call me now").click()
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
     assert len(live.leads()) == 1

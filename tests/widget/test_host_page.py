@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dialer.telephony.simulator import Behaviour
-from tests.widget.conftest import LiveServer, drive_until
+from tests.widget.conftest import ACCEPTED, LiveServer, drive_until
 
 pytestmark = pytest.mark.browser
 
@@ -123,7 +123,7 @@ def test_a_page_on_another_origin_works_when_the_site_allows_it(live: LiveServer
     _open_panel(page)
     page.get_by_label("Your phone number").fill("+1 202 555 0143")
     page.get_by_role("button", name="Call me now").click()
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
     drive_until(live, page, "calling_manager")
     [lead] = live.leads()
     assert lead.page_url == allowed + "/examples/cross-origin.html"

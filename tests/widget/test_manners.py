@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.widget.conftest import LiveServer, freeze_clock
+from tests.widget.conftest import ACCEPTED, LiveServer, freeze_clock
 from tests.widget.test_modes import patch_config
 
 pytestmark = pytest.mark.browser
@@ -78,7 +78,7 @@ def test_exit_intent_opens_on_desktop_but_never_after_a_request(live: LiveServer
     expect(_panel(page)).to_be_visible()  # the pointer left through the top edge
     page.get_by_label("Your phone number").fill("+1 202 555 0143")
     page.get_by_role("button", name="Call me now").click()
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
 
     live.update_site({"triggers": {"exit_intent": True, "cap_hours": 1}})
     later = visitor(storage_state=profile.context.storage_state()).page()
@@ -141,7 +141,7 @@ def test_events_and_the_data_layer_see_the_conversion_without_the_number(live: L
     page.get_by_role("button", name="Ask us to call you").click()  # the page's own button
     page.get_by_label("Your phone number").fill("+1 202 555 0143")
     page.get_by_role("button", name="Call me now").click()
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
     page.get_by_role("button", name="Close").click()
     assert page.evaluate("heard") == ["opened", "submitted", "status", "closed"]
     layer = page.evaluate("dataLayer")
@@ -157,9 +157,13 @@ def test_it_speaks_the_visitors_language(live: LiveServer, visitor: Any) -> None
     page.goto(live.url + "/demo")
     page.get_by_role("button", name="Zadzwońcie do mnie").click()
     expect(page.get_by_role("dialog", name="Oddzwonimy do Ciebie")).to_be_visible()
+    page.get_by_label("Twój numer telefonu").fill("12")
+    page.get_by_role("button", name="Zadzwońcie teraz").click()  # the server's refusal, in Polish too
+    expect(page.locator("ringback-widget").locator("#rb-phone-e")).to_have_text(
+        "Ten numer telefonu jest nieprawidłowy. Sprawdź cyfry lub dodaj numer kierunkowy kraju (np. +48).")
     page.get_by_label("Twój numer telefonu").fill("+1 202 555 0143")
     page.get_by_role("button", name="Zadzwońcie teraz").click()
-    expect(page.get_by_role("status")).to_have_text("Czekamy na wolnego konsultanta…")
+    expect(page.get_by_role("status")).to_have_text("Zgłoszenie przyjęte. Dzwonimy do konsultanta…")
     [lead] = live.leads()
     assert lead.source["language"] == "pl-PL"
 
@@ -181,7 +185,7 @@ def test_the_form_token_goes_back_no_sooner_than_the_site_allows(live: LiveServe
         page.clock.run_for(1_000)
     assert json.loads(sent.value.post_data or "{}")["form_token"] == "signed-token"
     assert "hp" not in json.loads(sent.value.post_data or "{}")
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
 
 
 def test_a_filled_honeypot_is_sent_as_hp(live: LiveServer, visitor: Any) -> None:

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dialer.telephony.simulator import Behaviour
-from tests.widget.conftest import LiveServer, freeze_clock
+from tests.widget.conftest import ACCEPTED, LiveServer, freeze_clock
 
 pytestmark = pytest.mark.browser
 
@@ -102,7 +102,7 @@ def test_without_a_websocket_the_widget_polls_and_shows_the_place_in_line(live: 
     page.on("request", lambda r: polls.append(r.url) if POLL.search(r.url) else None)
     page.get_by_role("button", name="Call me now").click()
     status = page.get_by_role("status")
-    expect(status).to_have_text("Waiting for a free manager…")
+    expect(status).to_have_text(ACCEPTED)
 
     for _ in range(40):  # the WebSocket closes, the widget waits a second and asks instead
         page.clock.run_for(250)
@@ -115,3 +115,33 @@ def test_without_a_websocket_the_widget_polls_and_shows_the_place_in_line(live: 
     live.until_status(lead.id, "connected")
     page.clock.run_for(3000)
     expect(status).to_have_text("Connected. Enjoy your call!")
+
+
+def test_a_los_angeles_visitor_on_a_new_york_site_is_offered_only_times_the_server_accepts(
+    live: LiveServer, visitor: Any
+) -> None:
+    """No config rewriting: the real server's slots, in real zones. The shop in New York opens at 09:00
+    its time, 06:00 in Los Angeles, before the visitor's calling window (08:00–22:00 theirs) opens."""
+    today = live.clock.now().astimezone(NEW_YORK).date()
+    live.update_site(timezone="America/New_York", country="US", settings={
+        "calling_window": ["08:00", "22:00"], "business_hours": {d: [["09:00", "18:00"]] for d in
+                                                                 ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        "closed_dates": [today.isoformat()]})  # nobody calls today: the widget offers times
+    page = visitor(timezone_id="America/Los_Angeles").page()
+    with page.expect_request(re.compile(r"/config\?")) as asked:
+        page.goto(live.url + "/demo")
+    assert "timezone=America%2FLos_Angeles" in asked.value.url
+    page.get_by_role("button", name="Call me back").click()
+    when = page.get_by_label("When should we call?")
+    offered = [datetime.fromisoformat(v) for v in when.locator("option").evaluate_all("os => os.map(o => o.value)")]
+    assert offered
+    los_angeles = ZoneInfo("America/Los_Angeles")
+    assert all(8 <= s.astimezone(los_angeles).hour < 22 for s in offered), offered
+    assert offered[0].astimezone(NEW_YORK).hour == 11  # 08:00 in Los Angeles, the first time both allow
+    when.select_option(index=0)
+    page.get_by_label("Your phone number").fill("(213) 555-0143")
+    with page.expect_response(lambda r: r.request.method == "POST") as answered:
+        page.get_by_role("button", name="Call me at this time").click()
+    assert answered.value.status == 201, answered.value.text()
+    [lead] = live.leads()
+    assert lead.status == "scheduled" and lead.scheduled_for == offered[0]

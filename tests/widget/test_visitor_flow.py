@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dialer.telephony.simulator import Behaviour
-from tests.widget.conftest import OUTPUT, LiveServer, drive_until, shadow
+from tests.widget.conftest import ACCEPTED, OUTPUT, LiveServer, drive_until, shadow
 
 pytestmark = pytest.mark.browser
 
@@ -42,17 +42,18 @@ def test_a_visitor_types_a_national_number_and_follows_the_call_to_connected(
     page.get_by_role("button", name="Call me now").click()
 
     status = page.get_by_role("status")
-    expect(status).to_have_text("Waiting for a free manager…")
+    expect(status).to_have_text(ACCEPTED)
     expect(page.get_by_label("Your phone number")).to_be_hidden()
     drive_until(live, page, "calling_manager")
-    expect(status).to_have_text("Calling a manager…")
+    expect(status).to_have_text("Calling a manager — 1 of 3")  # the first never answers…
     drive_until(live, page, "calling_visitor")
     expect(status).to_have_text("A manager is ready, your phone will ring.")
     drive_until(live, page, "connected")
     expect(status).to_have_text("Connected. Enjoy your call!")
-    assert [e["status"] for e in page.evaluate("seen")] == ["queued", "calling_manager", "calling_visitor", "connected"]
-    assert [e["text"] for e in page.evaluate("seen")][1:3] == [
-        "Calling a manager…", "A manager is ready, your phone will ring."]
+    # Every try is announced, and no "waiting for a free manager" while all three were free.
+    assert [e["text"] for e in page.evaluate("seen")] == [
+        ACCEPTED, "Calling a manager — 1 of 3", "Calling a manager — 2 of 3", "Calling a manager — 3 of 3",
+        "A manager is ready, your phone will ring.", "Connected. Enjoy your call!"]
     # The page's own listener, registered through the stub in examples/demo.html, heard it too.
     expect(page.locator("#last-status")).to_have_text("Connected. Enjoy your call!")
 
@@ -82,7 +83,7 @@ def test_an_invalid_number_shows_the_servers_message_next_to_the_field(live: Liv
 
     phone.fill("+1 202 555 0143")  # fixed, the message goes and the request is made
     page.get_by_role("button", name="Call me now").click()
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
     expect(message).to_be_hidden()
     [lead] = live.leads()
     assert lead.phone == "+12025550143"
@@ -127,11 +128,11 @@ def test_the_status_follows_the_visitor_to_the_next_page(live: LiveServer, visit
     page.get_by_role("button", name="Call me back").click()
     page.get_by_label("Your phone number").fill("+1 202 555 0143")
     page.get_by_role("button", name="Call me now").click()
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
 
     page.goto(live.url + "/examples/strict-csp.html")  # on to another page while waiting
     page.get_by_role("button", name="Call me back").click()
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
     expect(page.get_by_label("Your phone number")).to_be_hidden()
     drive_until(live, page, "connected")
     expect(page.get_by_role("status")).to_have_text("Connected. Enjoy your call!")
@@ -162,7 +163,7 @@ def test_the_visitor_cancels_while_a_manager_is_rung(live: LiveServer, visitor: 
     page.get_by_label("Your phone number").fill("+1 202 555 0143")
     page.get_by_role("button", name="Call me now").click()
     cancel = page.get_by_role("button", name="Cancel my request")
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
     expect(cancel).to_be_visible()
     drive_until(live, page, "calling_manager")  # the first manager's phone rings
     assert len(live.sim.active_calls()) == 1
@@ -224,6 +225,50 @@ def test_a_time_zone_the_server_does_not_know_does_not_stop_the_visitor(live: Li
     page.get_by_role("button", name="Call me back").click()
     page.get_by_label("Your phone number").fill("+48 501 234 567")
     page.get_by_role("button", name="Call me now").click()
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
     [lead] = live.leads()
     assert lead.timezone == "Europe/Warsaw" and lead.source["timezone_source"] == "phone number"
+
+
+def test_a_form_left_open_past_its_tokens_age_is_sent_with_a_fresh_token(live: LiveServer, visitor: Any) -> None:
+    """The page stayed open for hours: the server refuses the old token (`expired`); the widget fetches a
+    new config and sends the same request again, once, and the visitor only sees it go through."""
+    live.update_site(settings={"abuse": {"form_token": True, "min_fill_seconds": 0, "form_token_max_age": 600,
+                                         "rate_limits": {"ip": None}}})
+    page = visitor().page()
+    configs: list[str] = []
+    page.on("request", lambda r: configs.append(r.url) if "/config" in r.url else None)
+    posts: list[int] = []
+    page.on("response", lambda r: posts.append(r.status) if r.request.method == "POST" else None)
+    page.goto(live.url + "/demo")
+    page.get_by_role("button", name="Call me back").click()
+    page.get_by_label("Your phone number").fill("+1 202 555 0143")
+    live.advance(3600)  # an hour later, on the server
+    page.get_by_role("button", name="Call me now").click()
+    expect(shadow(page, "form")).to_be_hidden()
+    assert posts == [422, 201] and len(configs) == 2
+    [lead] = live.leads()
+    assert lead.phone == "+12025550143"
+    assert shadow(page, "form [role=alert]").text_content() == ""
+
+
+def test_a_token_refused_again_after_renewal_is_not_retried_forever(live: LiveServer, visitor: Any) -> None:
+    live.update_site(settings={"abuse": {"form_token": True, "min_fill_seconds": 0, "form_token_max_age": 0}})
+    page = visitor().page()
+    posts: list[int] = []
+    page.on("response", lambda r: posts.append(r.status) if r.request.method == "POST" else None)
+    page.goto(live.url + "/demo")
+    page.get_by_role("button", name="Call me back").click()
+    page.get_by_label("Your phone number").fill("+1 202 555 0143")
+    live.advance(5)
+
+    def late(route: Any) -> None:  # the new token is already too old when it arrives
+        response = route.fetch()
+        live.advance(5)
+        route.fulfill(response=response)
+
+    page.route(re.compile(r"/config"), late)
+    page.get_by_role("button", name="Call me now").click()
+    expect(shadow(page, "form [role=alert]")).to_have_text(
+        "The form has expired. Please reload the page and send it again.")
+    assert posts == [422, 422] and live.leads() == []

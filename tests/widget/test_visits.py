@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.widget.conftest import LiveServer, shadow
+from tests.widget.conftest import ACCEPTED, LiveServer, shadow
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,7 @@ def _request_call(page: Any, phone: str) -> None:
     page.get_by_role("button", name="Call me back").click()
     page.get_by_label("Your phone number").fill(phone)
     page.get_by_role("button", name="Call me now").click()
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
 
 
 def test_the_source_of_a_visit_arrives_on_the_lead_and_a_second_visit_is_returning(
@@ -114,7 +114,7 @@ def test_keyboard_only(live: LiveServer, visitor: Any) -> None:
     expect(phone).to_be_focused()
     expect(phone).to_have_value("(202) 555-0143")
     page.keyboard.press("Enter")  # submits the form
-    expect(page.get_by_role("status")).to_have_text("Waiting for a free manager…")
+    expect(page.get_by_role("status")).to_have_text(ACCEPTED)
     expect(close).to_be_focused()  # the form is gone; the keyboard stays in the panel
     assert shadow(page, "[role=status]").get_attribute("aria-live") == "polite"
     [lead] = live.leads()

@@ -77,10 +77,15 @@
   function start() {
     safe(visit)();
     api = (me.getAttribute('data-api') || new URL(me.src).origin).replace(/\/$/, '');
-    var lang = me.getAttribute('data-lang') || navigator.language || '';
-    fetch(api + '/api/v1/sites/' + encodeURIComponent(site) + '/config?lang=' + encodeURIComponent(lang))
-      .then(function (r) { if (!r.ok) throw r; return r.json(); })
-      .then(safe(render)).catch(noop);
+    config().then(safe(render)).catch(noop);
+  }
+  // The site's config for this visitor: texts in their language, slots in their own time zone (so that
+  // every time offered is one the server accepts from them), and a fresh form token.
+  function config() {
+    var lang = me.getAttribute('data-lang') || navigator.language || '', zone = tz();
+    return fetch(api + '/api/v1/sites/' + encodeURIComponent(site) + '/config?lang=' + encodeURIComponent(lang) +
+      (zone ? '&timezone=' + encodeURIComponent(zone) : ''))
+      .then(function (r) { if (!r.ok) throw r; return r.json(); });
   }
   function match(list) {
     return (list || []).some(function (p) { try { return new RegExp(p).test(location.pathname); } catch (e) { return false; } });
@@ -226,18 +231,32 @@
     busy = 1;
     sub.disabled = true;
     say(T.sending);
-    // A site that checks for bots refuses forms sent sooner than a human could fill them in.
-    var wait = loadedAt + (cfg.min_fill_seconds || 0) * 1e3 - Date.now();
-    if (wait > 0) setTimeout(function () { post(body); }, wait); else post(body);
+    later(body, 1).catch(noop);
   }
-  function post(body) {
-    return fetch(api + '/api/v1/callbacks', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+  // A site that checks for bots refuses forms sent sooner than a human could fill them in.
+  function later(body, renew) {
+    var wait = loadedAt + (cfg.min_fill_seconds || 0) * 1e3 - Date.now();
+    if (wait <= 0) return post(body, renew);
+    return new Promise(function (go) { setTimeout(go, wait); }).then(function () { return post(body, renew); });
+  }
+  // The form token has expired (the page stayed open for hours): fetch a new one and send again, once.
+  function renewed(body, err) {
+    return config().then(function (c) {
+      cfg.form_token = body.form_token = c.form_token;
+      cfg.min_fill_seconds = c.min_fill_seconds;
+      loadedAt = Date.now();
+      return later(body, 0);
+    }, function () { fail(err); });
+  }
+  function post(body, renew) {
+    return fetch(api + '/api/v1/callbacks?lang=' + cfg.language, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
       .then(function (r) { return r.json().then(function (j) { return [r.ok, j]; }); })
       .then(safe(function (x) {
         var j = x[1], err = j.error || {};
         // A zone the server does not know (some systems say Etc/Unknown) is not the visitor's to fix:
         // without it, the server takes the zone from the phone number.
-        if (err.field == 'timezone' && body.timezone) { delete body.timezone; return post(body); }
+        if (err.field == 'timezone' && body.timezone) { delete body.timezone; return post(body, renew); }
+        if (err.code == 'expired' && err.field == 'form_token' && renew) return renewed(body, err);
         if (!x[0]) return fail(err);
         store.done = Date.now();
         sess.k = { id: j.id, token: j.token };
@@ -263,7 +282,7 @@
   }
 
   function follow(k) {
-    var path = '/api/v1/callbacks/' + k.id, q = '?token=' + encodeURIComponent(k.token);
+    var path = '/api/v1/callbacks/' + k.id, q = '?token=' + encodeURIComponent(k.token) + '&lang=' + cfg.language;
     over = 0;
     ver = 0;
     function poll() {
@@ -282,8 +301,10 @@
   function show(u) {
     if (!sess.k || u.id != sess.k.id || u.version < ver) return;
     ver = u.version;
-    var s = u.status, t = T[s == 'scheduled' && u.attempt > 1 ? 'retry' : s] || s;
-    t = t.replace('{time}', when(u.scheduled_for));
+    var s = u.status, n = u.managers > 1 && s == 'calling_manager';
+    // Just accepted, nobody ahead: it is being handed to a manager, not waiting for one.
+    var t = T[s == 'scheduled' && u.attempt > 1 ? 'retry' : s == 'queued' && !u.queue_position ? 'accepted' : n ? 'calling_step' : s] || s;
+    t = t.replace('{time}', when(u.scheduled_for)).replace('{n}', u.step).replace('{of}', u.managers);
     if (u.queue_position) t += ' ' + T.queue_position.replace('{n}', u.queue_position);
     if (t == status.textContent) return;
     say(t);
@@ -303,7 +324,7 @@
     var k = sess.k;
     if (!k || stopping) return;
     stopping = 1; // not `disabled`: a disabled button loses the keyboard focus
-    fetch(api + '/api/v1/callbacks/' + k.id + '?token=' + encodeURIComponent(k.token), { method: 'DELETE' })
+    fetch(api + '/api/v1/callbacks/' + k.id + '?token=' + encodeURIComponent(k.token) + '&lang=' + cfg.language, { method: 'DELETE' })
       .then(function (r) { return r.json(); })
       .then(safe(function (j) { if (j.status) show(j); else say((j.error || {}).message || T.network); }))
       .catch(function () { say(T.network); })
