@@ -109,6 +109,9 @@ def test_a_wrong_database_setting_is_one_clear_line(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RINGBACK_DATABASE_URL", url)
     monkeypatch.setenv("RINGBACK_SECRET_KEY", "k" * 43)
+    # a worker apart needs Redis on SQLite (refused before the database is opened): give it one, so that
+    # what is said is about the database
+    monkeypatch.setenv("RINGBACK_REDIS_URL", "redis://127.0.0.1:6379/15")
     assert main(command) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ringback: database: ") and said in err, err
