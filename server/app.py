@@ -6,12 +6,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.runtime import Runtime
 from server import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
+from server.body_limit import BodyLimit
 from server.errors import HANDLERS
 
 
@@ -47,6 +49,7 @@ def create_app(
             Route("/", home),
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        middleware=[Middleware(BodyLimit)],  # bodies capped before any route parses them
         lifespan=lifespan,
     )
     app.state.runtime = rt
