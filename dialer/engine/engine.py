@@ -341,14 +341,15 @@ class Engine:
             return await self._step_alone(batch)
         except Exception as exc:
             if len(batch) == 1:
-                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=batch[0][0])
+                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=batch[0][0],
+                                  trace=_traced(exc))
                 return {batch[0][0]: exc}
         outcomes: dict[str, Any] = {}
         for item in batch:
             try:
                 outcomes.update(await self._step_alone([item]))
             except Exception as exc:
-                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=item[0])
+                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=item[0], trace=_traced(exc))
                 outcomes[item[0]] = exc
         return outcomes
 
@@ -503,3 +504,9 @@ class Engine:
         for job in jobs:
             if job.lead.wake_at is not None:
                 self._schedule((job.lead.wake_at - self.clock.now()).total_seconds())
+
+
+def _traced(exc: BaseException) -> bool:
+    """Whether an error is logged with its text: not a constraint's refusal, whose text holds the row's
+    values (a visitor's number, for the one-active-request-per-number index)."""
+    return not isinstance(exc, IntegrityError)

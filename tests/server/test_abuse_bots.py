@@ -180,3 +180,8 @@ def test_a_form_token_is_good_for_one_request_only(api: AbuseApi) -> None:
     refused(again, 429, "form_token", "form_token_used")
     assert api.count() == 1
     assert api.post(token=api.token(), phone="+48501234568", ip="198.51.100.99").status_code == 201
+
+
+@pytest.mark.parametrize("token", ["1.x.é", "²³.x.y", "1.é.x", "9" * 12 + ".a.b"])
+def test_a_form_token_of_any_text_is_a_422(api: AbuseApi, token: str) -> None:
+    refused(api.post(token=token), 422, "form_token", "invalid")

@@ -83,3 +83,25 @@ async def test_thirty_requests_at_once_for_one_number_make_one_lead(redis_world:
         assert second.status_code == 201, second.text
         third = await client.post("/api/v1/callbacks", json={"site": "shop", "phone": "+48501234569"})
         assert third.status_code == 429 and third.json()["error"]["code"] == "rate_limited"
+
+
+def test_an_old_request_is_not_reopened_while_a_newer_one_for_the_number_is_in_hand(database_url: str) -> None:
+    """The visitor missed our call, sent a new request, then used the old text's link: the database's
+    rule holds there too, and the page says why instead of failing."""
+    from dialer.telephony.simulator import Behaviour
+    from tests.harness import MANAGER_PHONES
+    from tests.server.test_abuse_support import abuse_api
+
+    with abuse_api(database_url, {"abuse": {"form_token": False}}) as api:
+        for phone in MANAGER_PHONES:
+            api.world.sim.script(phone, Behaviour.never_answers())
+        first = api.post(phone=NUMBER).json()["id"]
+        api.call(api.world.until_status, first, "missed")
+        second = api.post(phone=NUMBER, ip="198.51.100.8")
+        assert second.status_code == 201, second.text
+        sig = api.world.engine.notices.signature(first)
+        page = api.client.get(f"/callback/{first}", params={"sig": sig})
+        start = page.text.split("name=start value='", 1)[1].split("'", 1)[0]
+        refused = api.client.post(f"/callback/{first}", data={"sig": sig, "start": start})
+        assert refused.status_code == 422 and "newer request" in refused.text
+        assert api.call(api.world.lead, first).status == "missed"
