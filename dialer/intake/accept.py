@@ -202,6 +202,7 @@ async def write(
             "returning": returning,
             "timezone_source": checked.zone_source,
             **req.extra,
+            "spoken": source.spoken(req.utm, req.referrer, req.page_url),  # what the whisper may say
         },
         created_at=now,
         updated_at=now,
