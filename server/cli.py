@@ -17,7 +17,7 @@ from dialer.config import ConfigError, Settings
 from dialer.core.errors import InvalidField, NotFound
 from dialer.runtime import Runtime
 from dialer.sites.lookup import site_by_key
-from server import demo
+from server import access_log, demo
 
 log = logging.getLogger("ringback")
 
@@ -36,19 +36,37 @@ def _run_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     return asyncio.run(go())
 
 
+def uvicorn_config(app: Any, host: str, port: int, *, proxy_headers: bool = False,
+                   forwarded_allow_ips: str | None = None) -> Any:
+    """uvicorn's settings for `serve`. Proxy headers (X-Forwarded-For, -Proto) are believed only with
+    `--proxy-headers`, and only from the addresses `--forwarded-allow-ips` lists (uvicorn's own default
+    trusts them from 127.0.0.1, which lets anything on the machine pose as any visitor to the limits)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", lifespan="on",
+        proxy_headers=proxy_headers, forwarded_allow_ips=(forwarded_allow_ips or "") if proxy_headers else "",
+    )
+    access_log.install()  # after uvicorn set its logging up: no lead tokens or reschedule signatures logged
+    return config
+
+
 def serve(
-    settings: Settings, host: str, port: int, *, banner: str | None = None, run_engine: bool = True
+    settings: Settings, host: str, port: int, *, banner: str | None = None, run_engine: bool = True,
+    proxy_headers: bool = False, forwarded_allow_ips: str | None = None,
 ) -> None:
     import uvicorn
 
     from server.app import create_app
 
     settings.check()
+    if proxy_headers and not forwarded_allow_ips:
+        raise ConfigError("--proxy-headers needs --forwarded-allow-ips: the address(es) of your proxy, e.g. 127.0.0.1")
     runtime = Runtime.build(settings)
     if settings.demo:
         demo.script_simulator(runtime.provider)
     app = create_app(runtime=runtime, run_engine=run_engine)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
+    config = uvicorn_config(app, host, port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips)
     server = uvicorn.Server(config)
     if banner:
         print(banner, flush=True)
@@ -198,6 +216,14 @@ def parser() -> argparse.ArgumentParser:
     sub.choices["serve"].add_argument(
         "--no-engine", action="store_true", help="web only: leave due leads to `ringback worker` processes"
     )
+    sub.choices["serve"].add_argument(
+        "--proxy-headers", action="store_true",
+        help="behind a reverse proxy: take the visitor's address and scheme from X-Forwarded-For/-Proto",
+    )
+    sub.choices["serve"].add_argument(
+        "--forwarded-allow-ips", metavar="IPS",
+        help="comma-separated addresses of the proxies whose X-Forwarded-* headers are believed",
+    )
     sub.add_parser("worker", help="the engine alone (scale-out)")
     sub.add_parser("migrate", help="create or upgrade the database schema")
     site = sub.add_parser("site", help="manage sites").add_subparsers(dest="action", required=True)
@@ -242,10 +268,12 @@ def main(argv: list[str] | None = None) -> int:
             db.migrate(settings.database_url)
             print("database is up to date")
         elif args.command == "serve":
-            serve(settings, args.host, args.port, run_engine=not args.no_engine)
+            serve(settings, args.host, args.port, run_engine=not args.no_engine, proxy_headers=args.proxy_headers,
+                  forwarded_allow_ips=args.forwarded_allow_ips)
         elif args.command == "worker":
             worker(settings)
         elif args.command == "demo":
+            settings.check()  # before anything is written: the demo refuses real telephony
             db.migrate(settings.database_url)
             _run_db(settings, lambda session: demo.seed(session, datetime.now(UTC)))
             url = f"http://{args.host}:{args.port}"
