@@ -77,10 +77,19 @@
   function start() {
     safe(visit)();
     api = (me.getAttribute('data-api') || new URL(me.src).origin).replace(/\/$/, '');
-    var lang = me.getAttribute('data-lang') || navigator.language || '';
-    fetch(api + '/api/v1/sites/' + encodeURIComponent(site) + '/config?lang=' + encodeURIComponent(lang))
+    fetch(configUrl())
       .then(function (r) { if (!r.ok) throw r; return r.json(); })
       .then(safe(render)).catch(noop);
+  }
+  function configUrl() {
+    var lang = me.getAttribute('data-lang') || navigator.language || '';
+    return api + '/api/v1/sites/' + encodeURIComponent(site) + '/config?lang=' + encodeURIComponent(lang);
+  }
+  // A form token is good for one request: a new form (after "try again") gets a new one.
+  function refresh(then) {
+    fetch(configUrl()).then(function (r) { return r.json(); })
+      .then(safe(function (c) { cfg.form_token = c.form_token; loadedAt = Date.now(); if (then) then(); }))
+      .catch(noop);
   }
   function match(list) {
     return (list || []).some(function (p) { try { return new RegExp(p).test(location.pathname); } catch (e) { return false; } });
@@ -230,14 +239,21 @@
     var wait = loadedAt + (cfg.min_fill_seconds || 0) * 1e3 - Date.now();
     if (wait > 0) setTimeout(function () { post(body); }, wait); else post(body);
   }
-  function post(body) {
+  function post(body, fresh) {
     return fetch(api + '/api/v1/callbacks', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
       .then(function (r) { return r.json().then(function (j) { return [r.ok, j]; }); })
       .then(safe(function (x) {
         var j = x[1], err = j.error || {};
         // A zone the server does not know (some systems say Etc/Unknown) is not the visitor's to fix:
         // without it, the server takes the zone from the phone number.
-        if (err.field == 'timezone' && body.timezone) { delete body.timezone; return post(body); }
+        if (err.field == 'timezone' && body.timezone) { delete body.timezone; return post(body, fresh); }
+        // This page's token was used already (the form sent from another tab): once more with a new one.
+        if (err.code == 'form_token_used' && !fresh) return new Promise(function (done) {
+          refresh(function () {
+            body.form_token = cfg.form_token;
+            setTimeout(function () { done(post(body, 1)); }, (cfg.min_fill_seconds || 0) * 1e3);
+          });
+        });
         if (!x[0]) return fail(err);
         store.done = Date.now();
         sess.k = { id: j.id, token: j.token };
@@ -313,6 +329,7 @@
     over = 1;
     delete sess.k;
     save();
+    if (cfg.form_token) refresh();
     form.hidden = false;
     again.hidden = stop.hidden = true;
     say('');
