@@ -182,13 +182,19 @@ def test_raw_bytes_and_wrong_content_types(api: AbuseApi) -> None:
 def test_odd_urls(api: AbuseApi) -> None:
     segment = st.text(max_size=80).map(lambda s: quote(s, safe=""))
 
+    words = st.text(max_size=80).map(lambda t: t.encode("utf-8", "backslashreplace").decode())
+
     @FUZZ
-    @given(key=segment, lead_id=segment, token=st.text(max_size=80) | st.none())
-    def run(key: str, lead_id: str, token: str | None) -> None:
+    @given(key=segment, lead_id=segment, token=st.text(max_size=80) | st.none(), lang=words, zone=words)
+    def run(key: str, lead_id: str, token: str | None, lang: str, zone: str) -> None:
         before = written(api)
         for response in (
             api.client.get(f"/api/v1/sites/{key}/config"),
+            api.client.get("/api/v1/sites/shop/config", params={"lang": lang, "timezone": zone}),
             api.client.get(f"/api/v1/callbacks/{lead_id}", params={} if token is None else {"token": token}),
+            api.client.get(f"/examples/{key}"),
+            api.client.get(f"/widget.{key}.js"),
+            api.client.options(f"/api/v1/callbacks/{lead_id}", headers={"origin": "https://x.example"}),
         ):
             assert response.status_code < 500, response.text
         assert written(api) == before
