@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import string
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -11,8 +13,36 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEMO_SECRET_KEY = "demo-secret-key-do-not-use-in-production"
 
 
+MIN_SECRET_BITS = 256  # 32 random bytes
+MIN_DISTINCT = 8
+NEW_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
 class ConfigError(Exception):
     """A setting is missing or not usable; the message says which and what to do."""
+
+
+def secret_bits(key: str) -> float:
+    """An upper bound on a key's entropy: its length times the bits per character of the smallest usual
+    alphabet holding all its characters (digits, hex, base64, printable ASCII; 8 for anything else), and
+    nothing for a key of fewer than 8 distinct characters ("aaaa…", "abcabc…"). It catches the empty,
+    short and repeated keys; it cannot tell a random key from a long passphrase."""
+    chars = set(key)
+    if len(chars) < MIN_DISTINCT:
+        return 0.0
+    alphabets = (string.digits, string.hexdigits.lower(), string.hexdigits.upper(),
+                 string.ascii_letters + string.digits + "-_", string.ascii_letters + string.digits + "+/=",
+                 string.digits + string.ascii_letters + string.punctuation + " ")
+    size = next((len(set(a)) for a in alphabets if chars <= set(a)), 256)
+    return len(key) * math.log2(size)
+
+
+def check_secret_key(key: str) -> None:
+    if secret_bits(key) < MIN_SECRET_BITS:
+        raise ConfigError(
+            f"RINGBACK_SECRET_KEY is missing or too weak: it needs at least 32 random bytes, e.g. `{NEW_SECRET}`"
+            " (only `ringback demo` runs without one)"
+        )
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -73,7 +103,7 @@ class Settings:
             database_url=env.get("RINGBACK_DATABASE_URL", DEFAULT_DATABASE_URL),
             telephony=telephony,
             public_url=env.get("RINGBACK_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/"),
-            secret_key=env.get("RINGBACK_SECRET_KEY", DEMO_SECRET_KEY),
+            secret_key=env.get("RINGBACK_SECRET_KEY") or DEMO_SECRET_KEY,  # empty (.env.example's) is unset
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
@@ -99,10 +129,12 @@ class Settings:
 
     def check(self) -> None:
         """Refuse to serve on settings that would be unsafe or cannot work (called before serving)."""
-        if self.secret_key == DEMO_SECRET_KEY and not self.demo:
+        if self.demo and self.telephony != "simulator":
             raise ConfigError(
-                "set RINGBACK_SECRET_KEY to a long random string (e.g. `python -c 'import secrets; "
-                "print(secrets.token_urlsafe(32))'`); only `ringback demo` runs without one"
+                "`ringback demo` runs on the simulator only (its secret key is public): unset "
+                "RINGBACK_TELEPHONY=twilio, or use `ringback serve` with your own RINGBACK_SECRET_KEY"
             )
+        if not self.demo:
+            check_secret_key("" if self.secret_key == DEMO_SECRET_KEY else self.secret_key)
         if self.telephony == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
             raise ConfigError("RINGBACK_TELEPHONY=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")

@@ -64,7 +64,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.limiter is None:
-            self.limiter = make_limiter(self.settings.secret_key, self.settings.redis_url)
+            self.limiter = make_limiter(self.settings.secret_key, self.settings.redis_url, self.settings.redis_prefix)
 
     @property
     def sites(self) -> SiteCache:

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from dialer.engine.store import manager_step, queue_ahead
 from dialer.intake.accept import CallbackRequest, is_message, token_matches, valid_timezone, validate, write
 from dialer.intake.schedule import booked_slots, schedule
 from dialer.protection import caps, screen
+from dialer.protection.ratelimit import NOTHING
 from dialer.runtime import Runtime
 from dialer.sites.cache import SiteCache
 from server import cors, decode, schema
@@ -99,22 +101,36 @@ async def site_config(request: Request) -> Response:
 
 
 async def create_callback(request: Request) -> Response:
-    """Parse, screen, validate, schedule, admit, write, answer: each step raises what the visitor is told."""
+    """Parse, screen, validate, schedule, admit, write, count, answer: each step raises what the visitor is
+    told. The rate limits count last, so a request refused at any step (the database's own "one active
+    request per number" included) has used up nothing."""
     rt = runtime(request)
     body = decode.callback_request(await decode.read_json(request))
     visit, proof, req = _visit_of(request), screen.Proof(body.form_token, body.hp, body.captcha), lead_request(body)
-    async with rt.sessions() as session, session.begin():
-        site, managers = await sites(request).get(session, req.site)
-        cors.note_site(request, site)  # from here on, an error is shown only to the site's own pages
-        now = rt.clock.now()
-        number = screen.check(site, visit, proof, req.phone, now, secret=rt.settings.secret_key)
-        checked = validate(site, req, now, number)
-        when = await schedule(session, site, req.scheduled_for, checked.zone, now, is_message=is_message(req),
-                              managers=managers)
-        await screen.admit(session, site, visit, proof, now, phone=checked.phone, visitor_id=req.visitor_id,
-                           is_call=when.is_call, limiter=rt.limiter)
-        lead, token = await write(session, site, req, checked, when, now)
-        await caps.apply(session, site, lead, now)  # past a daily cap: kept as a message, or for tomorrow
+    counted = NOTHING
+    try:
+        async with rt.sessions() as session, session.begin():
+            site, managers = await sites(request).get(session, req.site)
+            cors.note_site(request, site)  # from here on, an error is shown only to the site's own pages
+            now = rt.clock.now()
+            number = screen.check(site, visit, proof, req.phone, now, secret=rt.settings.secret_key)
+            checked = validate(site, req, now, number)
+            when = await schedule(session, site, req.scheduled_for, checked.zone, now, is_message=is_message(req),
+                                  managers=managers)
+            await screen.admit(session, site, visit, proof, phone=checked.phone, is_call=when.is_call)
+            guarded = screen.one_per_number(site, when.is_call)
+            try:
+                lead, token = await write(session, site, req, checked, when, now, one_per_number=guarded)
+            except IntegrityError:
+                if guarded:  # another process wrote this number's request since `admit` looked
+                    raise screen.already_requested() from None
+                raise
+            await caps.apply(session, site, lead, now)  # past a daily cap: kept as a message, or for tomorrow
+            counted = await screen.count(session, site, visit, proof, now, phone=checked.phone,
+                                         visitor_id=req.visitor_id, limiter=rt.limiter)
+    except BaseException:
+        await rt.limiter.give_back(counted)  # counted in Redis, but the commit failed: nothing was written
+        raise
     rt.engine.nudge()
     return answer(schema.CreatedLead(**public_status(lead), token=token), 201)
 

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from dialer.config import Settings
 from dialer.runtime import Runtime
 from server import api, cors, dashboard, live, openapi, ops, pages, reschedule, twilio_hooks
+from server.body_limit import BodyLimit
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
 
@@ -53,6 +54,7 @@ def create_app(
         middleware=[
             Middleware(SecurityHeaders, https=rt.settings.public_url.startswith("https://")),
             Middleware(cors.ApiCors),  # every /api/ answer, errors included, readable cross-origin
+            Middleware(BodyLimit),  # bodies capped before any route parses them
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,

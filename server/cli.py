@@ -10,12 +10,13 @@ import logging
 import signal
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from dialer import db, logs
 from dialer.config import ConfigError, Settings
 from dialer.core.errors import InvalidField, NotFound
 from dialer.runtime import Runtime
-from server import commands, demo
+from server import access_log, commands, demo
 
 log = logging.getLogger("ringback")
 
@@ -32,8 +33,25 @@ def alone_needs_messages(settings: Settings, what: str) -> None:
         )
 
 
+def uvicorn_config(app: Any, host: str, port: int, *, proxy_headers: bool = False,
+                   forwarded_allow_ips: str | None = None) -> Any:
+    """uvicorn's settings for `serve`. Proxy headers (X-Forwarded-For, -Proto) are believed only with
+    `--proxy-headers`, and only from the addresses `--forwarded-allow-ips` lists (uvicorn's own default
+    trusts them from 127.0.0.1, which lets anything on the machine pose as any visitor to the limits)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        # log_config=None: uvicorn's lines go through our one handler (dialer/logs.py: redacted, text or JSON)
+        app, host=host, port=port, log_level="info", lifespan="on", log_config=None,
+        proxy_headers=proxy_headers, forwarded_allow_ips=(forwarded_allow_ips or "") if proxy_headers else "",
+    )
+    access_log.install()  # after uvicorn set its logging up: no lead tokens or reschedule signatures logged
+    return config
+
+
 def serve(
-    settings: Settings, host: str, port: int, *, banner: str | None = None, run_engine: bool = True
+    settings: Settings, host: str, port: int, *, banner: str | None = None, run_engine: bool = True,
+    proxy_headers: bool = False, forwarded_allow_ips: str | None = None,
 ) -> None:
     import uvicorn
 
@@ -41,6 +59,8 @@ def serve(
 
     settings = settings.served_at(host, port)
     settings.check()
+    if proxy_headers and not forwarded_allow_ips:
+        raise ConfigError("--proxy-headers needs --forwarded-allow-ips: the address(es) of your proxy, e.g. 127.0.0.1")
     if not run_engine:
         alone_needs_messages(settings, "`serve --no-engine`")
     commands.check_database(settings)
@@ -48,8 +68,7 @@ def serve(
     if settings.demo:
         demo.script_simulator(runtime.provider)
     app = create_app(runtime=runtime, run_engine=run_engine)
-    # log_config=None: uvicorn's lines go through our one handler (dialer/logs.py: redacted, text or JSON).
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", log_config=None)
+    config = uvicorn_config(app, host, port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips)
     server = uvicorn.Server(config)
     if banner is not None:
         print(banner.replace("{url}", settings.public_url), flush=True)
@@ -116,6 +135,14 @@ def parser() -> argparse.ArgumentParser:
     sub.choices["serve"].add_argument(
         "--no-engine", action="store_true", help="web only: leave due leads to `ringback worker` processes"
     )
+    sub.choices["serve"].add_argument(
+        "--proxy-headers", action="store_true",
+        help="behind a reverse proxy: take the visitor's address and scheme from X-Forwarded-For/-Proto",
+    )
+    sub.choices["serve"].add_argument(
+        "--forwarded-allow-ips", metavar="IPS",
+        help="comma-separated addresses of the proxies whose X-Forwarded-* headers are believed",
+    )
     sub.add_parser("worker", help="the engine alone (scale-out)", formatter_class=shown)
     sub.add_parser("migrate", help="create or upgrade the database schema", formatter_class=shown)
     commands.add_parsers(sub, shown)
@@ -132,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
             db.migrate(settings.database_url)
             print("database is up to date")
         elif args.command == "serve":
-            serve(settings, args.host, args.port, run_engine=not args.no_engine)
+            serve(settings, args.host, args.port, run_engine=not args.no_engine, proxy_headers=args.proxy_headers,
+                  forwarded_allow_ips=args.forwarded_allow_ips)
         elif args.command == "worker":
             worker(settings)
         elif args.command == "demo":
+            settings.check()  # before anything is written: the demo refuses real telephony
             db.migrate(settings.database_url)
             commands.run_db(settings, lambda session: demo.seed(session, datetime.now(UTC)))
             serve(settings, args.host, args.port, banner=demo.banner("{url}"))

@@ -103,8 +103,8 @@ async def book_time(request: Request) -> Response:
         return _refused(site, "start", problem)
     try:
         await rt.engine.reschedule(lead.id, when)
-    except IllegalMove:  # someone called them back in the meantime
-        return _refused(site, "start", "This request is already being taken care of.")
+    except IllegalMove as exc:  # someone called them back meanwhile, or a newer request is in hand
+        return _refused(site, "start", str(exc) or "This request is already being taken care of.")
     return _page(site.name, f"<p>Thank you. We will call you on {escape(local_time(when, lead.timezone))}.</p>")
 
 

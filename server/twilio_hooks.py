@@ -21,7 +21,7 @@ from starlette.routing import Route
 from dialer import metrics
 from dialer.core.events import KeyPressed, LegAnswered, LegEnded, LegEvent, RecordingReady
 from dialer.core.states import TERMINAL, LegStatus
-from dialer.core.whisper import whisper_text
+from dialer.core.whisper import said_source, whisper_text
 from dialer.db.models import CallLeg, Lead, Site
 from dialer.runtime import Runtime
 from dialer.telephony import twiml
@@ -102,7 +102,7 @@ async def _whisper(request: Request, runtime: Runtime, provider: TwilioProvider,
     if leg.status == LegStatus.ENDED or lead.status in TERMINAL:  # we gave up on this call meanwhile
         return _twiml(twiml.say_and_hang_up(twiml.NOT_NEEDED))
     source = lead.source or {}
-    text = whisper_text(site.name, str(source.get("label") or "direct"), lead.timezone, runtime.clock.now(),
+    text = whisper_text(site.name, said_source(source), lead.timezone, runtime.clock.now(),
                         returning=bool(source.get("returning")))
     return _twiml(twiml.whisper(text, provider.hooks.url("gather", leg_id)))
 

@@ -5,7 +5,8 @@ Protection is on by default; an owner loosens or tightens it per site. A value t
 
     {"countries": ["PL", "DE"] | "any", "refused_number_types": ["premium_rate", …], "blocked": ["+44870"],
      "form_token": true, "min_fill_seconds": 3, "form_token_max_age": 21600, "captcha": {…},
-     "rate_limits": {"ip": {"limit": 5, "window": 3600} | null, "visitor": …, "phone": …, "site": …},
+     "rate_limits": {"ip": {"limit": 5, "window": 3600} | null, "network": …, "visitor": …, "phone": …,
+                     "site": …},
      "one_active_per_number": true, "daily_calls": 100 | null, "daily_spend": "50" | null,
      "over_cap": "message" | "next_day", "next_day_at": "09:00"}
 """
@@ -21,11 +22,21 @@ from typing import Any
 from dialer.core.hours import HoursError, parse_hhmm
 from dialer.core.settings_json import Problems, read_bool, read_count, read_object, read_strings
 
-# Number types (phonenumbers' names, lower case) that cost the caller money or reach no person.
-DEFAULT_REFUSED_TYPES = ("premium_rate", "shared_cost", "uan", "voicemail", "unknown")
-# limit per window (seconds), per scope: a few requests per visitor, many per site.
+# Number types (phonenumbers' names, lower case), each one on one side by choice; a test checks that every
+# type phonenumbers knows is on one of them. Called by default: the numbers a person answers.
+DEFAULT_ACCEPTED_TYPES = ("fixed_line", "mobile", "fixed_line_or_mobile", "toll_free")
+# Refused by default: numbers that cost the caller money (premium rate, shared cost), that forward to
+# somewhere unknown or can be had by anyone in a minute (personal numbers, VoIP, a company's UAN), that
+# reach no person (pagers, voicemail) or that phonenumbers cannot place. A site that wants to call one of
+# these lists its own `refused_number_types`.
+DEFAULT_REFUSED_TYPES = (
+    "premium_rate", "shared_cost", "uan", "voicemail", "unknown", "personal_number", "pager", "voip",
+)
+# limit per window (seconds), per scope: a few requests per visitor, many per site. "network" is the
+# visitor's /24 (IPv4) or /48 (IPv6): many addresses of one provider or botnet block share it.
 DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "ip": (5, 3600),
+    "network": (20, 3600),
     "visitor": (5, 3600),
     "phone": (5, 86400),
     "site": (200, 3600),
@@ -40,7 +51,7 @@ OVER_CAP_MODES = ("message", "next_day")
 # requests from one address without a widget. Never for a public site.
 UNGUARDED: dict[str, Any] = {
     "form_token": False,
-    "rate_limits": {"ip": None, "visitor": None, "phone": None, "site": None},
+    "rate_limits": {"ip": None, "network": None, "visitor": None, "phone": None, "site": None},
     "one_active_per_number": False,
     "daily_calls": None,
     "daily_spend": None,

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from datetime import datetime
 
+from dialer.core.compare import same_secret
 from dialer.core.hours import zone
 
 
@@ -23,7 +24,7 @@ class Notices:
         return hmac.new(self._key, lead_id.encode(), hashlib.sha256).hexdigest()[:32]
 
     def verify(self, lead_id: str, signature: str | None) -> bool:
-        return bool(signature) and hmac.compare_digest(self.signature(lead_id), signature or "")
+        return same_secret(signature, self.signature(lead_id))
 
     def reschedule_link(self, lead_id: str) -> str:
         return f"{self.public_url}/callback/{lead_id}?sig={self.signature(lead_id)}"

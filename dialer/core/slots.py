@@ -70,8 +70,12 @@ def picked_time(value: datetime, field: str = "scheduled_for") -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidField(field, "The time needs a UTC offset, e.g. 2026-11-23T10:00:00+01:00.", "invalid_datetime")
     try:
-        value.astimezone(UTC)
+        in_utc = value.astimezone(UTC)
     except OverflowError:
+        in_utc = None
+    # A year from either end of what Python's dates hold, so that nothing computed from it (the call's
+    # end, the local day around it) can overflow.
+    if in_utc is None or not 1 < in_utc.year < 9999:
         raise InvalidField(field, "This time is out of range. Please pick one of the offered times.",
                            "invalid_datetime") from None
     return value

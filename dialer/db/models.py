@@ -20,9 +20,19 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from dialer.core.states import TERMINAL, LeadStatus
+
+# Lead statuses in which a call request is still being handled (neither over nor a message's RECEIVED).
+ACTIVE_CALL_STATUSES = tuple(sorted(s.value for s in LeadStatus if s not in TERMINAL and s is not LeadStatus.RECEIVED))
+ONE_ACTIVE_WHERE = (
+    "one_per_number AND kind = 'call' AND status IN (" + ", ".join(f"'{s}'" for s in ACTIVE_CALL_STATUSES) + ")"
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -109,6 +119,16 @@ class Lead(Base):
         Index("ix_leads_site_created", "site_id", "created_at"),
         Index("ix_leads_created", "created_at"),  # the dashboard's newest-first list across sites
         Index("ix_leads_site_status", "site_id", "status"),  # the live board: in flight, queued, missed
+        # One active call request per number and site, for the leads intake wrote under that rule: the
+        # database refuses the second however many processes race (dialer/protection/screen.py).
+        Index(
+            "uq_leads_one_active_number",
+            "site_id",
+            "phone",
+            unique=True,
+            sqlite_where=text(ONE_ACTIVE_WHERE),
+            postgresql_where=text(ONE_ACTIVE_WHERE),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -132,6 +152,8 @@ class Lead(Base):
     handled_by: Mapped[str | None] = mapped_column(String(200))
     outcome: Mapped[str | None] = mapped_column(Text)
     consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Written by intake when the site allows one active request per number (uq_leads_one_active_number).
+    one_per_number: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     visitor_id: Mapped[str | None] = mapped_column(String(64), index=True)
     page_url: Mapped[str | None] = mapped_column(Text)
     referrer: Mapped[str | None] = mapped_column(Text)

@@ -28,7 +28,7 @@ from dialer.core.events import LegEnded, LegEvent
 from dialer.core.machine import Policy
 from dialer.core.records import LeadRow, LegRow
 from dialer.core.states import EndReason, LegRole, LegStatus
-from dialer.core.whisper import whisper_text
+from dialer.core.whisper import said_source, whisper_text
 from dialer.db.models import new_id
 from dialer.engine import store
 from dialer.telephony.base import CallRequest, Provider, ProviderError
@@ -170,7 +170,7 @@ class Dialer:
         role = LegRole(leg.role)
         whisper = None
         if role is LegRole.MANAGER:
-            source = str((lead.source or {}).get("label") or "direct")
+            source = said_source(lead.source)  # derived values only, never the visitor's free text
             returning = bool((lead.source or {}).get("returning"))
             whisper = whisper_text(site.name, source, lead.timezone, self.clock.now(), returning=returning)
         bridge = None

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialer import metrics
@@ -33,7 +34,7 @@ from dialer.clock import Clock, Timer
 from dialer.core import apply, views, windows
 from dialer.core.events import LegEvent
 from dialer.core.legs import LEG_ONLY
-from dialer.core.machine import Policy, Trigger, decide
+from dialer.core.machine import IllegalMove, Policy, Trigger, decide
 from dialer.core.notices import Notices
 from dialer.core.records import LeadRow, LegRow, ManagerRow
 from dialer.core.states import LeadStatus
@@ -378,14 +379,15 @@ class Engine:
             return await self._step_alone(batch)
         except Exception as exc:
             if len(batch) == 1:
-                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=batch[0][0])
+                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=batch[0][0],
+                                  trace=_traced(exc))
                 return {batch[0][0]: exc}
         outcomes: dict[str, Any] = {}
         for item in batch:
             try:
                 outcomes.update(await self._step_alone([item]))
             except Exception as exc:
-                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=item[0])
+                self._quiet.error("stepping a lead", exc, now=time.monotonic(), detail=item[0], trace=_traced(exc))
                 outcomes[item[0]] = exc
         return outcomes
 
@@ -410,15 +412,25 @@ class Engine:
 
     async def reschedule(self, lead_id: str, when: datetime) -> LeadRow | None:
         """The visitor picked a new time after a missed or unreachable call."""
-        lead = await self.submit(lead_id, Work(Trigger.RESCHEDULE, when=when))
+        lead = await self._reopen(lead_id, Work(Trigger.RESCHEDULE, when=when))
         self.nudge()
         return lead
 
     async def call_back_now(self, lead_id: str, manager_id: int | None) -> LeadRow | None:
         """Ring `manager_id` first, then the visitor, through the usual hunt (a missed lead or a message)."""
-        lead = await self.submit(lead_id, Work(Trigger.CALL_BACK, prefer=manager_id))
+        lead = await self._reopen(lead_id, Work(Trigger.CALL_BACK, prefer=manager_id))
         self.nudge()
         return lead
+
+    async def _reopen(self, lead_id: str, work: Work) -> LeadRow | None:
+        """Make an ended lead active again, unless the database's "one active request per number" index
+        refuses it (the visitor has sent a new request since, still in hand): then IllegalMove."""
+        try:
+            return await self.submit(lead_id, work)
+        except IntegrityError:
+            raise IllegalMove(
+                "A newer request for this number is being handled: this one can be reopened once it is over."
+            ) from None
 
     # one transaction --------------------------------------------------------------------------------
 
@@ -533,3 +545,9 @@ class Engine:
         for job in jobs:
             if job.lead.wake_at is not None:
                 self._schedule((job.lead.wake_at - self.clock.now()).total_seconds())
+
+
+def _traced(exc: BaseException) -> bool:
+    """Whether an error is logged with its text: not a constraint's refusal, whose text holds the row's
+    values (a visitor's number, for the one-active-request-per-number index)."""
+    return not isinstance(exc, IntegrityError)

@@ -159,9 +159,20 @@ async def accept(
 
 
 async def write(
-    session: AsyncSession, site: SiteConfig, req: CallbackRequest, checked: Checked, when: When, now: datetime
+    session: AsyncSession,
+    site: SiteConfig,
+    req: CallbackRequest,
+    checked: Checked,
+    when: When,
+    now: datetime,
+    *,
+    one_per_number: bool = False,
 ) -> tuple[Lead, str]:
-    """Write the lead and the first line of its timeline; returns it with the visitor's secret token."""
+    """Write the lead and the first line of its timeline; returns it with the visitor's secret token.
+
+    `one_per_number`: the lead counts for the database's "one active call request per number" index, so
+    the insert raises IntegrityError when another active one for the number is there (the public API
+    passes it when the site has the rule; trusted callers write freely)."""
     token = secrets.token_urlsafe(24)
     returning, last_manager = await _history(session, site.id, req.visitor_id, checked.phone)
     message = is_message(req)
@@ -181,6 +192,7 @@ async def write(
         attempt=1,
         preferred_manager_id=last_manager,
         consent=req.consent,
+        one_per_number=one_per_number,
         visitor_id=req.visitor_id,
         page_url=req.page_url,
         referrer=req.referrer,
@@ -190,6 +202,7 @@ async def write(
             "returning": returning,
             "timezone_source": checked.zone_source,
             **req.extra,
+            "spoken": source.spoken(req.utm, req.referrer, req.page_url),  # what the whisper may say
         },
         created_at=now,
         updated_at=now,

@@ -13,6 +13,7 @@ import hmac
 import secrets
 from datetime import datetime
 
+from dialer.core.compare import same_secret
 from dialer.core.errors import InvalidField
 
 MAX_LENGTH = 200
@@ -29,11 +30,11 @@ def check(secret: str, site_key: str, token: str | None, now: datetime, *, min_a
     too old."""
     if not token:
         raise InvalidField("form_token", "Please reload the page and send the form again.", "required")
-    parts = token.split(".") if len(token) <= MAX_LENGTH else []
-    if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 12:
+    parts = token.split(".") if len(token) <= MAX_LENGTH and token.isascii() else []  # ours are ASCII
+    if len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 12:
         raise InvalidField("form_token", "Please reload the page and send the form again.", "invalid")
     issued, nonce, signature = parts
-    if not hmac.compare_digest(signature, _sign(secret, site_key, issued, nonce)):
+    if not same_secret(signature, _sign(secret, site_key, issued, nonce)):
         raise InvalidField("form_token", "Please reload the page and send the form again.", "invalid")
     age = now.timestamp() - int(issued)
     if age < min_age:

@@ -45,6 +45,7 @@ class Rule:
     window: int  # seconds
     field: str | None = None  # the request field the visitor can change, when there is one
     message: str = "Too many requests. Please try again later."
+    code: str = "rate_limited"
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,27 @@ def counters(secret: str, rules: Sequence[Rule], now: datetime) -> list[Counter]
 
 
 def refusal(counter: Counter, now: datetime) -> RateLimited:
-    return RateLimited(counter.rule.field, counter.rule.message, counter.retry_after(now))
+    return RateLimited(counter.rule.field, counter.rule.message, counter.retry_after(now), counter.rule.code)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one `hit` counted outside the caller's transaction (Redis keys), to give back if the request
+    is not written after all. Empty when the database counted it: its rollback gives the counts back."""
+
+    keys: tuple[str, ...] = ()
+
+
+NOTHING = Counted()
 
 
 class Limiter(Protocol):
-    async def hit(self, session: AsyncSession, rules: Sequence[Rule], now: datetime) -> None:
+    async def hit(self, session: AsyncSession, rules: Sequence[Rule], now: datetime) -> Counted:
         """Count one request against every rule, or raise RateLimited naming the first one over."""
+        ...
+
+    async def give_back(self, counted: Counted) -> None:
+        """Take back what `hit` counted, for a request that was not written in the end (its commit failed)."""
         ...
 
     async def close(self) -> None: ...
@@ -89,13 +105,13 @@ class DatabaseLimiter:
         self._secret = secret
         self._hits = 0
 
-    async def hit(self, session: AsyncSession, rules: Sequence[Rule], now: datetime) -> None:
+    async def hit(self, session: AsyncSession, rules: Sequence[Rule], now: datetime) -> Counted:
         self._hits += 1
         if self._hits % CLEANUP_EVERY == 0:
             await session.execute(delete(RateLimitCounter).where(RateLimitCounter.expires_at < now))
         found = counters(self._secret, rules, now)
         if not found:
-            return
+            return NOTHING
         dialect = session.get_bind().dialect.name
         insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
         # Every counter in one statement (one round trip), rows in key order so that concurrent requests
@@ -109,6 +125,10 @@ class DatabaseLimiter:
         for counter in found:
             if counts[counter.key] > counter.rule.limit:
                 raise refusal(counter, now)  # the caller's rollback takes back this request's counts
+        return NOTHING
+
+    async def give_back(self, counted: Counted) -> None:
+        return None  # counted in the caller's transaction: its rollback took the counts back
 
     async def close(self) -> None:
         return None
@@ -128,26 +148,37 @@ return 0
 """
 
 
+# KEYS: counters one request incremented; each goes down by one (never below nothing).
+_GIVE_BACK = """
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+return 0
+"""
+
+
 REDIS_TIMEOUT = 2.0  # seconds a request waits for Redis before it is counted in the database
 
 
 class RedisLimiter:
     def __init__(self, url: str, secret: str, *, prefix: str = "ringback:rl:") -> None:
+        """`prefix` starts every key (`RINGBACK_REDIS_PREFIX` + "rl:", see `make_limiter`)."""
         from redis.asyncio import Redis
 
         self._redis = Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT)
         self._script = self._redis.register_script(_SCRIPT)
+        self._give_back = self._redis.register_script(_GIVE_BACK)
         self._secret = secret
         self._prefix = prefix
         self._fallback = DatabaseLimiter(secret)
         self.away = False  # Redis failed the last request: counting in the database until it answers
 
-    async def hit(self, session: AsyncSession, rules: Sequence[Rule], now: datetime) -> None:
+    async def hit(self, session: AsyncSession, rules: Sequence[Rule], now: datetime) -> Counted:
         from redis.exceptions import RedisError
 
         found = counters(self._secret, rules, now)
         if not found:
-            return
+            return NOTHING
         try:
             over = await self._count(found, now)
         except (RedisError, OSError, TimeoutError) as exc:
@@ -155,13 +186,23 @@ class RedisLimiter:
             if not self.away:
                 self.away = True
                 log.warning("Redis is unreachable (%s): counting rate limits in the database", type(exc).__name__)
-            await self._fallback.hit(session, rules, now)
-            return
+            return await self._fallback.hit(session, rules, now)
         if self.away:
             self.away = False
             log.warning("Redis is back: counting rate limits in Redis again")
         if over:
             raise refusal(found[over - 1], now)
+        return Counted(tuple(self._prefix + c.key for c in found))
+
+    async def give_back(self, counted: Counted) -> None:
+        from redis.exceptions import RedisError
+
+        if not counted.keys:
+            return
+        try:
+            await self._give_back(keys=list(counted.keys))
+        except (RedisError, OSError, TimeoutError) as exc:  # the counts expire with their window
+            log.warning("could not give back rate limit counts (%s)", type(exc).__name__)
 
     async def _count(self, found: list[Counter], now: datetime) -> int:
         """Redis's answer: 0, or the 1-based index of the first counter over its limit."""
@@ -175,7 +216,8 @@ class RedisLimiter:
         await self._redis.aclose()
 
 
-def make_limiter(secret: str, redis_url: str | None) -> Limiter:
+def make_limiter(secret: str, redis_url: str | None, redis_prefix: str = "ringback:") -> Limiter:
+    """Redis when configured (its keys under `redis_prefix`, as every other Ringback key), else the database."""
     if redis_url:
-        return RedisLimiter(redis_url, secret)
+        return RedisLimiter(redis_url, secret, prefix=redis_prefix + "rl:")
     return DatabaseLimiter(secret)

@@ -2,11 +2,13 @@
 
 The site key is public, so nothing here trusts it: every check is about the request itself. The public
 API (server/api.py) calls `check` before intake validates the fields (the page's origin, the bot checks,
-the number rules: cheap, and nothing is used up) and `admit` last, just before the write: the CAPTCHA
-(its answers are good for one check, so it is not spent on a request with a typo), one request per
-number at a time, and the rate limits, which count the request. Nothing refuses it after `admit`, so a
-refused request never uses up a count, in the database or in Redis. Trusted callers (command line,
-tests, benchmarks) write through `intake.accept` without screening.
+the number rules: cheap, and nothing is used up), `admit` just before the write (the CAPTCHA, whose
+answers are good for one check, so it is not spent on a request with a typo; one request per number at a
+time) and `count` after it, last before the commit: the rate limits and the form token, spent only by a
+request that is written. So a refused request never uses up a count, in the database or in Redis, and a
+second request for a number that the database's unique index refuses (two processes racing) has
+counted nothing either. Trusted callers (command line, tests, benchmarks) write through `intake.accept`
+without screening.
 
 Each refusal names the field the visitor can change where there is one. Settings and their defaults:
 `dialer/core/abuse_rules.py`; number rules: `number_rules.py`; caps: `caps.py`.
@@ -15,6 +17,7 @@ Each refusal names the field the visitor can change where there is one. Settings
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -36,7 +39,7 @@ from dialer.core.site_config import SiteConfig
 from dialer.core.states import TERMINAL
 from dialer.db.models import Lead
 from dialer.protection import form_token, number_rules
-from dialer.protection.ratelimit import Limiter, Rule
+from dialer.protection.ratelimit import Counted, Limiter, Rule
 
 log = logging.getLogger(__name__)
 
@@ -140,26 +143,77 @@ async def admit(
     site: SiteConfig,
     visit: Visit,
     proof: Proof,
+    *,
+    phone: str,
+    is_call: bool,
+) -> None:
+    """The checks that need the database or a CAPTCHA provider, once the request is known to be right:
+    raise unless it may be written. Nothing is counted here (`count` does that, after the write)."""
+    rules = site.abuse
+    if rules.captcha is not None:
+        await check_captcha(rules, proof.captcha, visit.ip)
+    if one_per_number(site, is_call) and await _active_lead(session, site.id, phone):
+        raise already_requested()
+
+
+def one_per_number(site: SiteConfig, is_call: bool) -> bool:
+    """Whether the lead is written under "one active request per number" (the database's unique index
+    `uq_leads_one_active_number` then refuses a second one, whichever process writes it)."""
+    return site.abuse.one_active_per_number and is_call
+
+
+def already_requested() -> RateLimited:
+    return RateLimited(
+        "phone",
+        "We are already handling a request for this number. Please wait until it is over.",
+        ACTIVE_RETRY_AFTER,
+        "already_requested",
+    )
+
+
+async def count(
+    session: AsyncSession,
+    site: SiteConfig,
+    visit: Visit,
+    proof: Proof,
     now: datetime,
     *,
     phone: str,
     visitor_id: str | None,
-    is_call: bool,
     limiter: Limiter,
-) -> None:
-    """The last gate, once the request is known to be right: raise unless it may be written, and count
-    it against the rate limits when it may. Call it last before the write: Redis counts at once."""
+) -> Counted:
+    """Count the request against the rate limits (and spend its form token): the very last step before
+    the commit, so that nothing refuses it afterwards. In the database the counts are part of the
+    transaction; in Redis they are counted at once, so the caller gives them back (`Limiter.give_back`)
+    should the commit fail."""
     rules = site.abuse
-    if rules.captcha is not None:
-        await check_captcha(rules, proof.captcha, visit.ip)
-    if rules.one_active_per_number and is_call and await _active_lead(session, site.id, phone):
-        raise RateLimited(
-            "phone",
-            "We are already handling a request for this number. Please wait until it is over.",
-            ACTIVE_RETRY_AFTER,
-            "already_requested",
-        )
-    await limiter.hit(session, rate_rules(site, rules, visitor_id, visit, phone), now)
+    found = rate_rules(site, rules, visitor_id, visit, phone)
+    if rules.form_token and proof.form_token:
+        found.append(token_rule(site, rules, proof.form_token))
+    return await limiter.hit(session, found, now)
+
+
+def token_rule(site: SiteConfig, rules: AbuseRules, token: str) -> Rule:
+    """A form token is good for one accepted request: a counter of 1 for as long as the token lives. A
+    refused request does not spend it (the visitor fixes a field and sends the form again)."""
+    return Rule(
+        "form_token", f"{site.id}|{token}", 1, rules.form_token_max_age + 60, "form_token",
+        "This form was sent already. Please reload the page to send another request.", "form_token_used",
+    )
+
+
+def network_of(ip: str | None) -> str | None:
+    """The /24 of an IPv4 address, the /48 of an IPv6 one: what one provider or block of bots shares."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 def rate_rules(
@@ -167,6 +221,7 @@ def rate_rules(
 ) -> list[Rule]:
     subjects = {
         "ip": (visit.ip, None, "Too many requests from your network. Please try again later."),
+        "network": (network_of(visit.ip), None, "Too many requests from your network. Please try again later."),
         "visitor": (visitor_id, "visitor_id", "Too many requests from this browser. Please try again later."),
         "phone": (phone, "phone", "Too many requests for this number. Please try again later."),
         "site": ("", None, "This site takes no more requests right now. Please try again later."),

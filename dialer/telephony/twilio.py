@@ -39,6 +39,7 @@ from dialer.core.events import EventSink, LegAnswered, LegEnded, LegEvent, LegRi
 from dialer.core.states import EndReason, LegRole
 from dialer.telephony import twiml
 from dialer.telephony.base import CallRequest, CallStatus, ProviderError, metered
+from dialer.telephony.redaction import quiet_library_loggers
 
 log = logging.getLogger("ringback.twilio")
 
@@ -125,6 +126,7 @@ class TwilioProvider:
         price_delays: tuple[float, ...] = PRICE_DELAYS,
         currency: str = "USD",
     ) -> None:
+        quiet_library_loggers()  # the library would log every request's numbers at INFO
         self.account_sid = account_sid
         self._auth_token = auth_token
         self.hooks = twiml.Hooks(public_url)

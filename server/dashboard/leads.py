@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -81,18 +82,26 @@ def csv_response(rows: list[list[str]], filename: str) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
     for row in rows:
-        # A cell starting with = + - @ would be run as a formula by spreadsheets: quote it as text.
-        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") and not _number(c) else c for c in row])
+        writer.writerow([text_cell(c) for c in row])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def _number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+# Spreadsheets run a cell as a formula when it starts with one of these, also after leading blanks (a
+# newline, a tab, spaces), and some treat a leading tab or carriage return as the start of one too.
+_FORMULA = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")  # and their full-width forms
+_BLANKS = " \t\r\n\x0b\x0c"
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")  # a phone number in E.164, a cost: left as they are
+
+
+def text_cell(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that could start a formula gets a leading apostrophe."""
+    if _PLAIN_NUMBER.fullmatch(cell):
+        return cell
+    stripped = cell.lstrip(_BLANKS)
+    if stripped[:1] in _FORMULA or (cell[:1] in "\t\r" and cell):
+        return "'" + cell
+    return cell
 
 
 async def leads_csv(request: Request, ctx: Ctx) -> Response:

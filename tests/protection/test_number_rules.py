@@ -65,6 +65,9 @@ COSTLY = [
     ("AT", PhoneNumberType.SHARED_COST, "shared cost"),
     ("AE", PhoneNumberType.UAN, "uan"),
     ("DE", PhoneNumberType.VOICEMAIL, "voicemail"),
+    ("GB", PhoneNumberType.PERSONAL_NUMBER, "personal number"),
+    ("GB", PhoneNumberType.PAGER, "pager"),
+    ("GB", PhoneNumberType.VOIP, "voip"),
 ]
 
 
@@ -79,6 +82,20 @@ def test_ordinary_mobiles_landlines_and_toll_free_numbers_are_called() -> None:
     for region, kind in [("GB", PhoneNumberType.MOBILE), ("DE", PhoneNumberType.FIXED_LINE),
                          ("US", PhoneNumberType.TOLL_FREE), ("PL", PhoneNumberType.MOBILE)]:
         assert refusal(site(any_country=True), example(region, kind)) is None
+
+
+def test_every_number_type_is_called_or_refused_by_choice() -> None:
+    """Each type phonenumbers knows is on the called list or the refused one (a type it adds one day is
+    not called until someone decides), and the default site calls exactly the first."""
+    known = {name.lower() for name, value in vars(PhoneNumberType).items() if name.isupper() and isinstance(value, int)}
+    assert known == set(abuse_rules.DEFAULT_ACCEPTED_TYPES) | set(abuse_rules.DEFAULT_REFUSED_TYPES)
+    assert not set(abuse_rules.DEFAULT_ACCEPTED_TYPES) & set(abuse_rules.DEFAULT_REFUSED_TYPES)
+
+
+def test_a_site_may_allow_voip_numbers() -> None:
+    voip = example("GB", PhoneNumberType.VOIP)
+    allowed = [t for t in abuse_rules.DEFAULT_REFUSED_TYPES if t != "voip"]
+    assert refusal(site(any_country=True, refused_number_types=allowed), voip) is None
 
 
 def test_the_refused_types_are_tunable_per_site() -> None:

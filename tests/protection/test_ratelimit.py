@@ -91,3 +91,33 @@ async def test_a_limit_of_zero_refuses_everything(database_url: str, limit: int)
     async with db.sessionmaker(engine)() as session:
         assert (await session.execute(select(func.count()).select_from(RateLimitCounter))).scalar_one() == 0
     await engine.dispose()
+
+
+async def test_redis_keys_start_with_the_configured_prefix_and_can_be_given_back(database_url: str) -> None:
+    """RINGBACK_REDIS_PREFIX holds for the rate limits as for every other key; counts of a request that
+    was not written after all (its commit failed) are given back."""
+    import os
+
+    from dialer.protection.ratelimit import make_limiter
+
+    url = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    prefix = f"test-{secrets.token_hex(6)}:"
+    limiter = make_limiter(SECRET, url, prefix)
+    rules = [Rule("ip", "1|203.0.113.1", 1, 3600)]
+    engine = db.create_engine(database_url)
+    redis = limiter._redis  # type: ignore[attr-defined]
+    try:
+        async with db.sessionmaker(engine)() as session:
+            counted = await limiter.hit(session, rules, NOW)
+            keys = [key.decode() async for key in redis.scan_iter(match="*")]
+            assert [k for k in keys if k.startswith(prefix)] == [prefix + "rl:" + counters(SECRET, rules, NOW)[0].key]
+            await limiter.give_back(counted)
+            await limiter.hit(session, rules, NOW)  # the allowance of one is there again
+            with pytest.raises(RateLimited):
+                await limiter.hit(session, rules, NOW)
+    finally:
+        found = [key async for key in redis.scan_iter(match=prefix + "*")]
+        if found:
+            await redis.delete(*found)
+        await limiter.close()
+        await engine.dispose()

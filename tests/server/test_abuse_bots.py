@@ -168,3 +168,20 @@ def test_an_unreachable_captcha_provider_asks_the_visitor_to_retry(
     refused(response, 503, "captcha", "unavailable")
     assert int(response.headers["retry-after"]) > 0
     assert api.nothing_written(events=0)
+
+
+def test_a_form_token_is_good_for_one_request_only(api: AbuseApi) -> None:
+    """Replaying the token of a form that was sent (a bot that loaded the config once) is refused; a
+    refused request (a field to correct) does not spend it."""
+    token = api.token()
+    refused(api.post(token=token, phone="12"), 422, "phone")  # a typo: the token is not spent
+    assert api.post(token=token).status_code == 201
+    again = api.post(token=token, phone="+48501234568", ip="198.51.100.99")
+    refused(again, 429, "form_token", "form_token_used")
+    assert api.count() == 1
+    assert api.post(token=api.token(), phone="+48501234568", ip="198.51.100.99").status_code == 201
+
+
+@pytest.mark.parametrize("token", ["1.x.é", "²³.x.y", "1.é.x", "9" * 12 + ".a.b"])
+def test_a_form_token_of_any_text_is_a_422(api: AbuseApi, token: str) -> None:
+    refused(api.post(token=token), 422, "form_token", "invalid")

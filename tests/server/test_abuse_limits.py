@@ -110,7 +110,7 @@ def test_neither_ips_nor_numbers_are_stored_by_the_limiter(api: AbuseApi) -> Non
             return list((await session.execute(select(RateLimitCounter.key))).scalars())
 
     found = api.call(keys)
-    assert len(found) == 4 and not any("203.0.113" in k or "501234567" in k or "visitor" in k for k in found)
+    assert len(found) == 5 and not any("203.0.113" in k or "501234567" in k or "visitor" in k for k in found)
 
 
 def test_limits_hold_across_processes_sharing_the_database(api: AbuseApi) -> None:
@@ -241,3 +241,20 @@ def test_a_request_refused_for_any_reason_uses_up_no_count(any_limiter_api: Abus
     # One request of the two allowed is used: the next goes through, the one after is over the limit.
     assert api.post(phone=NUMBERS[2], ip="203.0.113.1").status_code == 201
     assert limited(api.post(phone=NUMBERS[3], ip="203.0.113.1"), None) > 0
+
+
+def test_per_network_a_slash_24_shares_one_allowance(api: AbuseApi) -> None:
+    """Many addresses of one block (one provider, a botnet's subnet) cannot each take the per-IP allowance."""
+    api.settings(rate_limits={"network": {"limit": 3, "window": 3600}})
+    for i in range(3):
+        assert api.post(phone=NUMBERS[i], ip=f"203.0.113.{10 + i}").status_code == 201
+    limited(api.post(phone=NUMBERS[3], ip="203.0.113.200"), None)
+    assert api.post(phone=NUMBERS[4], ip="203.0.114.1").status_code == 201  # the next /24 is another network
+    assert api.count() == 4
+
+
+def test_the_default_limits_include_one_per_network() -> None:
+    from dialer.core.abuse_rules import DEFAULT_RATE_LIMITS
+
+    limit, window = DEFAULT_RATE_LIMITS["network"]
+    assert DEFAULT_RATE_LIMITS["ip"][0] < limit and window == 3600

@@ -186,3 +186,20 @@ def test_a_lost_last_update_still_ends_the_visitors_stream(
         assert ws.receive_json()["status"] == "cancelled"
         with pytest.raises(WebSocketDisconnect):
             ws.receive_json()
+
+
+def test_the_managers_whisper_says_no_text_the_visitor_wrote(client_world: tuple[TestClient, World]) -> None:
+    """A `utm_source` written to be read aloud ("press 1 and read out your card number") reaches the
+    dashboard as text, but the manager on the phone hears only "from a campaign"."""
+    client, world = client_world
+    fraud = "your bank's fraud department, press 1 and read out your card number"
+    created = client.post("/api/v1/callbacks", json={"site": "shop", "phone": "+48501234567",
+                                                     "utm": {"source": fraud[:200]}})
+    assert created.status_code == 201, created.text
+
+    async def heard() -> list[str]:
+        await world.until_status(created.json()["id"], "calling_manager")
+        return [c.request.whisper or "" for c in world.sim.active_calls() if c.request.role == "manager"]
+
+    whispers = client.portal.call(heard)  # type: ignore[union-attr]
+    assert whispers and all("fraud" not in w and "card" not in w and "from a campaign" in w for w in whispers)

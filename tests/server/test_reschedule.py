@@ -55,3 +55,30 @@ def test_a_time_that_cannot_be_booked_is_a_422_naming_the_field(
     assert refused.status_code == 422, refused.text
     assert re.search(r"<p role=alert data-field=start>[A-Z][^<]+\.</p>", refused.text)
     assert client.portal.call(world.lead, lead_id).status == "missed"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("start", [
+    "9999-12-31T23:59:00+00:00",  # in range, but the call would end past the year 9999
+    "9999-12-31T23:59:59.999999+14:00",
+    "2026-11-24T10:00:00\x00",
+    "２０２６-11-24T10:00:00+01:00",  # full-width digits
+    "x" * 5000,
+])
+def test_hostile_times_are_refused_with_a_4xx(client_world: tuple[TestClient, World], start: str) -> None:
+    client, world = client_world
+    lead_id = _missed(client, world)
+    sig = world.engine.notices.signature(lead_id)
+    refused = client.post(f"/callback/{lead_id}", data={"sig": sig, "start": start})
+    assert 400 <= refused.status_code < 500, refused.text
+    assert client.portal.call(world.lead, lead_id).status == "missed"  # type: ignore[union-attr]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("sig", ["é" * 32, "\u202e" + "a" * 31, "%00", "a" * 3000])
+def test_a_signature_of_any_text_is_a_404_not_a_500(client_world: tuple[TestClient, World], sig: str) -> None:
+    client, world = client_world
+    lead_id = _missed(client, world)
+    assert client.get(f"/callback/{lead_id}", params={"sig": sig}).status_code == 404
+    assert client.post(f"/callback/{lead_id}", data={"sig": sig, "start": "x"}).status_code == 404
+    for path in ("/callback/" + "é" * 40, "/callback/%00", "/callback/" + "a" * 3000):
+        assert client.get(path, params={"sig": sig}).status_code == 404

@@ -150,3 +150,25 @@ async def test_call_status_tells_a_call_going_on_one_over_and_one_twilio_never_h
     over = await provider.call_status(sid)
     assert over is not None and over.ended and over.reason == EndReason.COMPLETED and over.duration == 42
     assert await provider.call_status("CA" + "0" * 32) is None
+
+
+@pytest.mark.parametrize("level", [None, "DEBUG"])
+async def test_the_librarys_request_logs_never_show_a_full_number(
+    twilio: TwilioStandIn, provider: TwilioProvider, caplog: pytest.LogCaptureFixture, level: str | None
+) -> None:
+    """With INFO logging (as `ringback serve` runs) the library's request lines are not logged; with its
+    loggers lowered to DEBUG on purpose, the numbers in them are masked."""
+    import logging
+    from datetime import UTC, datetime
+
+    caplog.set_level(logging.INFO)
+    if level is not None:
+        for name in ("twilio.http_client", "twilio.async_http_client"):
+            caplog.set_level(level, logger=name)
+    twilio.people[NUMBER] = Person.never_answers()
+    await provider.place_call(manager_call())
+    await provider.find_call(manager_call(), datetime.now(UTC))  # a GET with the number in its query
+    digits = NUMBER.lstrip("+")
+    assert digits not in caplog.text and digits[:-2] not in caplog.text
+    if level is not None:
+        assert "Twilio API Request" in caplog.text  # the lines are there, the numbers are not

@@ -239,7 +239,8 @@
     if (wait <= 0) return post(body, renew);
     return new Promise(function (go) { setTimeout(go, wait); }).then(function () { return post(body, renew); });
   }
-  // The form token has expired (the page stayed open for hours): fetch a new one and send again, once.
+  // The form token has expired (the page stayed open for hours) or was used (the form sent again, or from
+  // another tab): fetch a new one and send again, once.
   function renewed(body, err) {
     return config().then(function (c) {
       cfg.form_token = body.form_token = c.form_token;
@@ -256,7 +257,7 @@
         // A zone the server does not know (some systems say Etc/Unknown) is not the visitor's to fix:
         // without it, the server takes the zone from the phone number.
         if (err.field == 'timezone' && body.timezone) { delete body.timezone; return post(body, renew); }
-        if (err.code == 'expired' && err.field == 'form_token' && renew) return renewed(body, err);
+        if (err.field == 'form_token' && /^(expired|form_token_used)$/.test(err.code) && renew) return renewed(body, err);
         if (!x[0]) return fail(err);
         store.done = Date.now();
         sess.k = { id: j.id, token: j.token };
