@@ -28,18 +28,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from dialer.broadcast.memory import Broadcast
 from dialer.clock import Clock, Timer
-from dialer.core import apply, views, windows
+from dialer.core import apply, views
 from dialer.core.events import LegEvent
 from dialer.core.legs import LEG_ONLY
 from dialer.core.machine import Policy, Trigger, decide
 from dialer.core.notices import Notices
 from dialer.core.records import LeadRow, LegRow, ManagerRow
-from dialer.core.states import LeadStatus
 from dialer.core.step import Step
 from dialer.db.models import new_id
-from dialer.engine import store
+from dialer.engine import conflicts, store
+from dialer.engine.context import lead_context
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
+from dialer.engine.held import HeldEvents
 from dialer.engine.inbox import Inbox, Work
+from dialer.engine.queue import QueueWaker
 from dialer.engine.telling import Teller
 from dialer.retrying import Backoff, QuietLog, database_down
 from dialer.sites.cache import SiteCache
@@ -56,6 +58,10 @@ HANDS = 4
 # Database connections the engine uses at once (the pool has 30); SQLite has one writer at a time.
 CONCURRENCY = 10
 RETRY_DELAY = 1.0  # seconds before due leads whose steps all failed are looked at again
+# With polling on, at most this often (seconds): held provider reports are tried again, and sites with a
+# free manager and a queued lead are looked for (a safety net under the queue's own wake-ups; no writes).
+HELD_EVERY = 1.0
+QUEUE_SAFETY_EVERY = 10.0
 
 
 @dataclass(frozen=True)
@@ -97,11 +103,10 @@ class Engine:
         self.running = False
         self.inbox = Inbox()
         self._hands = 0  # batches being stepped now
-        self._queue_moved = False  # a step made a queued lead due: look for due leads after it
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
-        self._recovered_at: datetime | None = None
+        self._last: dict[str, datetime] = {}  # when each of the poll's slower chores last ran
         # The database away: the tick tries again after a growing wait (nudges do not hurry it), and the
         # same error is logged once a second at most.
         self._backoff = Backoff(first=1.0, cap=30.0)
@@ -127,6 +132,9 @@ class Engine:
         self.teller = Teller(self.database, provider, broadcast, self.notices, clock, self._slots)
         self.dialer = Dialer(self.database, provider, clock, self.policy, self._slots, self.sites,
                              self.on_provider_event)
+        self.queue = QueueWaker(self.database, self._slots, clock, self.policy.ring_timeout, self.sites,
+                                self.enqueue)
+        self.held = HeldEvents(self.database, self._slots, clock, self.submit, self.dialer.lead_of)
 
     async def recover_pending_legs(self, older_than: float) -> None:
         """Finish dials that were interrupted (`dialing.Dialer.recover`)."""
@@ -135,15 +143,18 @@ class Engine:
     # lifecycle --------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.running = True
+        self.running = self.held.running = True
         self.provider.attach(self.on_provider_event)
         await self.recover_pending_legs(older_than=0)
+        await self.held.apply_due()
         self._schedule(0)
 
     async def stop(self) -> None:
         """Stop claiming work; what is in flight finishes. Nothing is lost: the database holds it."""
         self.pause()
         self.provider.attach(None)
+        await self.queue.wait()
+        await self.held.stop()
         await self._idle.wait()
 
     def pause(self) -> None:
@@ -194,8 +205,8 @@ class Engine:
         claimed: list[Work] = []
         try:
             claimed = await self._step_due()
-            if self.poll_interval is not None and self._recovery_due():
-                await self.recover_pending_legs(older_than=CLAIM_GRACE)
+            if self.poll_interval is not None:
+                await self._chores()
             # The next wake-up is set as soon as these steps are committed, while their calls are placed.
             # When due leads were found but none could be stepped (a step that keeps failing), wait a
             # moment rather than look again at once, over and over.
@@ -223,16 +234,27 @@ class Engine:
         self._schedule(delay)
         self._not_before = self.clock.now() + timedelta(seconds=delay)
 
-    def _recovery_due(self) -> bool:
-        """Look for unconfirmed dials once per poll interval, not on every one of many ticks under load."""
+    async def _chores(self) -> None:
+        """The poll's slower work, each at most once per its interval (not on every one of many ticks
+        under load): dials never confirmed, held reports, and the queue's safety net."""
+        if self._due("recover", self.poll_interval or 0):
+            await self.recover_pending_legs(older_than=CLAIM_GRACE)
+        if self._due("held", HELD_EVERY):
+            await self.held.apply_due()
+        if self._due("queue", QUEUE_SAFETY_EVERY):
+            async with self._slots, self.autocommit.connect() as conn:
+                self.queue.wake(await store.sites_waiting(conn))
+
+    def _due(self, chore: str, every: float) -> bool:
         now = self.clock.now()
-        if self._recovered_at is not None and (now - self._recovered_at).total_seconds() < (self.poll_interval or 0):
+        last = self._last.get(chore)
+        if last is not None and (now - last).total_seconds() < every:
             return False
-        self._recovered_at = now
+        self._last[chore] = now
         return True
 
     async def _schedule_next(self, at_least: float = 0.0) -> None:
-        async with self.autocommit.connect() as conn:
+        async with self._slots, self.autocommit.connect() as conn:
             wake = await store.next_wake(conn)
         delays = [] if self.poll_interval is None else [self.poll_interval]
         if wake is not None:
@@ -269,6 +291,13 @@ class Engine:
         self._pump()
         return done
 
+    def enqueue(self, items: list[tuple[str, Work]]) -> list[Work]:
+        """Queue work for several leads at once, in this order (one batch steps them in it); returns the
+        work whose futures tell when each is done."""
+        works = [self.inbox.put(lead_id, work) for lead_id, work in items]
+        self._pump()
+        return works
+
     def _pump(self) -> None:
         if self._hands_resume_at is not None and self.clock.now() < self._hands_resume_at:
             return  # the database was away: the hands wait (`_after_batch`)
@@ -286,6 +315,10 @@ class Engine:
         try:
             try:
                 plans = await self._step_batch(batch)
+                # A manager became free: the longest-waiting leads of that site that can take one are
+                # stepped now (`queue.py`).
+                self.queue.wake({job.lead.site_id for job in plans.values()
+                                 if isinstance(job, Job) and job.plan.released_managers})
             finally:
                 self.inbox.release([lead_id for lead_id, _ in batch])
                 self._hands -= 1
@@ -352,17 +385,31 @@ class Engine:
         return outcomes
 
     async def _step_alone(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
-        async with self._slots:
-            return await self._step(batch)
+        """One transaction, tried again after a deadlock or a serialization failure (the work is kept)."""
+
+        async def attempt() -> dict[str, Any]:
+            async with self._slots:
+                return await self._step(batch)
+
+        return await conflicts.retried("a step", attempt)
 
     # events -----------------------------------------------------------------------------------------
 
     async def on_provider_event(self, event: LegEvent) -> None:
-        lead_id = await self.dialer.lead_of(event.leg_id)
+        """Apply a provider's report; one that cannot be applied now is held and applied later (`held.py`),
+        never dropped."""
+        try:
+            lead_id = await self.dialer.lead_of(event.leg_id)
+        except Exception as exc:
+            await self.held.keep(None, event, exc)
+            return
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
             return
-        await self.submit(lead_id, Work(Trigger.LEG, event))
+        try:
+            await self.submit(lead_id, Work(Trigger.LEG, event))
+        except Exception as exc:
+            await self.held.keep(lead_id, event, exc)
 
     async def cancel(self, lead_id: str) -> LeadRow | None:
         """The visitor or a manager withdrew the request: calls under way are hung up. Returns the lead
@@ -384,20 +431,25 @@ class Engine:
     # one transaction --------------------------------------------------------------------------------
 
     async def _step(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
-        """Lock the batch's leads, apply each one's work, decide, write it all, commit."""
+        """Lock the batch's leads, apply each one's work, decide, write it all, commit.
+
+        The lock order (every transaction that locks more than one row keeps it; `store.py`): leads, those
+        waited for first, then those skipped when taken; then the sites' managers; then legs, each in id
+        order. Nothing is locked after the managers but legs."""
         async with self.database.begin() as conn:
             now = self.clock.now()
             step = Step(now)
-            found = await store.lock_leads(conn, [i for i, w in batch if w.skip_locked], skip_locked=True)
-            found.update(await store.lock_leads(conn, [i for i, w in batch if not w.skip_locked]))
+            found = await store.lock_leads(conn, [i for i, w in batch if not w.skip_locked])
+            found.update(await store.lock_leads(conn, [i for i, w in batch if w.skip_locked], skip_locked=True))
+            held = await store.take_held(conn, [w.held_id for _, w in batch if w.held_id is not None])
             live: list[tuple[LeadRow, list[LegRow], Work]] = []
             for lead_id, work in batch:
-                if lead_id not in found:
-                    continue  # gone, or (a wake-up) another engine is stepping it
+                if lead_id not in found or (work.held_id is not None and work.held_id not in held):
+                    continue  # gone; another engine is stepping it (a wake-up); the held report is applied
                 lead, legs = found[lead_id]
+                if work.trigger in (Trigger.WAKE, Trigger.QUEUE) and not self.running:
+                    continue  # stopping: what is not started yet stays due for another engine
                 if work.trigger is Trigger.WAKE:
-                    if not self.running:
-                        continue  # stopping: what is not started yet stays due for another engine
                     if lead.wake_at is None or lead.wake_at > now:
                         continue  # another engine moved it on since we read the due list
                     if self.on_wake is not None:
@@ -408,20 +460,15 @@ class Engine:
             site_ids = {lead.site_id for lead, _, _ in deciding}
             managers = await store.lock_managers(conn, site_ids)
             sites = await self.sites(conn, site_ids)
-            queued = [lead.id for lead, _, _ in deciding if lead.status == LeadStatus.QUEUED]
-            ahead = await store.queues_ahead(conn, queued)
             await self._learn_names(conn, [leg for lead, legs, work in live for leg in legs
                                            if work.event is not None and leg.id == work.event.leg_id])
             plans: dict[str, Any] = {}
             for lead, legs, work in live:
                 site = sites.get(lead.site_id)
                 plans[lead.id] = await self._decide(conn, step, lead, legs, work, site,
-                                                    managers.get(lead.site_id, []), ahead.get(lead.id, 0))
+                                                    managers.get(lead.site_id, []))
             await store.flush(conn, step, [lead for lead, _, _ in live], [leg for _, legs, _ in live for leg in legs],
                               [m for ms in managers.values() for m in ms])
-            freed = {job.lead.site_id for job in plans.values() if job is not None and job.plan.released_managers}
-            if await store.wake_oldest_queued(conn, freed, now):
-                self._queue_moved = True
             return plans
 
     async def _decide(
@@ -433,7 +480,6 @@ class Engine:
         work: Work,
         site: store.SiteRow | None,
         managers: list[ManagerRow],
-        queue_ahead: int,
     ) -> Job | None:
         """Apply the work to the lead's records, decide, apply the decision (the rules are in core)."""
         now = step.now
@@ -442,7 +488,7 @@ class Engine:
                                      event=work.event, prefer=work.prefer, when=work.when):
             return None
         assert site is not None  # every lead that gets this far had its site read
-        context = await self._context(conn, lead, site, managers, now, queue_ahead)
+        context = await lead_context(conn, self.policy, lead, site, managers, now)
         view = views.lead_view(lead, managers, legs, **context)
         decision = decide(view, work.trigger, now, self.policy)
         plan = apply.apply_decision(step, lead, legs, managers, decision, new_id)
@@ -458,23 +504,6 @@ class Engine:
         if missing:
             self._names.update(await store.manager_names(conn, missing))
 
-    async def _context(
-        self, conn: AsyncConnection, lead: LeadRow, site: store.SiteRow, managers: list[ManagerRow],
-        now: datetime, queue_ahead: int,
-    ) -> dict[str, Any]:
-        """What the state machine needs beyond the lead itself: windows, duty, queue, routing."""
-        ring = self.policy.ring_timeout
-        active = [m for m in managers if m.active]
-        context: dict[str, Any] = {
-            "allowed_at": windows.allowed_at(now, site, active, lead.timezone, ring),
-            "on_duty": windows.on_duty(now, site, active, ring),
-            "routing": site.routing,
-            "queue_ahead": queue_ahead,
-        }
-        if site.routing == "round_robin" and lead.status in (LeadStatus.QUEUED, LeadStatus.SCHEDULED):
-            context["rotation"] = await store.leads_before(conn, lead)
-        return context
-
     # after the commit -------------------------------------------------------------------------------
 
     async def _perform(self, jobs: list[Job]) -> None:
@@ -486,9 +515,6 @@ class Engine:
             if isinstance(outcome, Exception):
                 log.warning("telling lead %s's step failed: %r", job.lead.id, outcome)
         await self.dialer.dial([(job.lead, job.site, leg) for job in jobs for leg, _ in job.plan.calls])
-        if self._queue_moved:
-            self._queue_moved = False
-            self.nudge(announce=False)  # this engine takes the queued lead; no need to tell the others
         for job in jobs:
             if job.lead.wake_at is not None:
                 self._schedule((job.lead.wake_at - self.clock.now()).total_seconds())
