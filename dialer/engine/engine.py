@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,6 +102,7 @@ class Engine:
         self.running = False
         self.inbox = Inbox()
         self._hands = 0  # batches being stepped now
+        self.batches = 0  # batches started so far
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
@@ -171,16 +171,10 @@ class Engine:
         if announce and self.announce is not None:
             self.announce()
 
-    @contextmanager
-    def _working(self) -> Iterator[None]:
-        self._busy += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._busy -= 1
-            if self._busy == 0:
-                self._idle.set()
+    @property
+    def at_rest(self) -> bool:
+        """Nothing in hand: no batch being stepped, no work waiting for a hand, no queue round under way."""
+        return self._busy == 0 and not len(self.inbox) and self.queue.at_rest
 
     # scheduling -------------------------------------------------------------------------------------
 
@@ -303,6 +297,7 @@ class Engine:
             return  # the database was away: the hands wait (`_after_batch`)
         while self._hands < self.hands and len(self.inbox):
             batch = self.inbox.take(BATCH)
+            self.batches += 1
             self._hands += 1
             self._busy += 1  # counted from now, so that `stop` waits for it even before it starts
             self._idle.clear()

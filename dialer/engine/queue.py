@@ -49,6 +49,10 @@ class QueueWaker:
         self._runs: set[asyncio.Future[None]] = set()
         self._quiet = QuietLog(log)
 
+    @property
+    def at_rest(self) -> bool:
+        return not self._rounds
+
     def wake(self, site_ids: Iterable[int]) -> None:
         """Look at these sites' queues now (or right after the round under way)."""
         self._dirty.update(site_ids)

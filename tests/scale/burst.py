@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from dialer import db
 from dialer.broadcast.memory import MemoryBroadcast
@@ -38,7 +38,7 @@ from dialer.intake.accept import hash_token
 from dialer.runtime import Runtime
 from dialer.telephony.simulator import Behaviour, SimulatedProvider
 
-SAMPLE_EVERY = 0.1  # real seconds between looks at who is free and who waits
+SAMPLE_EVERY = 0.05  # real seconds between looks at who is free and who waits
 
 
 class CountingSimulator(SimulatedProvider):
@@ -77,6 +77,8 @@ class Figures:
     idle_seconds: float  # manager-seconds (real) a manager sat free while a lead of its site could take them
     longest_idle: float  # the longest such stretch of one manager (real seconds)
     idle_worst: tuple[int, float] | None  # (manager id, when it began, real seconds from the start)
+    looks_at_rest: int  # looks taken while every engine was at rest
+    forgotten: list[tuple[float, int, str]]  # at rest, a manager idle beside a lead waiting in the queue
     dialed_twice: list[str]
     reported: int
     lost: list[tuple[LegEvent, str]]
@@ -98,7 +100,10 @@ class Figures:
             f"simulator x{b.speed:g}",
             f"drained in {drained} (a perfect engine: {self.ideal:.1f} s); outcomes {dict(self.statuses)}",
             f"idle managers while a lead of their site waited: {self.idle_seconds:.1f} manager-seconds in all, "
-            f"longest {self.longest_idle:.2f} s",
+            f"longest {self.longest_idle:.2f} s"
+            + (f" (from {self.idle_worst[1]:.1f} s into the burst)" if self.idle_worst else ""),
+            f"looks with every engine at rest: {self.looks_at_rest}, finding a manager forgotten beside a "
+            f"queued lead: {len(self.forgotten)}",
             f"legs dialed twice: {len(self.dialed_twice)}; provider reports lost: {len(self.lost)} of {self.reported}",
             f"errors logged: {dict(self.errors) or 'none'}",
         ]
@@ -115,29 +120,41 @@ def _visitor_phone(i: int) -> str:
     return f"+4850{1000000 + i:07d}"
 
 
-async def seed(database: Any, burst: Burst, now: datetime) -> None:
+async def seed(database: Any, burst: Burst, now: datetime, *, sites: bool = True, leads: bool = True) -> None:
     """The sites and their managers (any hour is a calling hour), then every lead at once, all due now:
     a burst as the intake writes it."""
-    await db.empty_tables(database)
-    async with database.begin() as conn:
-        await conn.execute(insert(Site), [
-            dict(key=f"burst{s}", name=f"Burst {s}", timezone="UTC", country="US", any_country=True, origins=[],
-                 settings={"abuse": UNGUARDED, "calling_window": ["00:00", "24:00"]}, created_at=now)
-            for s in range(burst.sites)
-        ])
-        site_ids = list((await conn.execute(select(Site.id).order_by(Site.id))).scalars())
-        await conn.execute(insert(Manager), [
-            dict(site_id=site_id, name=f"M{s}.{m}", phone=_manager_phone(s * burst.managers_per_site + m),
-                 position=m, active=True)
-            for s, site_id in enumerate(site_ids) for m in range(burst.managers_per_site)
-        ])
-        token = hash_token(secrets.token_urlsafe(8))
-        await conn.execute(insert(Lead), [
-            dict(id=secrets.token_hex(16), site_id=site_ids[i % burst.sites], kind="call", status=LeadStatus.QUEUED,
-                 version=1, token_hash=token, phone=_visitor_phone(i), timezone="UTC", wake_at=now, attempt=1,
-                 utm={}, source={}, created_at=now, updated_at=now)
-            for i in range(burst.leads)
-        ])
+    if sites:
+        await db.empty_tables(database)
+        async with database.begin() as conn:
+            await _sites(conn, burst, now)
+    if leads:
+        async with database.begin() as conn:
+            await _leads(conn, burst, now)
+
+
+async def _sites(conn: Any, burst: Burst, now: datetime) -> None:
+    await conn.execute(insert(Site), [
+        dict(key=f"burst{s}", name=f"Burst {s}", timezone="UTC", country="US", any_country=True, origins=[],
+             settings={"abuse": UNGUARDED, "calling_window": ["00:00", "24:00"]}, created_at=now)
+        for s in range(burst.sites)
+    ])
+    site_ids = list((await conn.execute(select(Site.id).order_by(Site.id))).scalars())
+    await conn.execute(insert(Manager), [
+        dict(site_id=site_id, name=f"M{s}.{m}", phone=_manager_phone(s * burst.managers_per_site + m),
+             position=m, active=True)
+        for s, site_id in enumerate(site_ids) for m in range(burst.managers_per_site)
+    ])
+
+
+async def _leads(conn: Any, burst: Burst, now: datetime) -> None:
+    site_ids = list((await conn.execute(select(Site.id).order_by(Site.id))).scalars())
+    token = hash_token(secrets.token_urlsafe(8))
+    await conn.execute(insert(Lead), [
+        dict(id=secrets.token_hex(16), site_id=site_ids[i % burst.sites], kind="call", status=LeadStatus.QUEUED,
+             version=1, token_hash=token, phone=_visitor_phone(i), timezone="UTC", wake_at=now, attempt=1,
+             utm={}, source={}, created_at=now, updated_at=now)
+        for i in range(burst.leads)
+    ])
 
 
 class _Errors(logging.Handler):
@@ -170,36 +187,61 @@ def _errors_logged() -> Iterator[_Errors]:
 
 class IdleWatch:
     """Looks at the database every SAMPLE_EVERY seconds: a manager counts as idle while they are active,
-    free, and some queued lead of their site has not rung them in its current attempt."""
+    free, and some queued lead of their site has not rung them in its current attempt.
 
-    def __init__(self) -> None:
+    Besides the stretches of wall-clock time (which a busy machine stretches too), it counts the looks
+    taken while every engine was at rest (nothing in hand, before and after the look, and nothing started
+    in between) that found a manager idle beside a lead waiting in the queue (not one just due: the
+    tick's): a manager whom no engine was about to give a lead. There must be none."""
+
+    def __init__(self, runtimes: list[Runtime]) -> None:
+        self.runtimes = runtimes
         self.idle_since: dict[int, float] = {}
         self.total = 0.0
         self.longest = 0.0
         self.worst: tuple[int, float] | None = None
+        self.looks_at_rest = 0
+        self.forgotten: list[tuple[float, int, str]] = []  # (seconds in, manager id, lead id) seen at rest
 
-    async def look(self, conn: Any, at: float, started: float) -> None:
-        managers = (await conn.execute(select(Manager.id, Manager.site_id, Manager.active, Manager.busy_lead_id))).all()
-        queued = (await conn.execute(
-            select(Lead.id, Lead.site_id, Lead.attempt).where(Lead.status == LeadStatus.QUEUED)
-        )).all()
-        tried: dict[str, set[int]] = {}
-        if queued:
-            attempt = {row.id: row.attempt for row in queued}
-            rows = await conn.execute(
-                select(CallLeg.lead_id, CallLeg.manager_id, CallLeg.step)
-                .where(CallLeg.lead_id.in_(list(attempt)), CallLeg.manager_id.is_not(None))
-            )
-            for row in rows:
-                if attempt_of(row.step) == attempt[row.lead_id]:
-                    tried.setdefault(row.lead_id, set()).add(row.manager_id)
-        waiting: dict[int, list[set[int]]] = {}
+    def _state(self) -> tuple[bool, tuple[int, ...]]:
+        engines = [r.engine for r in self.runtimes]
+        return all(e.at_rest for e in engines), tuple(e.batches for e in engines)
+
+    async def look(self, watcher: Any, at: float, started: float, now: datetime) -> None:
+        rest_before, batches_before = self._state()
+        async with watcher.connect() as conn:
+            await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            managers = (await conn.execute(
+                select(Manager.id, Manager.site_id, Manager.active, Manager.busy_lead_id))).all()
+            queued = (await conn.execute(
+                select(Lead.id, Lead.site_id, Lead.attempt, Lead.wake_at).where(Lead.status == LeadStatus.QUEUED)
+            )).all()
+            tried: dict[str, set[int]] = {}
+            if queued:
+                attempt = {row.id: row.attempt for row in queued}
+                rows = await conn.execute(
+                    select(CallLeg.lead_id, CallLeg.manager_id, CallLeg.step)
+                    .where(CallLeg.lead_id.in_(list(attempt)), CallLeg.manager_id.is_not(None))
+                )
+                for row in rows:
+                    if attempt_of(row.step) == attempt[row.lead_id]:
+                        tried.setdefault(row.lead_id, set()).add(row.manager_id)
+            await conn.rollback()
+        rest_after, batches_after = self._state()
+        at_rest = rest_before and rest_after and batches_before == batches_after
+        self.looks_at_rest += at_rest
+        waiting: dict[int, list[tuple[str, bool, set[int]]]] = {}
         for row in queued:
-            waiting.setdefault(row.site_id, []).append(tried.get(row.id, set()))
+            in_queue = row.wake_at is None or row.wake_at > now
+            waiting.setdefault(row.site_id, []).append((row.id, in_queue, tried.get(row.id, set())))
         for m in managers:
-            idle = m.active and m.busy_lead_id is None and any(m.id not in t for t in waiting.get(m.site_id, []))
+            takers = [(lead_id, in_queue) for lead_id, in_queue, t in waiting.get(m.site_id, []) if m.id not in t]
+            idle = m.active and m.busy_lead_id is None and bool(takers)
             if idle:
                 self.idle_since.setdefault(m.id, at)
+                forgotten = [lead_id for lead_id, in_queue in takers if in_queue]
+                if at_rest and forgotten:
+                    self.forgotten.append((at - started, m.id, forgotten[0]))
             elif m.id in self.idle_since:
                 self._close(m.id, at, started)
 
@@ -231,19 +273,21 @@ async def run(url: str, burst: Burst, workdir: Path) -> Figures:
         runtimes.append(Runtime.build(Settings(database_url=url), clock=clock, provider=sim,
                                       broadcast=MemoryBroadcast(), poll_interval=burst.poll_interval))
     watcher = db.create_engine(url)
-    watch = IdleWatch()
+    watch = IdleWatch(runtimes)
     with _errors_logged() as errors:
         try:
-            await seed(watcher, burst, clock.now())
-            started = time.monotonic()
+            await seed(watcher, burst, clock.now(), leads=False)
             for runtime in runtimes:
                 await runtime.start()
+            # The burst arrives at running engines, as the intake would announce it.
+            await seed(watcher, burst, clock.now(), sites=False)
+            started = time.monotonic()
+            for runtime in runtimes:
                 runtime.engine.nudge()
             drained = None
             while time.monotonic() - started < burst.deadline:
+                await watch.look(watcher, time.monotonic(), started, clock.now())
                 async with watcher.connect() as conn:
-                    now = time.monotonic()
-                    await watch.look(conn, now, started)
                     left = (await conn.execute(
                         select(Lead.id).where(Lead.status.not_in([s.value for s in TERMINAL])).limit(1)
                     )).first()
@@ -262,7 +306,7 @@ async def run(url: str, burst: Burst, workdir: Path) -> Figures:
     dials = [json.loads(line) for line in dial_log.read_text().splitlines()] if dial_log.exists() else []
     per_leg = Counter(str(d["leg_id"]) for d in dials)
     return Figures(
-        burst, drained, watch.total, watch.longest, watch.worst,
+        burst, drained, watch.total, watch.longest, watch.worst, watch.looks_at_rest, watch.forgotten,
         dialed_twice=[leg for leg, n in per_leg.items() if n > 1],
         reported=sum(s.reported for s in sims), lost=[x for s in sims for x in s.lost],
         statuses=statuses, errors=errors.seen,
