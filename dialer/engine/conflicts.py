@@ -18,14 +18,15 @@ log = logging.getLogger("ringback.engine")
 
 T = TypeVar("T")
 
-CONFLICTS = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected (PostgreSQL)
+CONFLICTS = {"40001": "a serialization failure", "40P01": "a deadlock"}  # PostgreSQL's SQLSTATEs
 TRIES = 5
 PAUSE = 0.05  # seconds: the pause before the n-th retry is up to n times this (real time, jittered)
 
 
-def is_conflict(exc: BaseException) -> bool:
+def conflict(exc: BaseException) -> str | None:
+    """What kind of conflict `exc` is (None: none)."""
     orig = getattr(exc, "orig", None)
-    return getattr(orig, "sqlstate", None) in CONFLICTS or getattr(orig, "pgcode", None) in CONFLICTS
+    return CONFLICTS.get(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
 
 
 async def retried(what: str, attempt: Callable[[], Awaitable[T]], tries: int = TRIES) -> T:
@@ -34,9 +35,9 @@ async def retried(what: str, attempt: Callable[[], Awaitable[T]], tries: int = T
         try:
             return await attempt()
         except Exception as exc:
-            if n == tries or not is_conflict(exc):
+            kind = conflict(exc)
+            if n == tries or kind is None:
                 raise
-            log.info("%s met a conflict (%s): trying again (%d of %d)", what, type(getattr(exc, "orig", exc)).__name__,
-                     n + 1, tries)
+            log.info("%s met %s: trying again (%d of %d)", what, kind, n + 1, tries)
         await asyncio.sleep(random.uniform(0, PAUSE * n))
     raise AssertionError("unreachable")
