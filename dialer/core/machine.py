@@ -23,7 +23,6 @@ class Policy:
     whisper_seconds: int = 40  # how long a manager may listen to the whisper before pressing 1
     visitor_retries: int = 2  # further attempts after the visitor did not answer
     retry_delay: int = 180  # seconds between those attempts
-    queue_poll: int = 30  # a queued lead looks for a free manager at least this often
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
     grace: int = 10  # margin over the provider's own timeouts before our deadline fires
     confirm_after: int = 10 * 60  # a callback further away than this is confirmed by text message
@@ -67,7 +66,9 @@ class LeadView:
     # The earliest moment a ring may start within every window (visitor, site, some manager's hours);
     # None when no such moment exists within the horizon. Computed by the engine from `now`.
     allowed_at: datetime | None = None
-    queue_ahead: int = 0  # older leads of the same site waiting in the queue
+    # When a manager now off duty comes on duty (None: none will within the horizon): a queued lead
+    # looks again then. Otherwise it waits for a manager to become free, which wakes it (the engine).
+    duty_from: datetime | None = None
     routing: str = "sequential"  # sequential | simultaneous | round_robin
     rotation: int = 0  # round robin: how many places to rotate the manager list
     scheduled_for: datetime | None = None  # when we promised to call
@@ -80,6 +81,7 @@ class LeadView:
 
 class Trigger(StrEnum):
     WAKE = "wake"  # the lead's wake-up time has come
+    QUEUE = "queue"  # a manager of its site may be free: a queued lead looks for one
     LEG = "leg"  # one of its legs changed
     CANCEL = "cancel"  # the visitor or a manager withdrew the request
     CALL_BACK = "call_back"  # a manager pressed "call back now" on a missed lead or a message
@@ -169,9 +171,11 @@ def decide(lead: LeadView, trigger: Trigger, now: datetime, policy: Policy) -> D
         if lead.status in WAITING:
             return _hunt(lead, now, policy)
         return _deadline_passed(lead, now, policy)
+    if trigger is Trigger.QUEUE:
+        return _hunt(lead, now, policy) if lead.status is LeadStatus.QUEUED else unchanged(lead)
     if trigger is Trigger.LEG:
         return _on_leg_change(lead, now, policy)
-    raise IllegalMove(f"expected a wake, leg or cancel trigger, got {trigger!r}")
+    raise IllegalMove(f"expected a wake, queue, leg or cancel trigger, got {trigger!r}")
 
 
 def _schedule(
@@ -219,11 +223,13 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
         note = "no manager answered" if lead.managers else "the site has no active manager"
         return Decision(LeadStatus.MISSED, None, lead.attempt, (*hangups, SendText("missed")), (note,), note)
     free = [m for m in untried if m.free]
-    first_in_line = lead.status is not LeadStatus.QUEUED or lead.queue_ahead == 0
-    if not free or not first_in_line:
+    if not free:
+        # Waiting in the queue, with no wake-up of its own but a manager coming on duty: a manager who
+        # becomes free wakes the site's queue, oldest first (the engine steps a site's queued leads in
+        # queue order, so a free manager takes the longest-waiting lead that can take them).
         return Decision(
             LeadStatus.QUEUED,
-            now + timedelta(seconds=policy.queue_poll),
+            lead.duty_from,
             lead.attempt,
             hangups,
             () if lead.status is LeadStatus.QUEUED else ("every manager is busy: waiting in the queue",),

@@ -47,8 +47,23 @@ def on_duty(now: datetime, site: SiteConfig, managers: Sequence[ManagerLike], ri
     return result
 
 
+def next_on_duty(now: datetime, site: SiteConfig, managers: Sequence[ManagerLike], ring: float) -> datetime | None:
+    """When the first of these managers who is off duty now comes on duty (None: nobody is off duty, or
+    nobody comes on within the horizon): a queued lead's one wake-up of its own."""
+    starts = []
+    for m in managers:
+        hours = site.hours_of(m)
+        if hours is not None and not hours.fits(now, ring):
+            start = hours.next_fit(now, ring)
+            if start is not None:
+                starts.append(start)
+    return min(starts, default=None)
+
+
 def fits(when: datetime, site: SiteConfig, managers: Sequence[ManagerLike], visitor_tz: str, ring: float) -> bool:
     return allowed_at(when, site, managers, visitor_tz, ring) == when
 
 
-__all__ = ["allowed_at", "business_hours", "common", "fits", "next_allowed", "on_duty", "visitor_window"]
+__all__ = [
+    "allowed_at", "business_hours", "common", "fits", "next_allowed", "next_on_duty", "on_duty", "visitor_window",
+]

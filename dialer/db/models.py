@@ -300,3 +300,20 @@ class DashboardSession(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+
+class HeldEvent(Base):
+    """A provider's report on a leg that could not be applied when it came (the database away, a step
+    that kept failing): kept here, and applied later by whichever engine gets to it first (the step that
+    applies it deletes it, in its own transaction)."""
+
+    __tablename__ = "held_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[str | None] = mapped_column(String(32))  # None: not known yet when it was held
+    leg_id: Mapped[str] = mapped_column(String(32))
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)  # `dialer/core/event_codec.py`
+    reason: Mapped[str] = mapped_column(Text, default="")  # the error it met (its type: no parameters)
+    held_at: Mapped[datetime]
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime] = mapped_column(index=True)

@@ -8,9 +8,11 @@ and applies the decision (the rules, all in `dialer/core`), writes the changed r
 exactly once whatever other engines do (`dialing`). Wake-up times live in the database, so a new engine
 on the same database resumes every lead where the last one stopped.
 
-Its length (a little under 500 lines): the batch's lifecycle, scheduling (and waiting while the database
-is away) and one transaction's steps read best together; dialing and telling after the commit are already
-modules of their own, and so are the backoff and the quiet log (`dialer.retrying`).
+Its length (about 500 lines): the batch's lifecycle, scheduling (and waiting while the database is away)
+and one transaction's steps read best together; what is around them has modules of its own: dialing and
+telling after the commit, waking a site's queue (`queue`), reports held for later (`held`), conflicts
+tried again (`conflicts`), what the machine needs beyond the records (`context`), and the backoff and
+the quiet log (`dialer.retrying`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,19 +32,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from dialer import metrics
 from dialer.broadcast.memory import Broadcast
 from dialer.clock import Clock, Timer
-from dialer.core import apply, views, windows
+from dialer.core import apply, views
 from dialer.core.events import LegEvent
 from dialer.core.legs import LEG_ONLY
 from dialer.core.machine import IllegalMove, Policy, Trigger, decide
 from dialer.core.notices import Notices
 from dialer.core.records import LeadRow, LegRow, ManagerRow
-from dialer.core.states import LeadStatus
 from dialer.core.step import Step
 from dialer.db.models import new_id
-from dialer.engine import store
+from dialer.engine import conflicts, store
+from dialer.engine.context import lead_context
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
+from dialer.engine.held import HeldEvents
 from dialer.engine.inbox import Inbox, Work
 from dialer.engine.parking import Parking
+from dialer.engine.queue import QueueWaker
 from dialer.engine.reconcile import Reconciler
 from dialer.engine.telling import Teller
 from dialer.retrying import Backoff, QuietLog, database_down
@@ -83,6 +86,10 @@ HANDS = 4
 # Database connections the engine uses at once (the pool has 30); SQLite has one writer at a time.
 CONCURRENCY = 10
 RETRY_DELAY = 1.0  # seconds before due leads whose steps all failed are looked at again
+# With polling on, at most this often (seconds): held provider reports are tried again, and sites with a
+# free manager and a queued lead are looked for (a safety net under the queue's own wake-ups; no writes).
+HELD_EVERY = 1.0
+QUEUE_SAFETY_EVERY = 10.0
 
 
 @dataclass(frozen=True)
@@ -124,12 +131,13 @@ class Engine:
         self.running = False
         self.inbox = Inbox()
         self._hands = 0  # batches being stepped now
-        self._queue_moved = False  # a step made a queued lead due: look for due leads after it
+        self.batches = 0  # batches started so far
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
         self._recovered_at: datetime | None = None
         self.ticked_at: float | None = None  # time.monotonic() of the last tick that went well
+        self._last: dict[str, datetime] = {}  # when each of the poll's slower chores last ran
         # The database away: the tick tries again after a growing wait (nudges do not hurry it), and the
         # same error is logged once a second at most.
         self._backoff = Backoff(first=1.0, cap=30.0)
@@ -158,7 +166,14 @@ class Engine:
         # Calls whose end may never be reported (their process died): asked about (`reconcile`).
         self.reconciler = Reconciler(self.database, provider, clock, self.on_provider_event, self._slots)
         # Leads whose step keeps failing (not for want of the database) are parked (`parking`).
-        self.parking = Parking(self.database, provider, clock, self.site_cache, lambda: self.nudge(announce=True))
+        self.parking = Parking(self.database, provider, clock, self.site_cache, self._freed_by_parking)
+        self.queue = QueueWaker(self.database, self._slots, clock, self.policy.ring_timeout, self.sites,
+                                self.enqueue)
+        self.held = HeldEvents(self.database, self._slots, clock, self.submit, self.dialer.lead_of)
+
+    def _freed_by_parking(self, site_id: int) -> None:
+        self.queue.wake([site_id])
+        self.nudge(announce=True)
 
     async def recover_pending_legs(self, older_than: float) -> None:
         """Finish dials that were interrupted (`dialing.Dialer.recover`)."""
@@ -167,12 +182,13 @@ class Engine:
     # lifecycle --------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.running = True
+        self.running = self.held.running = True
         self.provider.attach(self.on_provider_event)
         try:
             await self.recover_pending_legs(older_than=0)
-        except Exception as exc:  # the database away at start-up: the poll's recovery finds them later
-            self._quiet.error("recovering unconfirmed dials at start-up", exc, now=time.monotonic())
+            await self.held.apply_due()
+        except Exception as exc:  # the database away at start-up: the poll finds them later
+            self._quiet.error("recovering unconfirmed dials and held reports at start-up", exc, now=time.monotonic())
         self.reconciler.start(repeat=self.poll_interval is not None)
         self._schedule(0)
 
@@ -180,6 +196,8 @@ class Engine:
         """Stop claiming work; what is in flight finishes. Nothing is lost: the database holds it."""
         self.pause()
         self.provider.attach(None)
+        await self.queue.wait()
+        await self.held.stop()
         await self._idle.wait()
 
     def pause(self) -> None:
@@ -197,16 +215,10 @@ class Engine:
         if announce and self.announce is not None:
             self.announce()
 
-    @contextmanager
-    def _working(self) -> Iterator[None]:
-        self._busy += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._busy -= 1
-            if self._busy == 0:
-                self._idle.set()
+    @property
+    def at_rest(self) -> bool:
+        """Nothing in hand: no batch being stepped, no work waiting for a hand, no queue round under way."""
+        return self._busy == 0 and not len(self.inbox) and self.queue.at_rest
 
     # scheduling -------------------------------------------------------------------------------------
 
@@ -231,8 +243,8 @@ class Engine:
         claimed: list[Work] = []
         try:
             claimed = await self._step_due()
-            if self.poll_interval is not None and self._recovery_due():
-                await self.recover_pending_legs(older_than=CLAIM_GRACE)
+            if self.poll_interval is not None:
+                await self._chores()
             # The next wake-up is set as soon as these steps are committed, while their calls are placed.
             # When due leads were found but none could be stepped (a step that keeps failing), wait a
             # moment rather than look again at once, over and over.
@@ -261,16 +273,27 @@ class Engine:
         self._schedule(delay)
         self._not_before = self.clock.now() + timedelta(seconds=delay)
 
-    def _recovery_due(self) -> bool:
-        """Look for unconfirmed dials once per poll interval, not on every one of many ticks under load."""
+    async def _chores(self) -> None:
+        """The poll's slower work, each at most once per its interval (not on every one of many ticks
+        under load): dials never confirmed, held reports, and the queue's safety net."""
+        if self._due("recover", self.poll_interval or 0):
+            await self.recover_pending_legs(older_than=CLAIM_GRACE)
+        if self._due("held", HELD_EVERY):
+            await self.held.apply_due()
+        if self._due("queue", QUEUE_SAFETY_EVERY):
+            async with self._slots, self.autocommit.connect() as conn:
+                self.queue.wake(await store.sites_waiting(conn))
+
+    def _due(self, chore: str, every: float) -> bool:
         now = self.clock.now()
-        if self._recovered_at is not None and (now - self._recovered_at).total_seconds() < (self.poll_interval or 0):
+        last = self._last.get(chore)
+        if last is not None and (now - last).total_seconds() < every:
             return False
-        self._recovered_at = now
+        self._last[chore] = now
         return True
 
     async def _schedule_next(self, at_least: float = 0.0) -> None:
-        async with self.autocommit.connect() as conn:
+        async with self._slots, self.autocommit.connect() as conn:
             wake = await store.next_wake(conn)
         delays = [] if self.poll_interval is None else [self.poll_interval]
         if wake is not None:
@@ -307,11 +330,19 @@ class Engine:
         self._pump()
         return done
 
+    def enqueue(self, items: list[tuple[str, Work]]) -> list[Work]:
+        """Queue work for several leads at once, in this order (one batch steps them in it); returns the
+        work whose futures tell when each is done."""
+        works = [self.inbox.put(lead_id, work) for lead_id, work in items]
+        self._pump()
+        return works
+
     def _pump(self) -> None:
         if self._hands_resume_at is not None and self.clock.now() < self._hands_resume_at:
             return  # the database was away: the hands wait (`_after_batch`)
         while self._hands < self.hands and len(self.inbox):
             batch = self.inbox.take(BATCH)
+            self.batches += 1
             self._hands += 1
             self._busy += 1  # counted from now, so that `stop` waits for it even before it starts
             self._idle.clear()
@@ -324,6 +355,10 @@ class Engine:
         try:
             try:
                 plans = await self._step_batch(batch)
+                # A manager became free: the longest-waiting leads of that site that can take one are
+                # stepped now (`queue.py`).
+                self.queue.wake({job.lead.site_id for job in plans.values()
+                                 if isinstance(job, Job) and job.plan.released_managers})
             finally:
                 self.inbox.release([lead_id for lead_id, _ in batch])
                 self._hands -= 1
@@ -392,18 +427,32 @@ class Engine:
         return outcomes
 
     async def _step_alone(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
-        async with self._slots:
-            with metrics.STEP_SECONDS.time():
-                return await self._step(batch)
+        """One transaction, tried again after a deadlock or a serialization failure (the work is kept)."""
+
+        async def attempt() -> dict[str, Any]:
+            async with self._slots:
+                with metrics.STEP_SECONDS.time():
+                    return await self._step(batch)
+
+        return await conflicts.retried("a step", attempt)
 
     # events -----------------------------------------------------------------------------------------
 
     async def on_provider_event(self, event: LegEvent) -> None:
-        lead_id = await self.dialer.lead_of(event.leg_id)
+        """Apply a provider's report; one that cannot be applied now is held and applied later (`held.py`),
+        never dropped."""
+        try:
+            lead_id = await self.dialer.lead_of(event.leg_id)
+        except Exception as exc:
+            await self.held.keep(None, event, exc)
+            return
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
             return
-        await self.submit(lead_id, Work(Trigger.LEG, event))
+        try:
+            await self.submit(lead_id, Work(Trigger.LEG, event))
+        except Exception as exc:
+            await self.held.keep(lead_id, event, exc)
 
     async def cancel(self, lead_id: str) -> LeadRow | None:
         """The visitor or a manager withdrew the request: calls under way are hung up. Returns the lead
@@ -435,20 +484,25 @@ class Engine:
     # one transaction --------------------------------------------------------------------------------
 
     async def _step(self, batch: list[tuple[str, Work]]) -> dict[str, Any]:
-        """Lock the batch's leads, apply each one's work, decide, write it all, commit."""
+        """Lock the batch's leads, apply each one's work, decide, write it all, commit.
+
+        The lock order (every transaction that locks more than one row keeps it; `store.py`): leads, those
+        waited for first, then those skipped when taken; then the sites' managers; then legs, each in id
+        order. Nothing is locked after the managers but legs."""
         async with self.database.begin() as conn:
             now = self.clock.now()
             step = Step(now)
-            found = await store.lock_leads(conn, [i for i, w in batch if w.skip_locked], skip_locked=True)
-            found.update(await store.lock_leads(conn, [i for i, w in batch if not w.skip_locked]))
+            found = await store.lock_leads(conn, [i for i, w in batch if not w.skip_locked])
+            found.update(await store.lock_leads(conn, [i for i, w in batch if w.skip_locked], skip_locked=True))
+            held = await store.take_held(conn, [w.held_id for _, w in batch if w.held_id is not None])
             live: list[tuple[LeadRow, list[LegRow], Work]] = []
             for lead_id, work in batch:
-                if lead_id not in found:
-                    continue  # gone, or (a wake-up) another engine is stepping it
+                if lead_id not in found or (work.held_id is not None and work.held_id not in held):
+                    continue  # gone; another engine is stepping it (a wake-up); the held report is applied
                 lead, legs = found[lead_id]
+                if work.trigger in (Trigger.WAKE, Trigger.QUEUE) and not self.running:
+                    continue  # stopping: what is not started yet stays due for another engine
                 if work.trigger is Trigger.WAKE:
-                    if not self.running:
-                        continue  # stopping: what is not started yet stays due for another engine
                     if lead.wake_at is None or lead.wake_at > now:
                         continue  # another engine moved it on since we read the due list
                     metrics.WAKE_LATENESS.observe((now - lead.wake_at).total_seconds())
@@ -460,21 +514,16 @@ class Engine:
             site_ids = {lead.site_id for lead, _, _ in deciding}
             managers = await store.lock_managers(conn, site_ids)
             sites = await self.sites(conn, site_ids)
-            queued = [lead.id for lead, _, _ in deciding if lead.status == LeadStatus.QUEUED]
-            ahead = await store.queues_ahead(conn, queued)
             await self._learn_names(conn, [leg for lead, legs, work in live for leg in legs
                                            if work.event is not None and leg.id == work.event.leg_id])
             plans: dict[str, Any] = {}
             for lead, legs, work in live:
                 site = sites.get(lead.site_id)
                 plans[lead.id] = await self._decide(conn, step, lead, legs, work, site,
-                                                    managers.get(lead.site_id, []), ahead.get(lead.id, 0))
+                                                    managers.get(lead.site_id, []))
             log_hunt(step, {leg.id: leg for _, legs, _ in live for leg in legs})
             await store.flush(conn, step, [lead for lead, _, _ in live], [leg for _, legs, _ in live for leg in legs],
                               [m for ms in managers.values() for m in ms])
-            freed = {job.lead.site_id for job in plans.values() if job is not None and job.plan.released_managers}
-            if await store.wake_oldest_queued(conn, freed, now):
-                self._queue_moved = True
             return plans
 
     async def _decide(
@@ -486,7 +535,6 @@ class Engine:
         work: Work,
         site: store.SiteRow | None,
         managers: list[ManagerRow],
-        queue_ahead: int,
     ) -> Job | None:
         """Apply the work to the lead's records, decide, apply the decision (the rules are in core)."""
         now = step.now
@@ -495,7 +543,7 @@ class Engine:
                                      event=work.event, prefer=work.prefer, when=work.when):
             return None
         assert site is not None  # every lead that gets this far had its site read
-        context = await self._context(conn, lead, site, managers, now, queue_ahead)
+        context = await lead_context(conn, self.policy, lead, site, managers, now)
         view = views.lead_view(lead, managers, legs, **context)
         decision = decide(view, work.trigger, now, self.policy)
         plan = apply.apply_decision(step, lead, legs, managers, decision, new_id)
@@ -511,23 +559,6 @@ class Engine:
         if missing:
             self._names.update(await store.manager_names(conn, missing))
 
-    async def _context(
-        self, conn: AsyncConnection, lead: LeadRow, site: store.SiteRow, managers: list[ManagerRow],
-        now: datetime, queue_ahead: int,
-    ) -> dict[str, Any]:
-        """What the state machine needs beyond the lead itself: windows, duty, queue, routing."""
-        ring = self.policy.ring_timeout
-        active = [m for m in managers if m.active]
-        context: dict[str, Any] = {
-            "allowed_at": windows.allowed_at(now, site, active, lead.timezone, ring),
-            "on_duty": windows.on_duty(now, site, active, ring),
-            "routing": site.routing,
-            "queue_ahead": queue_ahead,
-        }
-        if site.routing == "round_robin" and lead.status in (LeadStatus.QUEUED, LeadStatus.SCHEDULED):
-            context["rotation"] = await store.leads_before(conn, lead)
-        return context
-
     # after the commit -------------------------------------------------------------------------------
 
     async def _perform(self, jobs: list[Job]) -> None:
@@ -539,9 +570,6 @@ class Engine:
             if isinstance(outcome, Exception):
                 log.warning("telling lead %s's step failed: %r", job.lead.id, outcome)
         await self.dialer.dial([(job.lead, job.site, leg) for job in jobs for leg, _ in job.plan.calls])
-        if self._queue_moved:
-            self._queue_moved = False
-            self.nudge(announce=False)  # this engine takes the queued lead; no need to tell the others
         for job in jobs:
             if job.lead.wake_at is not None:
                 self._schedule((job.lead.wake_at - self.clock.now()).total_seconds())

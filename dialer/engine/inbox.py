@@ -27,6 +27,7 @@ class Work:
     event: LegEvent | None = None
     prefer: int | None = None  # call back now: ring this manager first
     when: datetime | None = None  # reschedule: the visitor's new time
+    held_id: int | None = None  # a provider report held for later (`held.py`): its row, deleted when applied
     # Resolved once the step is committed (True), found nothing to do (False) or failed (None)...
     committed: asyncio.Future[Any] = field(default_factory=_future)
     # ...and with the lead as it stands once the step is also acted on (None: nothing to do).
@@ -34,8 +35,9 @@ class Work:
 
     @property
     def skip_locked(self) -> bool:
-        """A due lead another engine is stepping right now is theirs; anything else waits for its turn."""
-        return self.trigger is Trigger.WAKE
+        """A due or queued lead another engine is stepping right now is theirs; anything else waits for
+        its turn."""
+        return self.trigger in (Trigger.WAKE, Trigger.QUEUE)
 
 
 class Inbox:
@@ -49,14 +51,14 @@ class Inbox:
 
     def put(self, lead_id: str, work: Work) -> Work:
         """Queue `work`; returns the work whose futures tell when it is done (a wake-up already waiting
-        for this lead covers a second one)."""
+        for this lead covers a second one, and a queue wake-up another)."""
         queue = self._pending.get(lead_id)
         if queue is None:
             queue = self._pending[lead_id] = deque()
             if lead_id not in self._busy:
                 self._ready.append(lead_id)
-        elif work.trigger is Trigger.WAKE:
-            waiting = next((w for w in queue if w.trigger is Trigger.WAKE), None)
+        elif work.trigger in (Trigger.WAKE, Trigger.QUEUE):
+            waiting = next((w for w in queue if w.trigger is work.trigger), None)
             if waiting is not None:
                 return waiting
         queue.append(work)

@@ -32,7 +32,6 @@ from dialer.clock import Clock
 from dialer.core.hours import zone
 from dialer.core.states import TERMINAL, LeadStatus, LegStatus
 from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site, SiteNotice, table_of
-from dialer.engine import store
 from dialer.retrying import QuietLog, database_down
 from dialer.sites.cache import SiteCache
 from dialer.telephony.base import Provider, ProviderError
@@ -50,12 +49,12 @@ _events, _notices, _sites = table_of(LeadEvent), table_of(SiteNotice), table_of(
 
 class Parking:
     def __init__(self, database: AsyncEngine, provider: Provider, clock: Clock, sites: SiteCache,
-                 freed: Callable[[], None]) -> None:
+                 freed: Callable[[int], None]) -> None:
         self.database = database
         self.provider = provider
         self.clock = clock
         self.sites = sites
-        self._freed = freed  # managers were freed: look for due leads
+        self._freed = freed  # managers of this site were freed: its queue is woken
         self._failures: dict[str, int] = {}
         self._quiet = QuietLog(log)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -105,8 +104,6 @@ class Parking:
             await conn.execute(_events.insert().values(lead_id=lead_id, at=now, kind="status",
                                                        status=LeadStatus.FAILED.value, detail=reason))
             await self._tell_owner(conn, lead.site_id, lead_id, now)
-            if freed.rowcount:
-                await store.wake_oldest_queued(conn, {lead.site_id}, now)
             live = (await conn.execute(select(_legs.c.provider_sid).where(
                 _legs.c.lead_id == lead_id, _legs.c.provider_sid.is_not(None),
                 _legs.c.status != LegStatus.ENDED.value,
@@ -119,7 +116,7 @@ class Parking:
             except ProviderError as exc:
                 log.warning("hanging up a parked lead's call failed: %s", exc.reason)
         if freed.rowcount:
-            self._freed()
+            self._freed(lead.site_id)
         return True
 
     async def _tell_owner(self, conn: AsyncConnection, site_id: int, lead_id: str, now: datetime) -> None:

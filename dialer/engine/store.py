@@ -13,20 +13,24 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Update, bindparam, func, insert, select, update
+from sqlalchemy import Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from dialer.core.records import LeadRow, LegRow, ManagerRow
+from dialer.core import event_codec
+from dialer.core.events import LegEvent
+from dialer.core.queue_order import Waiting
+from dialer.core.records import LeadRow, LegRow, ManagerRow, attempt_of
 from dialer.core.site_config import SiteConfig
 from dialer.core.states import TERMINAL, LeadStatus, LegRole, LegStatus
 from dialer.core.step import Step
-from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site, table_of
+from dialer.db.models import CallLeg, HeldEvent, Lead, LeadEvent, Manager, Site, table_of
 
 leads = leads_table = table_of(Lead)
 legs_table = table_of(CallLeg)
 managers_table = table_of(Manager)
 sites_table = table_of(Site)
 events_table = table_of(LeadEvent)
+held_table = table_of(HeldEvent)
 
 SiteRow = SiteConfig  # a site as the engine reads it (dialer/sites/cache.py)
 
@@ -53,7 +57,7 @@ async def flush(
 async def _update_changed(conn: AsyncConnection, table: Any, records: list[Any]) -> None:
     """One UPDATE per set of changed columns, executed for every record that changed those."""
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for record in records:
+    for record in sorted(records, key=lambda r: r.id):  # rows locked in id order (the lock order)
         if record.is_new:
             record.mark_written()
             continue
@@ -235,7 +239,7 @@ async def set_sids(conn: AsyncConnection, sids: dict[str, str]) -> dict[str, tup
     than ours: somebody else's call for the leg came first; an ended leg: it ended before we knew)."""
     if not sids:
         return {}
-    await conn.execute(_SET_SID, [{"w_id": leg_id, "v_sid": sid} for leg_id, sid in sids.items()])
+    await conn.execute(_SET_SID, [{"w_id": leg_id, "v_sid": sids[leg_id]} for leg_id in sorted(sids)])
     rows = await conn.execute(_SIDS_AND_STATUS, {"legs": sorted(sids)})
     return {row.id: (row.provider_sid, row.status) for row in rows}
 
@@ -287,31 +291,6 @@ async def queue_ahead(conn: AsyncConnection | AsyncSession, lead: LeadRow | Lead
     return int((await conn.execute(_QUEUE_AHEAD, params)).scalar_one())
 
 
-_Q_OTHER = leads.alias("other")
-# A count per lead, each from the (site, status) index: a join of the batch against every queued lead
-# lets the planner pick a plan that reads them all.
-_QUEUES_AHEAD = select(
-    leads.c.id,
-    select(func.count())
-    .select_from(_Q_OTHER)
-    .where(
-        _Q_OTHER.c.site_id == leads.c.site_id,
-        _Q_OTHER.c.status == LeadStatus.QUEUED.value,
-        (_Q_OTHER.c.created_at < leads.c.created_at)
-        | ((_Q_OTHER.c.created_at == leads.c.created_at) & (_Q_OTHER.c.id < leads.c.id)),
-    )
-    .correlate(leads)
-    .scalar_subquery(),
-).where(leads.c.id.in_(bindparam("ids", expanding=True)))
-
-
-async def queues_ahead(conn: AsyncConnection, lead_ids: list[str]) -> dict[str, int]:
-    """For each of these leads, how many of its site's leads have waited in the queue longer (0: absent)."""
-    if not lead_ids:
-        return {}
-    return {row[0]: int(row[1]) for row in await conn.execute(_QUEUES_AHEAD, {"ids": lead_ids})}
-
-
 _MANAGER_LEGS = select(func.count()).select_from(legs_table).where(
     legs_table.c.lead_id == bindparam("lead_id"),
     legs_table.c.role == LegRole.MANAGER.value,
@@ -331,27 +310,94 @@ async def leads_before(conn: AsyncConnection, lead: LeadRow) -> int:
     return int((await conn.execute(_LEADS_BEFORE, params)).scalar_one())
 
 
-_OLDER = leads.alias("older")
-_WAKE_OLDEST = (
-    update(leads)
-    .where(leads.c.site_id.in_(bindparam("sites", expanding=True)), leads.c.status == LeadStatus.QUEUED.value)
-    .where(
-        ~select(_OLDER.c.id)
-        .where(
-            _OLDER.c.site_id == leads.c.site_id,
-            _OLDER.c.status == LeadStatus.QUEUED.value,
-            (_OLDER.c.created_at < leads.c.created_at)
-            | ((_OLDER.c.created_at == leads.c.created_at) & (_OLDER.c.id < leads.c.id)),
-        )
-        .exists()
-    )
-    .values(wake_at=bindparam("v_now", type_=leads.c.wake_at.type))
+_QUEUE = (
+    select(leads.c.id, leads.c.attempt)
+    .where(leads.c.site_id == bindparam("site_id"), leads.c.status == LeadStatus.QUEUED.value)
+    .order_by(leads.c.created_at, leads.c.id)
+    .limit(bindparam("limit"))
 )
+_TRIED = select(legs_table.c.lead_id, legs_table.c.manager_id, legs_table.c.step).where(
+    legs_table.c.lead_id.in_(bindparam("ids", expanding=True)), legs_table.c.manager_id.is_not(None)
+)
+_SITE_MANAGERS = select(*_MANAGER_COLUMNS).where(managers_table.c.site_id == bindparam("site_id"))
+_FREE_MANAGER = (
+    select(managers_table.c.id)
+    .where(managers_table.c.site_id == leads.c.site_id, managers_table.c.active.is_(True),
+           managers_table.c.busy_lead_id.is_(None))
+    .correlate(leads)
+    .exists()
+)
+_SITES_WAITING = select(leads.c.site_id).where(leads.c.status == LeadStatus.QUEUED.value, _FREE_MANAGER).distinct()
 
 
-async def wake_oldest_queued(conn: AsyncConnection, site_ids: set[int], now: datetime) -> bool:
-    """Each of these sites' longest-waiting queued lead is due now (a manager became free)."""
-    if not site_ids:
-        return False
-    result = await conn.execute(_WAKE_OLDEST, {"sites": sorted(site_ids), "v_now": now})
-    return result.rowcount > 0
+async def queue(conn: AsyncConnection, site_id: int, limit: int) -> list[Waiting]:
+    """The site's queued leads, longest-waiting first (at most `limit`), each with the managers its
+    current attempt has rung. Read without locks: what to wake, not what to decide."""
+    rows = (await conn.execute(_QUEUE, {"site_id": site_id, "limit": limit})).all()
+    if not rows:
+        return []
+    attempts = {row.id: row.attempt for row in rows}
+    tried: dict[str, set[int]] = {}
+    for leg in await conn.execute(_TRIED, {"ids": list(attempts)}):
+        if attempt_of(leg.step) == attempts[leg.lead_id]:
+            tried.setdefault(leg.lead_id, set()).add(leg.manager_id)
+    return [Waiting(row.id, frozenset(tried.get(row.id, ()))) for row in rows]
+
+
+async def site_managers(conn: AsyncConnection, site_id: int) -> list[ManagerRow]:
+    """The site's managers as they are now, unlocked."""
+    return [ManagerRow(row) for row in await conn.execute(_SITE_MANAGERS, {"site_id": site_id})]
+
+
+async def sites_waiting(conn: AsyncConnection) -> set[int]:
+    """Sites with a queued lead and an active manager held by nobody: the safety poll's question (it
+    writes nothing; the queue's own wake-ups are the event-driven path)."""
+    return set((await conn.execute(_SITES_WAITING)).scalars())
+
+
+# provider reports held for later ---------------------------------------------------------------------
+
+_HELD_DUE = (
+    select(held_table.c.id, held_table.c.lead_id, held_table.c.leg_id, held_table.c.event, held_table.c.tries)
+    .where(held_table.c.next_try_at <= bindparam("now", type_=held_table.c.next_try_at.type))
+    .order_by(held_table.c.id)
+    .limit(bindparam("limit"))
+)
+_TAKE_HELD = delete(held_table).where(held_table.c.id.in_(bindparam("ids", expanding=True))).returning(held_table.c.id)
+_HELD_AGAIN = (
+    update(held_table)
+    .where(held_table.c.id == bindparam("w_id"))
+    .values(tries=held_table.c.tries + 1, next_try_at=bindparam("v_next", type_=held_table.c.next_try_at.type),
+            reason=bindparam("v_reason"), lead_id=func.coalesce(held_table.c.lead_id, bindparam("v_lead")))
+)
+_HELD_COUNT = select(func.count()).select_from(held_table)
+
+
+async def hold(conn: AsyncConnection, lead_id: str | None, event: LegEvent, reason: str, now: datetime,
+               next_try: datetime) -> None:
+    await conn.execute(insert(held_table).values(
+        lead_id=lead_id, leg_id=event.leg_id, event=event_codec.encode(event), reason=reason, held_at=now,
+        tries=0, next_try_at=next_try,
+    ))
+
+
+async def held_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Any]:
+    """Held reports whose next try has come, oldest first: (id, lead_id, leg_id, event, tries)."""
+    return list((await conn.execute(_HELD_DUE, {"now": now, "limit": limit})).all())
+
+
+async def take_held(conn: AsyncConnection, held_ids: list[int]) -> set[int]:
+    """Delete these held reports in the step that applies them; returns those still there (the others
+    another engine applied already)."""
+    if not held_ids:
+        return set()
+    return set((await conn.execute(_TAKE_HELD, {"ids": held_ids})).scalars())
+
+
+async def held_again(conn: AsyncConnection, held_id: int, lead_id: str | None, next_try: datetime,
+                     reason: str) -> None:
+    await conn.execute(_HELD_AGAIN, {"w_id": held_id, "v_next": next_try, "v_reason": reason, "v_lead": lead_id})
+
+
+async def held_count(conn: AsyncConnection) -> int:
+    return int((await conn.execute(_HELD_COUNT)).scalar_one())

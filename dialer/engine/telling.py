@@ -44,7 +44,7 @@ class Teller:
                 log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
         if plan.status_changed or plan.step_changed or plan.started_waiting:
             position = None
-            if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():
+            if lead.status == LeadStatus.QUEUED and (lead.wake_at is None or lead.wake_at > self.clock.now()):
                 async with self._slots, self.autocommit.connect() as conn:
                     position = await store.queue_ahead(conn, lead) + 1
             # Managers rung one after another: the visitor is told which try it is ("2 of 3").

@@ -19,6 +19,7 @@ from dialer.core.machine import (
     Trigger,
     admit,
     decide,
+    unchanged,
 )
 from dialer.core.states import EndReason, LeadStatus, LegRole, LegStatus
 
@@ -96,7 +97,25 @@ def test_busy_managers_are_skipped_and_all_busy_waits_in_the_queue() -> None:
     assert [c.manager_id for c in calls(decide(lead(managers=busy), Trigger.WAKE, NOW, P))] == [2]
     none_free = tuple(replace(m, free=False) for m in MANAGERS)
     d = decide(lead(managers=none_free), Trigger.WAKE, NOW, P)
-    assert d.status is LeadStatus.QUEUED and not d.actions and d.wake_at == NOW + timedelta(seconds=P.queue_poll)
+    # No wake-up of its own: a manager who becomes free wakes it (never a rewrite every so often).
+    assert d.status is LeadStatus.QUEUED and not d.actions and d.wake_at is None
+
+
+def test_a_queued_lead_looks_again_when_a_manager_comes_on_duty() -> None:
+    on_duty_at_two = NOW + timedelta(hours=2)
+    busy_or_off = (ManagerView(1, "+1", free=False), ManagerView(2, "+2", on_duty=False))
+    d = decide(lead(managers=busy_or_off, duty_from=on_duty_at_two), Trigger.WAKE, NOW, P)
+    assert d.status is LeadStatus.QUEUED and d.wake_at == on_duty_at_two
+
+
+def test_a_queue_wake_up_rings_a_free_manager_and_leaves_others_alone() -> None:
+    waiting = lead(wake_at=None, managers=(ManagerView(1, "+1", free=False), ManagerView(2, "+2")))
+    assert [c.manager_id for c in calls(decide(waiting, Trigger.QUEUE, NOW, P))] == [2]
+    # Whatever else the lead is doing, a queue wake-up changes nothing: it is only for queued leads.
+    calling = lead(LeadStatus.CALLING_MANAGER, mleg(1), wake_at=NOW + timedelta(seconds=60))
+    assert decide(calling, Trigger.QUEUE, NOW, P) == unchanged(calling)
+    # A plain wake-up of a lead waiting with no time of its own is stale: it changes nothing.
+    assert decide(waiting, Trigger.WAKE, NOW, P) == unchanged(waiting)
 
 
 def test_visitor_answers_then_the_call_ends_completed() -> None:
