@@ -14,6 +14,7 @@ from dialer.core.machine import Policy
 from dialer.core.notices import Notices
 from dialer.engine import CONCURRENCY, Engine
 from dialer.engine.nudges import NudgeRelay
+from dialer.engine.pacing import make_pacer
 from dialer.protection.ratelimit import Limiter, make_limiter
 from dialer.sites.cache import SiteCache
 from dialer.telephony.base import Provider
@@ -78,9 +79,15 @@ class Runtime:
         # SQLite has one writer at a time: concurrent steps there would only fail with "database is locked".
         concurrency = 1 if db.is_sqlite(settings.database_url) else CONCURRENCY
         notices = Notices(settings.public_url, settings.secret_key)
+        # Calls created through Twilio's REST API start at the account's pace, whichever process asks.
+        pacer = None
+        if settings.telephony == "twilio":
+            pacer = make_pacer(database, clock, settings.twilio_calls_per_second, settings.redis_url,
+                               settings.redis_prefix)
         engine = Engine(
             sessions, provider, clock, broadcast, policy,
             poll_interval=poll_interval, notices=notices, concurrency=concurrency, sites=SiteCache(clock),
+            pacer=pacer,
         )
         # Across processes (Redis), a web process's "a lead is due now" reaches the workers at once.
         nudges = None if isinstance(broadcast, MemoryBroadcast) else NudgeRelay(broadcast, engine)
@@ -94,6 +101,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.engine.stop()
+        if self.engine.dialer.pacer is not None:
+            await self.engine.dialer.pacer.close()
         if self.nudges is not None:
             await self.nudges.stop()
         await self.provider.close()

@@ -178,6 +178,10 @@ class CallLeg(Base):
     # committed before the provider is asked, so that only one engine ever dials a step.
     dial_claimed_at: Mapped[datetime | None]
     dial_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # When the provider starts (or, until it says so, is expected to start) placing the call: the call
+    # pacer's slot, then Twilio's `queue_time`, then its `initiated` callback. The manager's ring deadline
+    # counts from here, not from the decision to ring (`dialer/engine/pacing.py`).
+    starts_at: Mapped[datetime | None]
 
 
 class LeadEvent(Base):
@@ -204,6 +208,17 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime]
+
+
+class CallPace(Base):
+    """The call pacer's next free slot for one provider account (used when no Redis is configured): every
+    process takes its slots from this row, so together they never start calls faster than the account's
+    calls per second (`dialer/engine/pacing.py`)."""
+
+    __tablename__ = "call_pace"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[datetime]
 
 
 class SiteNotice(Base):

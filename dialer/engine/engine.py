@@ -40,6 +40,7 @@ from dialer.db.models import new_id
 from dialer.engine import store
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
 from dialer.engine.inbox import Inbox, Work
+from dialer.engine.pacing import Pacer
 from dialer.engine.telling import Teller
 from dialer.retrying import Backoff, QuietLog, database_down
 from dialer.sites.cache import SiteCache
@@ -83,6 +84,7 @@ class Engine:
         notices: Notices | None = None,
         concurrency: int = CONCURRENCY,
         sites: SiteCache | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.sessions = sessions
         self.database: AsyncEngine = sessions.kw["bind"]
@@ -126,7 +128,7 @@ class Engine:
         self.on_wake: Callable[[float], None] | None = None
         self.teller = Teller(self.database, provider, broadcast, self.notices, clock, self._slots)
         self.dialer = Dialer(self.database, provider, clock, self.policy, self._slots, self.sites,
-                             self.on_provider_event)
+                             self.on_provider_event, pacer)
 
     async def recover_pending_legs(self, older_than: float) -> None:
         """Finish dials that were interrupted (`dialing.Dialer.recover`)."""
@@ -145,6 +147,7 @@ class Engine:
         self.pause()
         self.provider.attach(None)
         await self._idle.wait()
+        await self.dialer.stop_waiting()  # paced calls not yet placed stay claimed for recovery
 
     def pause(self) -> None:
         """Claim no more due leads (other engines will), but go on applying what the provider reports."""

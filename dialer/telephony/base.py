@@ -29,11 +29,25 @@ class CallRequest:
 class ProviderError(Exception):
     """The provider refused or failed a request. `reason` is shown to people, `code` is the provider's."""
 
-    def __init__(self, reason: str, *, code: str | None = None, permanent: bool = True) -> None:
+    def __init__(self, reason: str, *, code: str | None = None, permanent: bool = True,
+                 rate_limited: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
         self.permanent = permanent
+        self.rate_limited = rate_limited  # refused for the account's rate limit: try again later
+
+
+class PlacedCall(str):
+    """A provider's call id, with how long the provider said the call waits in its queue before it is
+    placed (Twilio's `queue_time`): the ring deadline counts from then."""
+
+    queue_seconds: float = 0.0
+
+    def __new__(cls, sid: str, queue_seconds: float = 0.0) -> PlacedCall:
+        placed = super().__new__(cls, sid)
+        placed.queue_seconds = queue_seconds
+        return placed
 
 
 class Provider(Protocol):

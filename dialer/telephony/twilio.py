@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextvars
 import logging
+import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,15 +36,24 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from dialer.config import ConfigError, Settings
-from dialer.core.events import EventSink, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown
+from dialer.core.events import (
+    EventSink,
+    LegAnswered,
+    LegEnded,
+    LegEvent,
+    LegInitiated,
+    LegRinging,
+    PriceKnown,
+)
 from dialer.core.states import EndReason, LegRole
 from dialer.telephony import twiml
-from dialer.telephony.base import CallRequest, ProviderError
+from dialer.telephony.base import CallRequest, PlacedCall, ProviderError
 
 log = logging.getLogger("ringback.twilio")
 
 DEFAULT_TIMEOUT = 10.0  # seconds for one REST request; the library sets none
-RETRY_DELAYS = (1.0, 2.0, 4.0)  # between attempts after a rate limit, an outage or refused credentials
+RETRY_DELAYS = (1.0, 2.0, 4.0)  # between attempts after a rate limit or an outage (each jittered)
+CONCURRENT_REQUESTS = 10  # REST requests in flight at once (Twilio answers 20429 past its own limit)
 PRICE_DELAYS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 600.0)  # Twilio fills prices in late
 FIND_SLACK = timedelta(seconds=5)  # our clock and Twilio's may disagree a little
 PRICED_MEMORY = 10_000  # recent calls remembered so duplicated callbacks start no second price hunt
@@ -78,7 +88,13 @@ def _basic_auth(user: str, password: str) -> str:
 
 class _TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the library is untyped: Any to mypy
     """The library's async client with two fixes: it only applies a timeout its caller passes per request,
-    so we always pass one; and it builds aiohttp's deprecated `BasicAuth`, so we send the header instead."""
+    so we always pass one; and it builds aiohttp's deprecated `BasicAuth`, so we send the header instead.
+    And a cap: at most `concurrent` requests in flight; the others wait their turn here (Twilio refuses
+    requests past the account's concurrency with 20429: https://www.twilio.com/docs/api/errors/20429)."""
+
+    def __init__(self, *, timeout: float, concurrent: int = CONCURRENT_REQUESTS) -> None:
+        super().__init__(timeout=timeout)
+        self._in_flight = asyncio.Semaphore(concurrent)
 
     async def request(
         self,
@@ -93,9 +109,10 @@ class _TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the libr
     ) -> Response:
         if auth is not None:
             headers = {**(headers or {}), "Authorization": _basic_auth(*auth)}
-        return await super().request(
-            method, url, params, data, headers, None, timeout or self.timeout, allow_redirects
-        )
+        async with self._in_flight:
+            return await super().request(
+                method, url, params, data, headers, None, timeout or self.timeout, allow_redirects
+            )
 
 
 @dataclass
@@ -124,8 +141,11 @@ class TwilioProvider:
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         price_delays: tuple[float, ...] = PRICE_DELAYS,
         currency: str = "USD",
+        concurrent_requests: int = CONCURRENT_REQUESTS,
     ) -> None:
         self.account_sid = account_sid
+        self.pace_key = account_sid  # REST creates share the account's calls per second (dialer.engine.pacing)
+        self.concurrent_requests = concurrent_requests
         self._auth_token = auth_token
         self.hooks = twiml.Hooks(public_url)
         self.api_base_url = api_base_url
@@ -149,6 +169,7 @@ class TwilioProvider:
             settings.twilio_auth_token,
             settings.public_url,
             api_base_url=settings.twilio_api_base_url,
+            concurrent_requests=settings.twilio_concurrent_requests,
         )
 
     # the REST client --------------------------------------------------------------------------------
@@ -156,7 +177,7 @@ class TwilioProvider:
     async def _client(self) -> Client:
         """Made on first use, inside the running event loop (aiohttp's session belongs to a loop)."""
         if self._rest is None:
-            self._http = _TimedHttpClient(timeout=self.timeout)
+            self._http = _TimedHttpClient(timeout=self.timeout, concurrent=self.concurrent_requests)
             self._rest = Client(self.account_sid, self._auth_token, http_client=self._http)
             if self.api_base_url:
                 self._rest.api.base_url = self.api_base_url.rstrip("/")
@@ -254,7 +275,7 @@ class TwilioProvider:
         for delay in (*self.retry_delays, None):
             try:
                 call = await client.calls.create_async(**params)
-                return str(call.sid)
+                return _placed(call)
             except TwilioRestException as exc:
                 if exc.code in NUMBER_REFUSED:
                     raise ProviderError(
@@ -282,9 +303,11 @@ class TwilioProvider:
                 failure = _unreachable(exc)
             if delay is None:
                 break
+            delay = _jittered(delay)
             log.info("creating the call for leg %s failed (%s); again in %.1f s", request.leg_id, failure, delay)
             await asyncio.sleep(delay)
-        raise ProviderError(f"{failure}, after {len(self.retry_delays) + 1} attempts", permanent=False)
+        raise ProviderError(f"{failure}, after {len(self.retry_delays) + 1} attempts", permanent=False,
+                            rate_limited=failure == _RATE_LIMITED_REASON)
 
     async def _look_up(self, request: CallRequest, since: datetime) -> str | None:
         try:
@@ -397,12 +420,16 @@ def status_event(leg_id: str, form: Mapping[str, str]) -> LegEvent | None:
     sid, status = form.get("CallSid"), form.get("CallStatus", "")
     if status == "ringing":
         return LegRinging(leg_id, sid)
+    if status == "initiated":
+        # Twilio took the call out of the account's queue and dials it: the ring deadline counts from now
+        # (the `initiated` event carries CallStatus=initiated: twilio/twilio-java#321).
+        return LegInitiated(leg_id, sid)
     if status == "in-progress":
         return LegAnswered(leg_id, sid)
     if status in _STATUS_ENDED:
         return LegEnded(leg_id, sid, reason=_STATUS_ENDED[status], duration=_int(form.get("CallDuration")),
                         detail=_error_detail(form))
-    return None  # queued, initiated: the sid is known from the create
+    return None  # queued: the sid is known from the create
 
 
 def dial_event(leg_id: str, form: Mapping[str, str]) -> LegEnded:
@@ -428,14 +455,37 @@ def _error_detail(form: Mapping[str, str]) -> str | None:
 
 
 def _transient(exc: TwilioRestException) -> bool:
-    return exc.status in (401, 429) or exc.status >= 500 or exc.code in (AUTH_FAILED, RATE_LIMITED)
+    """Worth another try: a rate limit or a server error. Refused credentials are not (401, 20003):
+    trying again cannot fix them, and repeated failures can get an account locked."""
+    if exc.status == 401 or exc.code == AUTH_FAILED:
+        return False
+    return bool(exc.status == 429 or exc.status >= 500 or exc.code == RATE_LIMITED)
+
+
+_RATE_LIMITED_REASON = "Twilio's rate limit was reached"
+
+
+def _jittered(delay: float) -> float:
+    """A retry delay spread over [delay/2, delay·3/2), so that many callers refused at once do not all
+    come back at the same moment."""
+    return delay * random.uniform(0.5, 1.5)  # noqa: S311 - timing jitter, not a secret
+
+
+def _placed(call: Any) -> PlacedCall:
+    """The created call's sid, with Twilio's estimate of its wait in the account's queue (`queue_time`,
+    milliseconds: https://www.twilio.com/docs/voice/api/call-resource)."""
+    try:
+        queued = max(0.0, float(call.queue_time or 0) / 1000.0)
+    except (TypeError, ValueError):
+        queued = 0.0
+    return PlacedCall(str(call.sid), queued)
 
 
 def _reason(exc: TwilioRestException) -> str:
     if exc.status == 401 or exc.code == AUTH_FAILED:
         return "Twilio refused the credentials: check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
     if exc.status == 429 or exc.code == RATE_LIMITED:
-        return "Twilio's rate limit was reached"
+        return _RATE_LIMITED_REASON
     if exc.status >= 500:
         return f"Twilio had a server error (HTTP {exc.status})"
     message = exc.msg or "Twilio refused the request"

@@ -80,7 +80,17 @@ async def test_rate_limits_and_outages_are_retried_and_the_call_is_placed_once(
     assert [c.sid for c in twilio.network.calls_to(NUMBER)] == [sid]
 
 
-async def test_refused_credentials_are_retried_then_reported_without_the_secret(
+async def test_rate_limits_that_do_not_let_up_are_reported_as_such_never_as_a_failure(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    twilio.faults.create_errors = [(429, 20429)] * 3
+    with pytest.raises(ProviderError) as limited:
+        await provider.place_call(manager_call())
+    assert limited.value.rate_limited and not limited.value.permanent
+    assert twilio.network.calls == {}
+
+
+async def test_refused_credentials_are_not_retried_and_reported_without_the_secret(
     twilio: TwilioStandIn, nowhere: str
 ) -> None:
     wrong = provider_for(twilio, nowhere, token="not-the-token")
@@ -89,8 +99,10 @@ async def test_refused_credentials_are_retried_then_reported_without_the_secret(
             await wrong.place_call(manager_call())
     finally:
         await wrong.close()
-    assert not failed.value.permanent
-    assert "TWILIO_AUTH_TOKEN" in failed.value.reason and "after 3 attempts" in failed.value.reason
+    assert not failed.value.permanent and not failed.value.rate_limited
+    assert "TWILIO_AUTH_TOKEN" in failed.value.reason
+    # Asked once: trying refused credentials again cannot help (and can get an account locked).
+    assert twilio.faults.requests == [("POST", "Calls.json")]
     assert "not-the-token" not in failed.value.reason and twilio.auth_token not in failed.value.reason
     assert twilio.network.calls == {}
 

@@ -14,17 +14,19 @@ from types import TracebackType
 from tests.harness.serving import ThreadedServer, listening_socket, url_of
 from tests.twilio_standin.app import Faults, create_app
 from tests.twilio_standin.network import Call, Network, Person, Posted
+from tests.twilio_standin.pace import Pace
 
 __all__ = [
-    "Call", "Faults", "Network", "Person", "Posted", "ThreadedServer", "TwilioStandIn", "listening_socket", "url_of",
+    "Call", "Faults", "Network", "Pace", "Person", "Posted", "ThreadedServer", "TwilioStandIn", "listening_socket", "url_of",
 ]
 
 
 class TwilioStandIn:
-    def __init__(self, *, price_lag: int = 2) -> None:
+    def __init__(self, *, price_lag: int = 2, pace: Pace | None = None) -> None:
         self.account_sid = "AC" + secrets.token_hex(16)
         self.auth_token = secrets.token_hex(16)
         self.faults = Faults()
+        self.pace = pace or Pace()  # the account's calls per second and REST concurrency (kind by default)
         self._network: Network | None = None
         self._price_lag = price_lag
         self._server: ThreadedServer | None = None
@@ -53,9 +55,12 @@ class TwilioStandIn:
         sock = listening_socket()
         network = Network(self.account_sid, self.auth_token, url_of(sock), price_lag=self._price_lag)
         self._network = network
-        self._server = ThreadedServer(
-            create_app(network, self.auth_token, self.faults), sock, on_shutdown=network.close
-        )
+        async def shut_down() -> None:
+            await self.pace.close()
+            await network.close()
+
+        app = self.pace.guard(create_app(network, self.auth_token, self.faults, self.pace))
+        self._server = ThreadedServer(app, sock, on_shutdown=shut_down)
         self._server.__enter__()
         return self
 

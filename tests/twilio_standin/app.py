@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.twilio_standin.network import Call, Network
+from tests.twilio_standin.pace import Pace
 
 REFUSED_AT_CREATE = {
     21211: "Invalid 'To' Phone Number",
@@ -37,7 +38,9 @@ class Faults:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in order
 
 
-def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
+def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | None = None) -> Starlette:
+    pace = pace or Pace()
+
     def authorised(request: Request) -> bool:
         faults.requests.append((request.method, request.url.path.rsplit("/", 1)[-1]))
         header = request.headers.get("authorization", "")
@@ -73,6 +76,8 @@ def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
             return _error(400, refused, REFUSED_AT_CREATE[refused or 0])
         if not from_:
             return _error(400, 21603, "A 'From' phone number is required.")
+        if pace.full():
+            return _error(429, 22005, "Call Queue Full")
         call = Call(
             sid=network.new_sid(),
             account_sid=network.account_sid,
@@ -83,10 +88,10 @@ def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
             status_events=frozenset(str(v) for v in form.getlist("StatusCallbackEvent")) or frozenset({"completed"}),
             timeout=int(str(form.get("Timeout", "60"))),
         )
-        network.start(call)
+        queue_time = pace.place(network, call)  # started now, or when the account's pace allows (pace.py)
         if to in faults.slow_create:  # the call is placed, but the answer is lost on the way back
             await asyncio.sleep(faults.slow_create[to])
-        return JSONResponse(network.to_json(call), status_code=201)
+        return JSONResponse({**network.to_json(call), "queue_time": str(queue_time)}, status_code=201)
 
     async def call(request: Request) -> Response:
         if not authorised(request):
