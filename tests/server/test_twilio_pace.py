@@ -126,3 +126,26 @@ async def test_a_morning_of_callbacks_due_at_once_rings_every_manager_in_time(
           f"Twilio's queue_time at most {max(pace.queue_times.values()) / 1000:.1f} s, "
           f"{pace.refused} requests refused with 20429, {pace.most_in_flight} in flight at most")
     assert waits[-1] >= (LEADS - 1) / CPS * 0.9  # paced for real: the last call did wait its turn
+    # Ringback held the calls back itself: Twilio's own queue never grew (a cancelled lead's call is never
+    # left waiting there, and several processes together keep to the account's pace).
+    assert max(pace.queue_times.values()) <= 5_000
+
+
+@pytest.fixture
+async def fast_line(twilio: TwilioStandIn, database_url: str) -> AsyncIterator[Line]:
+    async with Line(twilio, database_url, managers=1, recording=False, clock=SystemClock(20.0),
+                    calls_per_second=CPS, poll_interval=0.05) as running:
+        yield running
+
+
+async def test_a_rate_limit_that_does_not_let_up_puts_the_call_back_and_never_fails_the_lead(
+    twilio: TwilioStandIn, fast_line: Line
+) -> None:
+    line = fast_line
+    twilio.faults.create_errors = [(429, 20429)] * 3  # every attempt of the first try refused
+    lead = await line.request_callback()
+    done = await line.until_status(lead["id"], "completed", "failed", "missed", timeout=60)
+    assert (done.status, done.outcome) == ("completed", "talked")
+    manager = (await line.legs(lead["id"]))[0]
+    assert manager.end_reason == "completed" and manager.accepted
+    assert [r for r in twilio.faults.requests if r == ("POST", "Calls.json")] == [("POST", "Calls.json")] * 4

@@ -71,6 +71,7 @@ class Line:
     # Ringback's call pacer: fast here, so that tests about other things do not wait for it
     calls_per_second: float = 100.0
     clock: Clock | None = None
+    poll_interval: float | None = None  # None: the engine is woken by nudges and timers alone
     url: str = ""
     _server: ThreadedServer | None = None
     _db: AsyncEngine | None = None
@@ -94,7 +95,7 @@ class Line:
                                   api_base_url=self.twilio.url, **options)
         runtime = build_runtime(
             self.database_url, provider=provider, policy=self.policy, telephony="twilio", public_url=self.url,
-            clock=self.clock, twilio_calls_per_second=self.calls_per_second,
+            clock=self.clock, twilio_calls_per_second=self.calls_per_second, poll_interval=self.poll_interval,
             twilio_account_sid=self.twilio.account_sid, twilio_auth_token=self.twilio.auth_token,
             twilio_api_base_url=self.twilio.url,
         )
