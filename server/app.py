@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.runtime import Runtime
-from server import api, dashboard, live, openapi, pages, reschedule, twilio_hooks
+from server import api, dashboard, live, openapi, pages, reschedule, twilio_hooks, twilio_sms
 from server.errors import HANDLERS
 
 
@@ -43,6 +43,7 @@ def create_app(
             *pages.routes,
             *reschedule.routes,
             *twilio_hooks.routes,
+            *twilio_sms.routes,
             *dashboard.routes,
             Route("/", home),
         ],

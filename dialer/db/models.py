@@ -221,6 +221,38 @@ class CallPace(Base):
     next_at: Mapped[datetime]
 
 
+class TextMessage(Base):
+    """One text message to a visitor: what was sent (kind), from which sender, how it went (`status`:
+    sending, queued, sent, delivered, undelivered, failed, refused, opted_out), the provider's id, error
+    and price. The lead's page shows them; delivery callbacks move `status` forward only."""
+
+    __tablename__ = "text_messages"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # confirm | reminder | missed | unreachable
+    sender: Mapped[str | None] = mapped_column(String(64))  # a number or a Messaging Service SID
+    status: Mapped[str] = mapped_column(String(16))
+    provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 5))
+    price_unit: Mapped[str | None] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SmsOptOut(Base):
+    """A number that replied STOP (or that the provider says did): no text goes to it until it replies
+    START."""
+
+    __tablename__ = "sms_opt_outs"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    at: Mapped[datetime]
+    keyword: Mapped[str] = mapped_column(String(16))
+
+
 class SiteNotice(Base):
     """Something the site's owner must be told (a daily cap was reached): shown on the dashboard."""
 

@@ -64,8 +64,10 @@ class Provider(Protocol):
 
     async def hangup(self, sid: str, say: str | None = None) -> None: ...
 
-    async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
-        """Send a text message; `sender` is the site's caller ID where the provider needs one."""
+    async def send_text(self, to: str, body: str, sender: str | None = None, *,
+                        text_id: str | None = None) -> str | None:
+        """Send a text message from `sender` (the site's SMS sender where the provider needs one); returns
+        the provider's message id when it has one. `text_id` names our record of it in delivery reports."""
 
     async def fetch_recording(self, url: str) -> tuple[bytes, str]:
         """The recording at `url` (as reported by `RecordingReady`) and its media type, fetched with the

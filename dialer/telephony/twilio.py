@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -46,6 +46,7 @@ from dialer.core.events import (
     PriceKnown,
 )
 from dialer.core.states import EndReason, LegRole
+from dialer.core.texts import is_messaging_service
 from dialer.telephony import twiml
 from dialer.telephony.base import CallRequest, PlacedCall, ProviderError
 
@@ -67,6 +68,14 @@ NUMBER_REFUSED = {
     13227: "calls to this country are not enabled in the Twilio account's geo permissions",
     21216: "the number is blocked by Twilio",
     21217: "the number is not a valid phone number",
+}
+# Twilio error codes that mean "this text cannot be sent": the sender or the recipient, not the moment.
+SMS_REFUSED = {
+    21601: "the sender cannot send texts (a verified caller ID is not an SMS-capable number): set the "
+           "site's sms_sender",
+    21606: "the sender is not an SMS-capable Twilio number for this destination: set the site's sms_sender",
+    21610: "the visitor replied STOP to texts from this sender",
+    21614: "the visitor's number is not a mobile number",
 }
 AUTH_FAILED = 20003
 RATE_LIMITED = 20429
@@ -239,16 +248,51 @@ class TwilioProvider:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ProviderError(_unreachable(exc), permanent=False) from None
 
-    async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
+    async def send_text(self, to: str, body: str, sender: str | None = None, *,
+                        text_id: str | None = None) -> str | None:
         if not sender:
-            raise ProviderError("the site has no caller ID to send text messages from", permanent=False)
+            raise ProviderError("the site has no SMS sender: set its sms_sender (a Twilio number or Messaging "
+                                "Service SID) or caller ID", permanent=True)
+        return await self._send_message(_message_params(to, body, sender, self._sms_status_url(text_id)))
+
+    # text messages ----------------------------------------------------------------------------------
+
+    def _sms_status_url(self, text_id: str | None) -> str | None:
+        if not text_id:
+            return None
+        return f"{self.hooks.public_url.rstrip('/')}{twiml.HOOKS_PATH}/sms/status?{urlencode({'text': text_id})}"
+
+    async def _send_message(self, params: dict[str, Any]) -> str:
+        """Create the message; a refusal that cannot change (the sender, the number, an opt-out) is not
+        tried again, a rate limit or server error is, and a lost answer is never resent (it may be out)."""
+        client = await self._client()
+        for delay in (*self.retry_delays, None):
+            try:
+                message = await client.messages.create_async(**params)
+                return str(message.sid)
+            except TwilioRestException as exc:
+                if exc.code in SMS_REFUSED or exc.code in NUMBER_REFUSED:
+                    why = SMS_REFUSED.get(exc.code) or NUMBER_REFUSED[exc.code]
+                    raise ProviderError(f"Twilio refused the text: {why} (error {exc.code})", code=str(exc.code),
+                                        permanent=True) from None
+                if not _transient(exc) or delay is None:
+                    raise ProviderError(_reason(exc), code=str(exc.code), permanent=not _transient(exc),
+                                        rate_limited=_reason(exc) == _RATE_LIMITED_REASON) from None
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise ProviderError(_unreachable(exc), permanent=False) from None
+            await asyncio.sleep(_jittered(delay))
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    async def fetch_text_price(self, sid: str) -> tuple[Decimal, str] | None:
+        """The message's price once Twilio has filled it in (None before)."""
         client = await self._client()
         try:
-            await client.messages.create_async(to=to, from_=sender, body=body)
-        except TwilioRestException as exc:
-            raise ProviderError(_reason(exc), code=str(exc.code), permanent=exc.code in NUMBER_REFUSED) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ProviderError(_unreachable(exc), permanent=False) from None
+            message = await client.messages(sid).fetch_async()
+        except (TwilioRestException, TimeoutError, aiohttp.ClientError) as exc:
+            log.info("fetching the price of message %s: %r", sid, exc)
+            return None
+        price = _decimal(message.price)
+        return (abs(price), (message.price_unit or self.currency).upper()) if price is not None else None
 
     # calls ------------------------------------------------------------------------------------------
 
@@ -469,6 +513,19 @@ def _jittered(delay: float) -> float:
     """A retry delay spread over [delay/2, delay·3/2), so that many callers refused at once do not all
     come back at the same moment."""
     return delay * random.uniform(0.5, 1.5)  # noqa: S311 - timing jitter, not a secret
+
+
+def _message_params(to: str, body: str, sender: str, status_callback: str | None) -> dict[str, Any]:
+    """A Messaging Service SID is sent as `MessagingServiceSid`, a number as `From`
+    (https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource)."""
+    params: dict[str, Any] = {"to": to, "body": body}
+    if is_messaging_service(sender):
+        params["messaging_service_sid"] = sender
+    else:
+        params["from_"] = sender
+    if status_callback:
+        params["status_callback"] = status_callback
+    return params
 
 
 def _placed(call: Any) -> PlacedCall:

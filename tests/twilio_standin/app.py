@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from tests.twilio_standin.network import Call, Network
 from tests.twilio_standin.pace import Pace
+from tests.twilio_standin.sms import Sms
 
 REFUSED_AT_CREATE = {
     21211: "Invalid 'To' Phone Number",
@@ -38,8 +39,10 @@ class Faults:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in order
 
 
-def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | None = None) -> Starlette:
+def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | None = None,
+               sms: Sms | None = None) -> Starlette:
     pace = pace or Pace()
+    sms = sms or Sms()
 
     def authorised(request: Request) -> bool:
         faults.requests.append((request.method, request.url.path.rsplit("/", 1)[-1]))
@@ -119,17 +122,15 @@ def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | N
     async def messages(request: Request) -> Response:
         if not authorised(request):
             return _error(401, 20003, "Authenticate")
-        form = await request.form()
-        to, from_, body = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Body", ""))
-        if not from_:
-            return _error(400, 21603, "A 'From' phone number is required.")
-        refused = network.person(to).refuse_code
+        refused = network.person(str((await request.form()).get("To", ""))).refuse_code
         if refused in REFUSED_AT_CREATE:
             return _error(400, refused, REFUSED_AT_CREATE[refused or 0])
-        sid = "SM" + network.new_sid()[2:]
-        network.messages.append((to, from_, body))
-        return JSONResponse({"sid": sid, "account_sid": network.account_sid, "to": to, "from": from_, "body": body,
-                             "status": "queued", "direction": "outbound-api", "num_segments": "1"}, status_code=201)
+        return await sms.create(request, network)  # refusals, delivery callbacks (sms.py)
+
+    async def message(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, 20003, "Authenticate")
+        return sms.fetch(network, request.path_params["sid"])
 
     prefix = "/2010-04-01/Accounts/{account}"
     return Starlette(routes=[
@@ -137,4 +138,5 @@ def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | N
         Route(f"{prefix}/Calls/{{sid}}.json", call, methods=["GET", "POST"]),
         Route(f"{prefix}/Recordings/{{sid}}", recording, methods=["GET"]),
         Route(f"{prefix}/Messages.json", messages, methods=["POST"]),
+        Route(f"{prefix}/Messages/{{sid}}.json", message, methods=["GET"]),
     ])

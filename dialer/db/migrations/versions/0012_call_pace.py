@@ -1,5 +1,6 @@
 """call_legs.starts_at (when the provider starts placing the call), call_pace (the shared call pacer's
-next free slot per provider account, when no Redis is configured)
+next free slot per provider account, when no Redis is configured), text_messages (each text sent to a
+visitor: result, sid, delivery status, price), sms_opt_outs (numbers that replied STOP)
 
 Revision ID: 0012
 Revises: 0006
@@ -25,9 +26,36 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=64), primary_key=True),
         sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "text_messages",
+        sa.Column("id", sa.String(length=32), primary_key=True),
+        sa.Column("lead_id", sa.String(length=32), sa.ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("sender", sa.String(length=64), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("provider_sid", sa.String(length=64), nullable=True),
+        sa.Column("error_code", sa.String(length=16), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("price", sa.Numeric(12, 5), nullable=True),
+        sa.Column("price_unit", sa.String(length=3), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_text_messages_lead_id", "text_messages", ["lead_id"])
+    op.create_index("ix_text_messages_provider_sid", "text_messages", ["provider_sid"])
+    op.create_table(
+        "sms_opt_outs",
+        sa.Column("phone", sa.String(length=20), primary_key=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("keyword", sa.String(length=16), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sms_opt_outs")
+    op.drop_index("ix_text_messages_provider_sid", table_name="text_messages")
+    op.drop_index("ix_text_messages_lead_id", table_name="text_messages")
+    op.drop_table("text_messages")
     op.drop_table("call_pace")
     with op.batch_alter_table("call_legs", schema=None) as batch_op:
         batch_op.drop_column("starts_at")
