@@ -199,6 +199,14 @@ class Dialer:
             log.warning("looking up leg %s failed: %s", leg.id, exc.reason)
             return
         if sid is not None:
+            async with self._slots, self.autocommit.connect() as conn:
+                owner = await store.leg_of_sid(conn, sid)
+            if owner not in (None, leg.id):
+                # Another lead's (or leg's) call that happens to match: never adopted. Ours is not found,
+                # so it was never placed: dial.
+                log.warning("leg %s: the call found (%s) is leg %s's; dialing anew", leg.id, sid, owner)
+                sid = None
+        if sid is not None:
             await self._record([(leg.id, sid)])
         elif self._pace_key(request) is not None:
             await self._start_paced([request])
@@ -222,6 +230,11 @@ class Dialer:
         if sids and self._rate_backoff.failures:
             self._rate_backoff.succeeded()
         async with self._slots, self.autocommit.connect() as conn:
+            for leg_id in await store.sids_elsewhere(conn, sids):
+                # A lost create's look-up found a call another leg already has: never adopted (the leg
+                # stays unconfirmed; its own callbacks, or recovery after the grace, settle it).
+                log.warning("leg %s: call %s belongs to another leg; not adopted", leg_id, sids.pop(leg_id))
+                queued.pop(leg_id, None)
             await store.expect_start(conn, queued)
             written = await store.set_sids(conn, sids)
         for leg_id, (stored, status) in written.items():
@@ -267,5 +280,6 @@ class Dialer:
             whisper=whisper,
             bridge_sid=bridge,
             record=site.recording,
+            time_limit=self.policy.max_call_seconds,
         )
 

@@ -240,6 +240,28 @@ async def set_sids(conn: AsyncConnection, sids: dict[str, str]) -> dict[str, tup
     return {row.id: (row.provider_sid, row.status) for row in rows}
 
 
+_LEG_OF_SID = select(legs_table.c.id).where(legs_table.c.provider_sid == bindparam("sid")).limit(1)
+
+
+async def leg_of_sid(conn: AsyncConnection, sid: str) -> str | None:
+    """The leg that has this provider call id, if any."""
+    leg_id: str | None = (await conn.execute(_LEG_OF_SID, {"sid": sid})).scalar()
+    return leg_id
+
+
+_SIDS_ELSEWHERE = select(legs_table.c.id, legs_table.c.provider_sid).where(
+    legs_table.c.provider_sid.in_(bindparam("sids", expanding=True))
+)
+
+
+async def sids_elsewhere(conn: AsyncConnection, sids: dict[str, str]) -> set[str]:
+    """Of these (leg -> call id), the legs whose call id another leg already has."""
+    if not sids:
+        return set()
+    owners = {row.provider_sid: row.id for row in await conn.execute(_SIDS_ELSEWHERE, {"sids": sorted(set(sids.values()))})}
+    return {leg_id for leg_id, sid in sids.items() if owners.get(sid, leg_id) != leg_id}
+
+
 _PROVIDER_SID = select(legs_table.c.provider_sid).where(legs_table.c.id == bindparam("id"))
 
 

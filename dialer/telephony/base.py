@@ -24,6 +24,7 @@ class CallRequest:
     whisper: str | None = None  # read to a manager before the one-digit question
     bridge_sid: str | None = None  # the manager's call the visitor is connected into
     record: bool = False
+    time_limit: int | None = None  # seconds a bridged call may last (RINGBACK_MAX_CALL_SECONDS)
 
 
 class ProviderError(Exception):

@@ -77,6 +77,7 @@ SMS_REFUSED = {
     21610: "the visitor replied STOP to texts from this sender",
     21614: "the visitor's number is not a mobile number",
 }
+WHISPER_ALLOWANCE = 120  # seconds of a manager's call before the bridge: ringing, the whisper, pressing 1
 AUTH_FAILED = 20003
 RATE_LIMITED = 20429
 
@@ -218,6 +219,8 @@ class TwilioProvider:
         query: dict[str, Any] = {"to": request.to, "limit": 20}
         if request.role is LegRole.VISITOR and request.bridge_sid:
             query["parent_call_sid"] = request.bridge_sid
+        elif request.caller_id:
+            query["from_"] = request.caller_id
         try:
             calls = await client.calls.list_async(**query)
         except TwilioRestException as exc:
@@ -225,9 +228,7 @@ class TwilioProvider:
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Without an answer we cannot know whether the call exists: never guess "no" and dial.
             raise ProviderError(_unreachable(exc), permanent=False) from None
-        ours = [c for c in calls if c.date_created is None or c.date_created >= since - FIND_SLACK]
-        ours.sort(key=lambda c: c.date_created or since)
-        return ours[-1].sid if ours else None
+        return _lost_create(calls, request, since)
 
     async def hangup(self, sid: str, say: str | None = None) -> None:
         reply = _answering.get()
@@ -314,6 +315,7 @@ class TwilioProvider:
             "status_callback_method": "POST",
             "timeout": request.timeout,
         }
+        params.update(_time_limit(request))
         started = datetime.now(UTC)
         failure = "no attempt made"
         for delay in (*self.retry_delays, None):
@@ -526,6 +528,35 @@ def _message_params(to: str, body: str, sender: str, status_callback: str | None
     if status_callback:
         params["status_callback"] = status_callback
     return params
+
+
+def _lost_create(calls: list[Any], request: CallRequest, since: datetime) -> str | None:
+    """The call a lost create placed for this request, matched on From (the caller ID), To, time (created
+    since the leg was written, give or take our clocks' disagreement) and status: a call still under way
+    before one that is over, the newest first. (The engine then makes sure no other leg has it.)"""
+    def matches(call: Any) -> bool:
+        if call.to not in (None, request.to):
+            return False
+        caller = getattr(call, "_from", None)  # the library keeps `from` as `_from`
+        if request.role is LegRole.MANAGER and request.caller_id and caller not in (None, request.caller_id):
+            return False
+        return call.date_created is None or call.date_created >= since - FIND_SLACK
+
+    found = [c for c in calls if matches(c)]
+    found.sort(key=lambda c: (c.status in _LIVE, c.date_created or since))
+    return str(found[-1].sid) if found else None
+
+
+_LIVE = {"queued", "initiated", "ringing", "in-progress"}
+
+
+def _time_limit(request: CallRequest) -> dict[str, int]:
+    """`TimeLimit` on the manager's call: the bridged conversation's limit plus the ring and whisper before
+    it, so Twilio ends a call our own deadline could not (https://www.twilio.com/docs/voice/api/call-resource;
+    Twilio's default is 4 hours, at most 24)."""
+    if request.time_limit is None:
+        return {}
+    return {"time_limit": min(86_400, request.time_limit + WHISPER_ALLOWANCE)}
 
 
 def _placed(call: Any) -> PlacedCall:

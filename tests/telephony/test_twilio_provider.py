@@ -145,3 +145,30 @@ async def test_outside_a_webhook_the_visitor_is_dialed_by_redirecting_the_manage
     assert '<Dial action="' + nowhere + '/telephony/twilio/dial?leg=leg2"' in call.redirect
     assert 'callerId="+12025550100"' in call.redirect and 'record="record-from-answer-dual"' in call.redirect
     assert ">+48501234567</Number>" in call.redirect
+
+
+async def test_a_lost_create_is_matched_on_from_to_and_time_never_to_another_sites_call(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    twilio.people[NUMBER] = Person(answers=False, ring_for=5)
+    before = datetime.now(UTC) - timedelta(seconds=30)
+    other_site = replace(manager_call(), leg_id="leg2", caller_id="+12025550111")
+    theirs = await provider.place_call(other_site)  # the same manager, rung for another site's lead
+    # Our create was lost before it placed anything: the look-up must not take their call for ours.
+    assert await provider.find_call(manager_call(), before) is None
+    ours = await provider.place_call(manager_call())
+    assert await provider.find_call(manager_call(), before) == ours != theirs
+    assert await provider.find_call(other_site, before) == theirs
+    # Nor one placed before our leg was written.
+    assert await provider.find_call(manager_call(), datetime.now(UTC) + timedelta(minutes=1)) is None
+
+
+async def test_calls_carry_the_time_limit(twilio: TwilioStandIn, provider: TwilioProvider) -> None:
+    from dataclasses import replace
+
+    twilio.people[NUMBER] = Person.never_answers()
+    sid = await provider.place_call(replace(manager_call(), time_limit=600))
+    assert twilio.faults.created[sid]["TimeLimit"] == str(600 + 120)  # the conversation, plus ring and whisper

@@ -37,6 +37,7 @@ class Faults:
         self.create_errors: list[tuple[int, int | None]] = []  # (HTTP status, Twilio code), used in order
         self.slow_create: dict[str, float] = {}  # number -> seconds the answer is held after creating
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in order
+        self.created: dict[str, dict[str, str]] = {}  # call sid -> the create's parameters
 
 
 def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | None = None,
@@ -91,6 +92,7 @@ def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | N
             status_events=frozenset(str(v) for v in form.getlist("StatusCallbackEvent")) or frozenset({"completed"}),
             timeout=int(str(form.get("Timeout", "60"))),
         )
+        faults.created[call.sid] = {key: str(value) for key, value in form.items()}
         queue_time = pace.place(network, call)  # started now, or when the account's pace allows (pace.py)
         if to in faults.slow_create:  # the call is placed, but the answer is lost on the way back
             await asyncio.sleep(faults.slow_create[to])
