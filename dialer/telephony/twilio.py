@@ -20,7 +20,7 @@ import contextvars
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,6 +77,7 @@ SMS_REFUSED = {
     21610: "the visitor replied STOP to texts from this sender",
     21614: "the visitor's number is not a mobile number",
 }
+RECORDING_CHUNK = 64 * 1024  # bytes passed on at a time when a recording is streamed to the dashboard
 WHISPER_ALLOWANCE = 120  # seconds of a manager's call before the bridge: ringing, the whisper, pressing 1
 AUTH_FAILED = 20003
 RATE_LIMITED = 20429
@@ -435,6 +436,39 @@ class TwilioProvider:
         task = asyncio.ensure_future(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def stream_recording(self, url: str) -> tuple[str, AsyncIterator[bytes]]:
+        """The recording's content type and its bytes as they arrive (a dual-channel WAV is large: it is
+        never held whole in memory). Raises `ProviderError` before the first byte when it cannot be had."""
+        target = self._recording_address(url)
+        await self._client()
+        assert self._http is not None and self._http.session is not None
+        headers = {"Authorization": _basic_auth(self.account_sid, self._auth_token)}
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout)
+        try:
+            response = await self._http.session.get(target, headers=headers, timeout=timeout)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(f"the recording could not be fetched ({type(exc).__name__})", permanent=False) from None
+        if response.status != 200:
+            response.release()
+            raise ProviderError(f"Twilio answered {response.status} for the recording", permanent=False)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.content.iter_chunked(RECORDING_CHUNK):
+                    yield chunk
+            finally:
+                response.release()
+
+        return response.headers.get("Content-Type", "audio/wav"), chunks()
+
+    def _recording_address(self, url: str) -> str:
+        """Only addresses on the Twilio API's own host are fetched, so the credentials go nowhere else."""
+        base = urlsplit(self.api_base_url or "https://api.twilio.com")
+        target = urlsplit(url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise ProviderError(f"not a Twilio recording address: {url}", permanent=True)
+        return url
 
     async def fetch_recording(self, url: str) -> tuple[bytes, str]:
         """The recording's bytes and content type, fetched with the account's credentials.

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from dialer.accounts.users import own_manager_id, site_managers
 from dialer.core.machine import CALLABLE_AGAIN, IllegalMove
@@ -198,6 +198,13 @@ async def recording(request: Request, ctx: Ctx) -> Response:
     if leg is None or not leg.recording_url:
         raise HTTPException(404, "No recording for this call.")
     await visible_lead(request, ctx, leg.lead_id)
+    stream = getattr(rt.provider, "stream_recording", None)
+    if stream is not None:  # passed on as it arrives, never read whole into memory
+        try:
+            media_type, chunks = await stream(leg.recording_url)
+        except ProviderError as exc:
+            raise HTTPException(502, f"The recording could not be fetched from the provider: {exc.reason}") from None
+        return StreamingResponse(chunks, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
     try:
         body, media_type = await rt.provider.fetch_recording(leg.recording_url)
     except ProviderError as exc:

@@ -114,6 +114,9 @@ async def test_a_morning_of_callbacks_due_at_once_rings_every_manager_in_time(
     assert len(managers) == LEADS
     assert all(by_number[lead.phone] == 1 for lead in leads)
     assert sum(1 for c in network.calls.values() if c.parent_sid is None) == LEADS
+    # Twilio ends what our own deadlines could not: every call carries the time limit.
+    assert {c.dial_attrs.get("timeLimit") for c in network.calls.values() if c.parent_sid} == {"14400"}
+    assert {f.get("TimeLimit") for f in twilio.faults.created.values()} == {str(14400 + 120)}
 
     first_ring: dict[str, datetime] = {}
     for event in lines:

@@ -172,3 +172,24 @@ async def test_calls_carry_the_time_limit(twilio: TwilioStandIn, provider: Twili
     twilio.people[NUMBER] = Person.never_answers()
     sid = await provider.place_call(replace(manager_call(), time_limit=600))
     assert twilio.faults.created[sid]["TimeLimit"] == str(600 + 120)  # the conversation, plus ring and whisper
+
+
+async def test_a_large_recording_is_streamed_a_chunk_at_a_time_never_held_whole(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    from dialer.telephony.twilio import RECORDING_CHUNK
+
+    audio = b"RIFF" + bytes(range(256)) * 12_000  # about 3 MB, as a few minutes of dual-channel WAV
+    twilio.network.recordings["RE2"] = audio
+    url = f"{twilio.url}/2010-04-01/Accounts/{twilio.account_sid}/Recordings/RE2"
+    media_type, chunks = await provider.stream_recording(url)
+    sizes, received = [], bytearray()
+    async for chunk in chunks:
+        sizes.append(len(chunk))
+        received += chunk
+    assert media_type == "audio/x-wav" and bytes(received) == audio
+    assert len(sizes) > 10 and max(sizes) <= RECORDING_CHUNK
+    with pytest.raises(ProviderError):
+        await provider.stream_recording(f"{twilio.url}/2010-04-01/Accounts/{twilio.account_sid}/Recordings/RE9")
+    with pytest.raises(ProviderError):
+        await provider.stream_recording("http://127.0.0.1:9/2010-04-01/Accounts/AC1/Recordings/RE1")
