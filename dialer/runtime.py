@@ -13,6 +13,7 @@ from dialer.config import Settings
 from dialer.core.machine import Policy
 from dialer.core.notices import Notices
 from dialer.engine import CONCURRENCY, Engine
+from dialer.engine.jobs import Jobs
 from dialer.engine.nudges import NudgeRelay
 from dialer.engine.pacing import make_pacer
 from dialer.protection.ratelimit import Limiter, make_limiter
@@ -49,6 +50,7 @@ class Runtime:
     engine: Engine
     nudges: NudgeRelay | None = None  # engines in other processes, told when a lead is due now
     limiter: Limiter = field(default=None)  # type: ignore[assignment]  # set in __post_init__
+    jobs: Jobs | None = None  # provider work kept in the database (prices), with Twilio
 
     def __post_init__(self) -> None:
         if self.limiter is None:
@@ -91,15 +93,24 @@ class Runtime:
         )
         # Across processes (Redis), a web process's "a lead is due now" reaches the workers at once.
         nudges = None if isinstance(broadcast, MemoryBroadcast) else NudgeRelay(broadcast, engine)
-        return cls(settings, database, sessions, clock, provider, broadcast, engine, nudges)
+        jobs = None
+        if hasattr(provider, "fetch_call_price"):  # Twilio: prices come late, and are fetched durably
+            jobs = Jobs(database, clock, provider, engine.on_provider_event,
+                        getattr(provider, "price_delays", (5.0,)))
+            provider.price_jobs = lambda leg_id, sid: jobs.enqueue("call_price", sid, leg_id)  # type: ignore[attr-defined]
+        return cls(settings, database, sessions, clock, provider, broadcast, engine, nudges, jobs=jobs)
 
     async def start(self, *, run_engine: bool = True) -> None:
         if run_engine:
             if self.nudges is not None:
                 await self.nudges.start()
             await self.engine.start()
+            if self.jobs is not None:
+                await self.jobs.start()
 
     async def close(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.stop()
         await self.engine.stop()
         if self.engine.dialer.pacer is not None:
             await self.engine.dialer.pacer.close()

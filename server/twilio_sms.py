@@ -57,7 +57,10 @@ async def status(request: Request) -> Response:
         moved = await texting.delivery_reported(conn, text_id, sid, reported, runtime.clock.now(),
                                                 error=form.get("ErrorCode") or None)
     if moved is not None and reported in texts.FINAL and sid:
-        texting.price_later(provider, runtime.database, sid, provider.price_delays)
+        if runtime.jobs is not None:  # kept in the database: a restart does not lose it
+            await runtime.jobs.enqueue("text_price", sid)
+        else:
+            texting.price_later(provider, runtime.database, sid, provider.price_delays)
     return Response(status_code=204)
 
 

@@ -242,6 +242,30 @@ class TextMessage(Base):
     updated_at: Mapped[datetime]
 
 
+class ProviderJob(Base):
+    """Work to ask of the provider later, kept so that a restart loses none of it: a call's or a text's
+    price, which Twilio fills in a while after the end. Any engine takes a due job with a claim that
+    lapses (`dialer/engine/jobs.py`)."""
+
+    __tablename__ = "provider_jobs"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject", name="uq_provider_jobs_subject"),
+        Index("ix_provider_jobs_due", "done_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # call_price | text_price
+    subject: Mapped[str] = mapped_column(String(64))  # the provider's id of the call or message
+    leg_id: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 class SmsOptOut(Base):
     """A number that replied STOP (or that the provider says did): no text goes to it until it replies
     START."""

@@ -170,6 +170,9 @@ class TwilioProvider:
         self._rest: Client | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._priced: OrderedDict[str, None] = OrderedDict()  # calls whose price is being or was fetched
+        # Where price fetches are kept to outlive a restart (dialer/engine/jobs.py; set by the runtime);
+        # None: fetched in this process's memory.
+        self.price_jobs: Callable[[str, str], Awaitable[object]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioProvider:
@@ -407,7 +410,25 @@ class TwilioProvider:
         if not answered:  # Twilio does not bill a call nobody picked up
             self._spawn(report(PriceKnown(leg_id, sid, price=Decimal(0), unit=self.currency)))
             return
+        if self.price_jobs is not None:
+            self._spawn(self._keep_price_job(leg_id, sid))
+            return
         self._spawn(self._fetch_price(leg_id, sid, report))
+
+    async def _keep_price_job(self, leg_id: str, sid: str) -> None:
+        assert self.price_jobs is not None
+        await self.price_jobs(leg_id, sid)
+
+    async def fetch_call_price(self, sid: str) -> tuple[Decimal, str] | None:
+        """The call's price once Twilio has filled it in (None before, or when Twilio cannot be asked)."""
+        client = await self._client()
+        try:
+            call = await client.calls(sid).fetch_async()
+        except (TwilioRestException, TimeoutError, aiohttp.ClientError) as exc:
+            log.info("fetching the price of %s: %r", sid, exc)
+            return None
+        price = _decimal(call.price)
+        return (abs(price), (call.price_unit or self.currency).upper()) if price is not None else None
 
     async def _fetch_price(self, leg_id: str, sid: str, report: PriceReport) -> None:
         client = await self._client()

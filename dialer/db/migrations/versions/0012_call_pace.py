@@ -1,6 +1,7 @@
 """call_legs.starts_at (when the provider starts placing the call), call_pace (the shared call pacer's
 next free slot per provider account, when no Redis is configured), text_messages (each text sent to a
-visitor: result, sid, delivery status, price), sms_opt_outs (numbers that replied STOP)
+visitor: result, sid, delivery status, price), sms_opt_outs (numbers that replied STOP), provider_jobs
+(price fetches that outlive a restart)
 
 Revision ID: 0012
 Revises: 0006
@@ -44,6 +45,22 @@ def upgrade() -> None:
     op.create_index("ix_text_messages_lead_id", "text_messages", ["lead_id"])
     op.create_index("ix_text_messages_provider_sid", "text_messages", ["provider_sid"])
     op.create_table(
+        "provider_jobs",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("subject", sa.String(length=64), nullable=False),
+        sa.Column("leg_id", sa.String(length=32), nullable=True),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("claimed_by", sa.String(length=64), nullable=True),
+        sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("kind", "subject", name="uq_provider_jobs_subject"),
+    )
+    op.create_index("ix_provider_jobs_due", "provider_jobs", ["done_at", "due_at"])
+    op.create_table(
         "sms_opt_outs",
         sa.Column("phone", sa.String(length=20), primary_key=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -53,6 +70,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("sms_opt_outs")
+    op.drop_index("ix_provider_jobs_due", table_name="provider_jobs")
+    op.drop_table("provider_jobs")
     op.drop_index("ix_text_messages_provider_sid", table_name="text_messages")
     op.drop_index("ix_text_messages_lead_id", table_name="text_messages")
     op.drop_table("text_messages")
