@@ -148,7 +148,7 @@ class Jobs:
 
     async def _claim(self) -> list[Any]:
         now = self.clock.now()
-        free = or_(jobs_table.c.claimed_until.is_(None), jobs_table.c.claimed_until < now)
+        free = or_(jobs_table.c.claimed_until.is_(None), jobs_table.c.claimed_until <= now)
         due = select(jobs_table).where(jobs_table.c.done_at.is_(None), jobs_table.c.due_at <= now, free)
         claimed = []
         async with self.autocommit.connect() as conn:
