@@ -52,6 +52,7 @@ class Jobs:
         self.delays = delays or (5.0,)
         self.name = engine_name()
         self.running = False
+        self._closed = False  # stopped: nothing more is written (the process is shutting down)
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
         self._quiet = QuietLog(log)
@@ -73,7 +74,10 @@ class Jobs:
     # writing --------------------------------------------------------------------------------------
 
     async def enqueue(self, kind: str, subject: str, leg_id: str | None = None) -> bool:
-        """Ask for this later (once per call or message); False when it was asked already."""
+        """Ask for this later (once per call or message); False when it was asked already, or when
+        stopping (a call's price is then found by the next start's sweep)."""
+        if self._closed:
+            return False
         now = self.clock.now()
         due = now + timedelta(seconds=self.delays[0])
         try:
@@ -108,7 +112,7 @@ class Jobs:
         self._wake_at(self.clock.now())
 
     async def stop(self) -> None:
-        self.running = False
+        self.running, self._closed = False, True
         if self._timer is not None:
             self._timer.cancel()
             self._timer, self._timer_at = None, None
