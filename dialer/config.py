@@ -67,6 +67,8 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_api_base_url: str | None = None
+    twilio_calls_per_second: float = 1.0  # the account's pace for REST-created calls (Twilio's default: 1)
+    twilio_concurrent_requests: int = 10  # REST requests in flight at once, per process
     simulator_speed: float = 1.0
     simulator_seed: int = 0
     simulator_log: str | None = None  # a file the simulator appends one JSON line to per placed call
@@ -93,6 +95,14 @@ class Settings:
             raise ConfigError("RINGBACK_MAX_CALL_SECONDS must be a whole number of seconds, e.g. 3600") from None
         if max_call <= 0:
             raise ConfigError("RINGBACK_MAX_CALL_SECONDS must be greater than 0")
+        try:
+            cps = float(env.get("TWILIO_CALLS_PER_SECOND", "1"))
+            concurrent = int(env.get("TWILIO_CONCURRENT_REQUESTS", "10"))
+        except ValueError:
+            raise ConfigError("TWILIO_CALLS_PER_SECOND must be a number (e.g. 1) and TWILIO_CONCURRENT_REQUESTS "
+                              "a whole number (e.g. 10)") from None
+        if cps <= 0 or concurrent <= 0:
+            raise ConfigError("TWILIO_CALLS_PER_SECOND and TWILIO_CONCURRENT_REQUESTS must be greater than 0")
         telephony = env.get("RINGBACK_TELEPHONY", "simulator")
         if telephony not in ("simulator", "twilio"):
             raise ConfigError("RINGBACK_TELEPHONY must be 'simulator' or 'twilio'")
@@ -107,6 +117,8 @@ class Settings:
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
+            twilio_calls_per_second=cps,
+            twilio_concurrent_requests=concurrent,
             simulator_speed=speed,
             simulator_seed=int(env.get("RINGBACK_SIMULATOR_SEED", "0") or 0),
             simulator_log=env.get("RINGBACK_SIMULATOR_LOG") or None,

@@ -13,7 +13,9 @@ from dialer.config import Settings
 from dialer.core.machine import Policy
 from dialer.core.notices import Notices
 from dialer.engine import CONCURRENCY, Engine
+from dialer.engine.jobs import Jobs
 from dialer.engine.nudges import NudgeRelay
+from dialer.engine.pacing import make_pacer
 from dialer.protection.ratelimit import Limiter, make_limiter
 from dialer.sites.cache import SiteCache
 from dialer.telephony.base import Provider
@@ -61,6 +63,7 @@ class Runtime:
     engine: Engine
     nudges: NudgeRelay | None = None  # engines in other processes, told when a lead is due now
     limiter: Limiter = field(default=None)  # type: ignore[assignment]  # set in __post_init__
+    jobs: Jobs | None = None  # provider work kept in the database (prices), with Twilio
 
     def __post_init__(self) -> None:
         if self.limiter is None:
@@ -93,23 +96,40 @@ class Runtime:
         # SQLite has one writer at a time: concurrent steps there would only fail with "database is locked".
         concurrency = 1 if db.is_sqlite(settings.database_url) else CONCURRENCY
         notices = Notices(settings.public_url, settings.secret_key)
+        # Calls created through Twilio's REST API start at the account's pace, whichever process asks.
+        pacer = None
+        if settings.telephony == "twilio":
+            pacer = make_pacer(database, clock, settings.twilio_calls_per_second, settings.redis_url,
+                               settings.redis_prefix)
         engine = Engine(
             sessions, provider, clock, broadcast, policy,
             poll_interval=poll_interval, notices=notices, concurrency=concurrency, sites=SiteCache(clock),
+            pacer=pacer,
         )
         # Across processes (Redis or LISTEN/NOTIFY), a web process's "a lead is due now" reaches the workers
         # at once.
         nudges = None if isinstance(broadcast, MemoryBroadcast) else NudgeRelay(broadcast, engine)
-        return cls(settings, database, sessions, clock, provider, broadcast, engine, nudges)
+        jobs = None
+        if hasattr(provider, "fetch_call_price"):  # Twilio: prices come late, and are fetched durably
+            jobs = Jobs(database, clock, provider, engine.on_provider_event,
+                        getattr(provider, "price_delays", (5.0,)))
+            provider.price_jobs = lambda leg_id, sid: jobs.enqueue("call_price", sid, leg_id)  # type: ignore[attr-defined]
+        return cls(settings, database, sessions, clock, provider, broadcast, engine, nudges, jobs=jobs)
 
     async def start(self, *, run_engine: bool = True) -> None:
         if run_engine:
             if self.nudges is not None:
                 await self.nudges.start()
             await self.engine.start()
+            if self.jobs is not None:
+                await self.jobs.start()
 
     async def close(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.stop()
         await self.engine.stop()
+        if self.engine.dialer.pacer is not None:
+            await self.engine.dialer.pacer.close()
         if self.nudges is not None:
             await self.nudges.stop()
         await self.provider.close()

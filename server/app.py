@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from dialer.config import Settings
 from dialer.runtime import Runtime
-from server import api, cors, dashboard, live, openapi, ops, pages, reschedule, twilio_hooks
+from server import api, cors, dashboard, live, openapi, ops, pages, reschedule, twilio_hooks, twilio_sms
 from server.body_limit import BodyLimit
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
@@ -48,6 +48,7 @@ def create_app(
             *ops.routes,
             *reschedule.routes,
             *twilio_hooks.routes,
+            *twilio_sms.routes,
             *dashboard.routes,
             Route("/", home),
         ],

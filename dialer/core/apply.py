@@ -91,7 +91,7 @@ def apply_decision(
     for action in decision.actions:
         if isinstance(action, SendText):
             plan.texts.append(action)
-            step.timeline(lead.id, "sms", f"text message to the visitor: {action.kind}")
+            step.timeline(lead.id, "sms", f"sending the visitor a text message: {action.kind}")
             if action.kind == "confirm":
                 lead.confirmed_at = now
             elif action.kind == "reminder":

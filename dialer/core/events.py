@@ -16,6 +16,11 @@ class LegEvent:
 
 
 @dataclass(frozen=True)
+class LegInitiated(LegEvent):
+    """The provider took the call out of its queue and started placing it (Twilio's `initiated`)."""
+
+
+@dataclass(frozen=True)
 class LegRinging(LegEvent):
     pass
 

@@ -16,6 +16,7 @@ from dialer.core.events import (
     LegAnswered,
     LegEnded,
     LegEvent,
+    LegInitiated,
     LegRinging,
     PriceKnown,
     RecordingReady,
@@ -25,7 +26,7 @@ from dialer.core.states import EndReason, LegRole, LegStatus
 from dialer.core.step import Step
 
 # Reports that change the leg alone, never the lead's situation: the engine need not decide after them.
-LEG_ONLY = (LegRinging, PriceKnown, RecordingReady)
+LEG_ONLY = (LegInitiated, LegRinging, PriceKnown, RecordingReady)
 
 
 class ManagerTaken(Exception):
@@ -52,6 +53,11 @@ def apply_report(  # noqa: C901 - one branch per kind of report
         if isinstance(event, LegEnded) and leg.duration is None and event.duration is not None:
             leg.duration = event.duration
         return False  # a late or duplicated report about a leg that is over
+    if isinstance(event, LegInitiated):
+        if status.rank < LegStatus.RINGING.rank:
+            # The ring deadline counts from here: the call may have waited in the provider's queue.
+            leg.status, leg.starts_at = LegStatus.INITIATED, now
+        return False
     if isinstance(event, LegRinging):
         if status.rank < LegStatus.RINGING.rank:
             leg.status = LegStatus.RINGING

@@ -47,6 +47,9 @@ class LegView:
     accepted: bool = False
     end_reason: EndReason | None = None
     detail: str | None = None  # what the provider said when the leg ended, if anything
+    # When the provider starts placing the call (the pacer's slot, the provider's queue, its "initiated"
+    # report); None: when it was decided. A manager's ring deadline counts from here.
+    starts_at: datetime | None = None
 
     @property
     def active(self) -> bool:
@@ -245,8 +248,28 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
         )
         for m in chosen
     )
-    deadline = now + timedelta(seconds=policy.ring_timeout + policy.whisper_seconds + policy.grace)
+    deadline = now + timedelta(seconds=_manager_window(policy))
     return Decision(LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, *calls))
+
+
+def _manager_window(policy: Policy) -> int:
+    """Seconds a manager's leg may take from the start of its call: ring, whisper, and a margin."""
+    return policy.ring_timeout + policy.whisper_seconds + policy.grace
+
+
+def _not_started_in_time(lead: LeadView, now: datetime, policy: Policy) -> Decision | None:
+    """The manager deadline fired, but some manager's call started late (it waited for the account's
+    calls-per-second pace, in our pacer or the provider's queue): their window counts from that start.
+    Legs whose window is over are hung up; the lead waits for the others."""
+    window = timedelta(seconds=_manager_window(policy))
+    active = [leg for leg in lead.legs_now(LegRole.MANAGER) if leg.active]
+    later = [leg.starts_at + window for leg in active if leg.starts_at is not None and leg.starts_at + window > now]
+    if not later:
+        return None
+    late = [leg for leg in active if leg.starts_at is None or leg.starts_at + window <= now]
+    hangups = tuple(Hangup(leg.id, EndReason.TIMEOUT) for leg in late)
+    notes = ("no word from the telephony provider in time: hung up",) if hangups else ()
+    return Decision(LeadStatus.CALLING_MANAGER, max(later), lead.attempt, hangups, notes)
 
 
 def _hunt_order(lead: LeadView) -> list[ManagerView]:
@@ -377,6 +400,10 @@ def _retry_or_give_up(
 
 def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
     """Our own deadline fired while calling: a provider never reported back. Hang up and move on."""
+    if lead.status is LeadStatus.CALLING_MANAGER:
+        waiting = _not_started_in_time(lead, now, policy)
+        if waiting is not None:
+            return waiting
     live = [leg for leg in lead.legs if leg.active]
     hangups = tuple(Hangup(leg.id, EndReason.TIMEOUT) for leg in live)
     ended = replace(

@@ -9,6 +9,8 @@ Settings keys read here (all optional):
 - `slot_minutes` (default 30) and `slot_capacity` (callbacks per slot; default the number of active
   managers): the times a visitor may pick;
 - `abuse` (and the older top-level `countries`): `abuse_rules.py`;
+- `sms_sender`: the number (E.164) or Twilio Messaging Service SID (`MG…`) texts to visitors are sent
+  from, when it is not the caller ID (a verified caller ID cannot send texts); missing: the caller ID;
 - `language`, `texts`, `colors`, `position`, `triggers`, `exclude`, `hide_on`: `widget_look.py`.
 Managers' `working_hours` (their own column, the business-hours shape, in the site's time zone) are read
 with the site.
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 from dialer.core.abuse_rules import AbuseRules, read_abuse
 from dialer.core.hours import HoursError, Weekly, parse_hhmm, zone
 from dialer.core.settings_json import Problems, read_object, read_strings
+from dialer.core.texts import is_sender
 from dialer.core.widget_look import WidgetLook, read_widget
 
 DEFAULT_WINDOW = (time(8), time(22))
@@ -69,6 +72,12 @@ class SiteConfig:
     widget: WidgetLook
     manager_hours: Mapping[int, ManagerHours] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    sms_sender_setting: str | None = None  # `sms_sender`, when set and readable
+
+    @property
+    def sms_sender(self) -> str | None:
+        """Where texts to visitors are sent from: the `sms_sender` setting, else the caller ID."""
+        return self.sms_sender_setting or self.caller_id
 
     def visitor_window(self, visitor_tz: str) -> Weekly:
         start, end = self.calling_window
@@ -121,8 +130,19 @@ def read(columns: Mapping[str, Any], managers: Iterable[ManagerLike] = ()) -> Si
             m.id: ManagerHours(m.working_hours, _working_hours(tz, m.id, m.working_hours, problems))
             for m in managers
         },
+        sms_sender_setting=_sms_sender(settings.get("sms_sender"), problems),
         problems=tuple(problems.found),
     )
+
+
+def _sms_sender(value: Any, problems: Problems) -> str | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, str) and is_sender(value.strip()):
+        return value.strip()
+    problems.note("sms_sender", value, "a number such as +12025550100 or a Messaging Service SID (MG…)",
+                  "the caller ID")
+    return None
 
 
 def _timezone(value: Any, problems: Problems) -> str:

@@ -19,6 +19,7 @@ def leg_view(leg: LegRow) -> LegView:
         accepted=bool(leg.accepted),
         end_reason=EndReason(leg.end_reason) if leg.end_reason else None,
         detail=leg.end_detail,
+        starts_at=leg.starts_at,
     )
 
 

@@ -200,6 +200,10 @@ class CallLeg(Base):
     # committed before the provider is asked, so that only one engine ever dials a step.
     dial_claimed_at: Mapped[datetime | None]
     dial_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # When the provider starts (or, until it says so, is expected to start) placing the call: the call
+    # pacer's slot, then Twilio's `queue_time`, then its `initiated` callback. The manager's ring deadline
+    # counts from here, not from the decision to ring (`dialer/engine/pacing.py`).
+    starts_at: Mapped[datetime | None]
 
 
 class LeadEvent(Base):
@@ -226,6 +230,73 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime]
+
+
+class CallPace(Base):
+    """The call pacer's next free slot for one provider account (used when no Redis is configured): every
+    process takes its slots from this row, so together they never start calls faster than the account's
+    calls per second (`dialer/engine/pacing.py`)."""
+
+    __tablename__ = "call_pace"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[datetime]
+
+
+class TextMessage(Base):
+    """One text message to a visitor: what was sent (kind), from which sender, how it went (`status`:
+    sending, queued, sent, delivered, undelivered, failed, refused, opted_out), the provider's id, error
+    and price. The lead's page shows them; delivery callbacks move `status` forward only."""
+
+    __tablename__ = "text_messages"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # confirm | reminder | missed | unreachable
+    sender: Mapped[str | None] = mapped_column(String(64))  # a number or a Messaging Service SID
+    status: Mapped[str] = mapped_column(String(16))
+    provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 5))
+    price_unit: Mapped[str | None] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ProviderJob(Base):
+    """Work to ask of the provider later, kept so that a restart loses none of it: a call's or a text's
+    price, which Twilio fills in a while after the end. Any engine takes a due job with a claim that
+    lapses (`dialer/engine/jobs.py`)."""
+
+    __tablename__ = "provider_jobs"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject", name="uq_provider_jobs_subject"),
+        Index("ix_provider_jobs_due", "done_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # call_price | text_price
+    subject: Mapped[str] = mapped_column(String(64))  # the provider's id of the call or message
+    leg_id: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class SmsOptOut(Base):
+    """A number that replied STOP (or that the provider says did): no text goes to it until it replies
+    START."""
+
+    __tablename__ = "sms_opt_outs"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    at: Mapped[datetime]
+    keyword: Mapped[str] = mapped_column(String(16))
 
 
 class SiteNotice(Base):

@@ -6,6 +6,12 @@ its normal path, never both dial one step. No database lock is held while the pr
 provider answers, its call id is written; if somebody else's call id came first, or the leg ended before
 we knew our call's id (a cancel, a ring timeout), ours is hung up.
 
+Calls created through the provider's REST API (managers' legs) are paced (`dialer/engine/pacing.py`):
+each waits for its slot, its claim and `starts_at` dated at that slot, and is dialed only if still ours
+then (a cancel may have ended it meanwhile). A create the provider refused for its rate limit is put back:
+the claim is released, to be dialed by any engine's recovery after a jittered backoff; the lead never
+fails for it.
+
 Recovery finishes what was interrupted. A leg written but never claimed (the step committed, its dial
 never started) is claimed and dialed like any other. A leg claimed but never confirmed (its claimer died
 between the claim and the call id) is taken over with a conditional update on the old claim, so of two
@@ -19,7 +25,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -31,6 +37,8 @@ from dialer.core.states import EndReason, LegRole, LegStatus
 from dialer.core.whisper import said_source, whisper_text
 from dialer.db.models import new_id
 from dialer.engine import store
+from dialer.engine.pacing import Pacer
+from dialer.retrying import Backoff
 from dialer.telephony.base import CallRequest, Provider, ProviderError
 
 log = logging.getLogger("ringback.engine")
@@ -59,8 +67,12 @@ class Dialer:
         slots: asyncio.Semaphore,
         sites: Callable[[AsyncConnection, set[int]], Awaitable[dict[int, store.SiteRow]]],
         report: Callable[[LegEvent], Awaitable[None]],
+        pacer: Pacer | None = None,
     ) -> None:
         self.name = engine_name()
+        self.pacer = pacer
+        self._waiting: set[asyncio.Task[None]] = set()  # paced creates waiting for their slot
+        self._rate_backoff = Backoff(first=2.0, cap=60.0, jitter=0.5)
         self.autocommit = database.execution_options(isolation_level="AUTOCOMMIT")
         self.provider = provider
         self.clock = clock
@@ -96,7 +108,63 @@ class Dialer:
         async with self._slots, self.autocommit.connect() as conn:
             claimed = await store.claim_legs(conn, [leg.id for _, _, leg in items], self.name, self.clock.now())
         requests = [await self._request(lead, site, leg) for lead, site, leg in items if leg.id in claimed]
-        await self._record(list(await asyncio.gather(*(self._place(r) for r in requests))))
+        paced = [r for r in requests if self._pace_key(r) is not None]
+        await self._start_paced(paced)
+        free = [r for r in requests if self._pace_key(r) is None]
+        await self._record(list(await asyncio.gather(*(self._place(r) for r in free))))
+
+    # pacing -----------------------------------------------------------------------------------------
+
+    def _pace_key(self, request: CallRequest) -> str | None:
+        """The account whose calls-per-second pace this request's create waits for; None: not paced (no
+        pacer, a provider without a pace, or a leg dialed from inside another call)."""
+        key = getattr(self.provider, "pace_key", None)
+        if self.pacer is None or request.role is not LegRole.MANAGER or not isinstance(key, str):
+            return None
+        return key
+
+    async def _start_paced(self, requests: list[CallRequest]) -> None:
+        """Reserve the creates' slots, date their claims at them, and leave each waiting for its turn."""
+        if not requests:
+            return
+        assert self.pacer is not None
+        key = self._pace_key(requests[0])
+        assert key is not None
+        slots = await self.pacer.reserve(key, len(requests))
+        async with self._slots, self.autocommit.connect() as conn:
+            await store.pace_legs(conn, {r.leg_id: at for r, at in zip(requests, slots, strict=True)}, self.name)
+        for request, at in zip(requests, slots, strict=True):
+            task = asyncio.ensure_future(self._when_due(request, at))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+
+    async def _when_due(self, request: CallRequest, at: datetime) -> None:
+        assert self.pacer is not None
+        try:
+            await self.pacer.wait_until(at)
+            async with self._slots, self.autocommit.connect() as conn:
+                ours = await store.still_ours(conn, [request.leg_id], self.name)
+            if not ours:
+                log.info("leg %s ended while its call waited for its turn: not dialed", request.leg_id)
+                return
+            await self._record([await self._place(request)])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the claim stays: recovery looks it up after the grace
+            log.warning("placing the paced call for leg %s failed: %r", request.leg_id, exc)
+
+    async def stop_waiting(self) -> None:
+        """Stop: paced creates not sent yet stay claimed (dated at their slot) for any engine's recovery."""
+        for task in list(self._waiting):
+            task.cancel()
+        await asyncio.gather(*self._waiting, return_exceptions=True)
+
+    async def _put_back(self, leg_id: str, error: ProviderError) -> None:
+        delay = self._rate_backoff.failed()
+        at = self.clock.now() + timedelta(seconds=delay)
+        async with self._slots, self.autocommit.connect() as conn:
+            if await store.put_back(conn, leg_id, self.name, at):
+                log.warning("leg %s: %s; put back, dialed again in %.0f s", leg_id, error.reason, delay)
 
     async def recover(self, older_than: float) -> None:
         """Finish dials that were interrupted: written but never claimed `older_than` seconds after, or
@@ -105,14 +173,14 @@ class Dialer:
         written, claimed = now - timedelta(seconds=older_than), now - timedelta(seconds=CLAIM_GRACE)
         found = []
         async with self._slots, self.autocommit.connect() as conn:
-            for leg in await store.pending_legs(conn, written, claimed):
+            for leg in await store.pending_legs(conn, written, claimed, now):
                 lead = await store.get_lead(conn, leg.lead_id)
                 if lead is not None:
                     found.append((lead, leg))
             sites = await self._sites(conn, {lead.site_id for lead, _ in found})
         for lead, leg in found:
             if leg.dial_claimed_at is None:
-                log.info("leg %s was written but never dialed: dialing it", leg.id)
+                log.info("leg %s was written but never dialed (or was put back): dialing it", leg.id)
                 await self.dial([(lead, sites[lead.site_id], leg)])
             else:
                 await self._take_over(lead, sites[lead.site_id], leg)
@@ -130,7 +198,20 @@ class Dialer:
             # Not knowing whether the call exists, never dial: the claim is looked at again after the grace.
             log.warning("looking up leg %s failed: %s", leg.id, exc.reason)
             return
-        await self._record([(leg.id, sid) if sid is not None else await self._place(request)])
+        if sid is not None:
+            async with self._slots, self.autocommit.connect() as conn:
+                owner = await store.leg_of_sid(conn, sid)
+            if owner not in (None, leg.id):
+                # Another lead's (or leg's) call that happens to match: never adopted. Ours is not found,
+                # so it was never placed: dial.
+                log.warning("leg %s: the call found (%s) is leg %s's; dialing anew", leg.id, sid, owner)
+                sid = None
+        if sid is not None:
+            await self._record([(leg.id, sid)])
+        elif self._pace_key(request) is not None:
+            await self._start_paced([request])
+        else:
+            await self._record([await self._place(request)])
 
     async def _place(self, request: CallRequest) -> Placed:
         try:
@@ -143,7 +224,18 @@ class Dialer:
     async def _record(self, placed: list[Placed]) -> None:
         """Write the calls' ids; report the refusals; hang up a call that is not the leg's."""
         sids = {leg_id: result for leg_id, result in placed if isinstance(result, str)}
+        now = self.clock.now()
+        # The provider's own queue (Twilio's `queue_time`): the ring deadline counts from the estimate.
+        queued = {leg_id: now + timedelta(seconds=float(getattr(sid, "queue_seconds", 0.0))) for leg_id, sid in sids.items()}
+        if sids and self._rate_backoff.failures:
+            self._rate_backoff.succeeded()
         async with self._slots, self.autocommit.connect() as conn:
+            for leg_id in await store.sids_elsewhere(conn, sids):
+                # A lost create's look-up found a call another leg already has: never adopted (the leg
+                # stays unconfirmed; its own callbacks, or recovery after the grace, settle it).
+                log.warning("leg %s: call %s belongs to another leg; not adopted", leg_id, sids.pop(leg_id))
+                queued.pop(leg_id, None)
+            await store.expect_start(conn, queued)
             written = await store.set_sids(conn, sids)
         for leg_id, (stored, status) in written.items():
             if stored != sids[leg_id]:
@@ -157,7 +249,9 @@ class Dialer:
             except ProviderError as exc:
                 log.warning("hanging up leg %s failed: %s", leg_id, exc.reason)
         for leg_id, result in placed:
-            if isinstance(result, ProviderError):
+            if isinstance(result, ProviderError) and result.rate_limited:
+                await self._put_back(leg_id, result)  # never the lead's failure: dialed again later
+            elif isinstance(result, ProviderError):
                 log.info("dialing leg %s failed: %s", leg_id, result.reason)
                 # A refused number is final for that number; a provider that keeps failing ends the lead.
                 reason = EndReason.REJECTED if result.permanent else EndReason.ERROR
@@ -186,5 +280,6 @@ class Dialer:
             whisper=whisper,
             bridge_sid=bridge,
             record=site.recording,
+            time_limit=self.policy.max_call_seconds,
         )
 

@@ -45,6 +45,7 @@ from dialer.engine.context import lead_context
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
 from dialer.engine.held import HeldEvents
 from dialer.engine.inbox import Inbox, Work
+from dialer.engine.pacing import Pacer
 from dialer.engine.parking import Parking
 from dialer.engine.queue import QueueWaker
 from dialer.engine.reconcile import Reconciler
@@ -117,6 +118,7 @@ class Engine:
         notices: Notices | None = None,
         concurrency: int = CONCURRENCY,
         sites: SiteCache | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.sessions = sessions
         self.database: AsyncEngine = sessions.kw["bind"]
@@ -162,7 +164,7 @@ class Engine:
         self.on_wake: Callable[[float], None] | None = None
         self.teller = Teller(self.database, provider, broadcast, self.notices, clock, self._slots)
         self.dialer = Dialer(self.database, provider, clock, self.policy, self._slots, self.sites,
-                             self.on_provider_event)
+                             self.on_provider_event, pacer)
         # Calls whose end may never be reported (their process died): asked about (`reconcile`).
         self.reconciler = Reconciler(self.database, provider, clock, self.on_provider_event, self._slots)
         # Leads whose step keeps failing (not for want of the database) are parked (`parking`).
@@ -199,6 +201,7 @@ class Engine:
         await self.queue.wait()
         await self.held.stop()
         await self._idle.wait()
+        await self.dialer.stop_waiting()  # paced calls not yet placed stay claimed for recovery
 
     def pause(self) -> None:
         """Claim no more due leads (other engines will), but go on applying what the provider reports."""

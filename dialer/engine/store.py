@@ -244,6 +244,28 @@ async def set_sids(conn: AsyncConnection, sids: dict[str, str]) -> dict[str, tup
     return {row.id: (row.provider_sid, row.status) for row in rows}
 
 
+_LEG_OF_SID = select(legs_table.c.id).where(legs_table.c.provider_sid == bindparam("sid")).limit(1)
+
+
+async def leg_of_sid(conn: AsyncConnection, sid: str) -> str | None:
+    """The leg that has this provider call id, if any."""
+    leg_id: str | None = (await conn.execute(_LEG_OF_SID, {"sid": sid})).scalar()
+    return leg_id
+
+
+_SIDS_ELSEWHERE = select(legs_table.c.id, legs_table.c.provider_sid).where(
+    legs_table.c.provider_sid.in_(bindparam("sids", expanding=True))
+)
+
+
+async def sids_elsewhere(conn: AsyncConnection, sids: dict[str, str]) -> set[str]:
+    """Of these (leg -> call id), the legs whose call id another leg already has."""
+    if not sids:
+        return set()
+    owners = {row.provider_sid: row.id for row in await conn.execute(_SIDS_ELSEWHERE, {"sids": sorted(set(sids.values()))})}
+    return {leg_id for leg_id, sid in sids.items() if owners.get(sid, leg_id) != leg_id}
+
+
 _PROVIDER_SID = select(legs_table.c.provider_sid).where(legs_table.c.id == bindparam("id"))
 
 
@@ -257,17 +279,70 @@ _PENDING_LEGS = (
     .where(*_UNDIALED, leads.c.status.not_in([s.value for s in TERMINAL]))
     .where(
         (legs_table.c.dial_claimed_at.is_(None)
-         & (legs_table.c.created_at <= bindparam("written", type_=legs_table.c.created_at.type)))
+         & (legs_table.c.created_at <= bindparam("written", type_=legs_table.c.created_at.type))
+         # put back (the provider's rate limit): not before the time it was put back to
+         & (legs_table.c.starts_at.is_(None)
+            | (legs_table.c.starts_at <= bindparam("now", type_=legs_table.c.starts_at.type))))
         | (legs_table.c.dial_claimed_at <= bindparam("claimed", type_=legs_table.c.dial_claimed_at.type))
     )
 )
 
 
-async def pending_legs(conn: AsyncConnection, written_before: datetime, claimed_before: datetime) -> list[LegRow]:
+async def pending_legs(
+    conn: AsyncConnection, written_before: datetime, claimed_before: datetime, now: datetime | None = None
+) -> list[LegRow]:
     """Legs never confirmed by the provider: written before `written_before` and never claimed (the step
-    committed, its dial never started), or claimed before `claimed_before` (the claimer died meanwhile)."""
-    params = {"written": written_before, "claimed": claimed_before}
+    committed, its dial never started; or it was put back, and its time `now` has come), or claimed
+    before `claimed_before` (the claimer died meanwhile)."""
+    params = {"written": written_before, "claimed": claimed_before, "now": now or written_before}
     return [LegRow(row) for row in await conn.execute(_PENDING_LEGS, params)]
+
+
+# pacing (dialer/engine/pacing.py) --------------------------------------------------------------------
+# A paced leg's claim is dated at its slot, when its create will be sent: recovery takes a claim over only
+# CLAIM_GRACE after that, never while the create is still waiting for its turn.
+
+_OURS = (legs_table.c.id == bindparam("w_id"), legs_table.c.dial_claimed_by == bindparam("w_by"), *_UNDIALED)
+_PACE = update(legs_table).where(*_OURS).values(
+    dial_claimed_at=bindparam("v_at", type_=legs_table.c.dial_claimed_at.type),
+    starts_at=bindparam("v_at", type_=legs_table.c.starts_at.type),
+)
+_PUT_BACK = update(legs_table).where(*_OURS).values(
+    dial_claimed_at=None, dial_claimed_by=None, starts_at=bindparam("v_at", type_=legs_table.c.starts_at.type),
+)
+_STILL_OURS = select(legs_table.c.id).where(
+    legs_table.c.id.in_(bindparam("legs", expanding=True)),
+    legs_table.c.dial_claimed_by == bindparam("by"), *_UNDIALED,
+)
+_EXPECTED = (
+    update(legs_table)
+    .where(legs_table.c.id == bindparam("w_id"), legs_table.c.status == LegStatus.PENDING.value)
+    .values(starts_at=bindparam("v_at", type_=legs_table.c.starts_at.type))
+)
+
+
+async def pace_legs(conn: AsyncConnection, slots: dict[str, datetime], engine: str) -> None:
+    """Date these claimed legs' claims and expected starts at their slots."""
+    if slots:
+        await conn.execute(_PACE, [{"w_id": leg_id, "w_by": engine, "v_at": at} for leg_id, at in slots.items()])
+
+
+async def still_ours(conn: AsyncConnection, leg_ids: list[str], engine: str) -> set[str]:
+    """Of these legs, those still claimed by `engine` and undialed (not ended meanwhile: a cancel)."""
+    if not leg_ids:
+        return set()
+    return set((await conn.execute(_STILL_OURS, {"legs": sorted(leg_ids), "by": engine})).scalars())
+
+
+async def put_back(conn: AsyncConnection, leg_id: str, engine: str, at: datetime) -> bool:
+    """Give up our claim on an undialed leg: any engine's recovery dials it from `at` on."""
+    return (await conn.execute(_PUT_BACK, {"w_id": leg_id, "w_by": engine, "v_at": at})).rowcount == 1
+
+
+async def expect_start(conn: AsyncConnection, starts: dict[str, datetime]) -> None:
+    """The provider said when it will place these calls (its queue); a report that came first is kept."""
+    if starts:
+        await conn.execute(_EXPECTED, [{"w_id": leg_id, "v_at": at} for leg_id, at in starts.items()])
 
 
 # the queue -----------------------------------------------------------------------------------------

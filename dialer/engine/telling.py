@@ -16,6 +16,7 @@ from dialer.core.notices import Notices
 from dialer.core.states import LeadStatus
 from dialer.engine import store
 from dialer.engine.status import lead_channel, public_status, site_channel
+from dialer.engine.texting import Texter
 from dialer.telephony.base import Provider, ProviderError
 
 log = logging.getLogger("ringback.engine")
@@ -32,6 +33,7 @@ class Teller:
         self.notices = notices
         self.clock = clock
         self._slots = slots
+        self.texter = Texter(database, provider, clock)
 
     async def tell(self, plan: apply.Plan, site: store.SiteRow) -> None:
         """Hang up what the step ended, publish the change, send the visitor's text messages."""
@@ -58,7 +60,4 @@ class Teller:
         for text in plan.texts:
             body = self.notices.body(text.kind, site=site.name, lead_id=lead.id, tz=lead.timezone,
                                      when=lead.scheduled_for)
-            try:
-                await self.provider.send_text(lead.phone, body, sender=site.caller_id)
-            except ProviderError as exc:
-                log.warning("text message for lead %s not sent: %s", lead.id, exc.reason)
+            await self.texter.send(lead, text.kind, body, site.sms_sender)

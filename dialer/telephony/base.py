@@ -31,6 +31,7 @@ class CallRequest:
     whisper: str | None = None  # read to a manager before the one-digit question
     bridge_sid: str | None = None  # the manager's call the visitor is connected into
     record: bool = False
+    time_limit: int | None = None  # seconds a bridged call may last (RINGBACK_MAX_CALL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,25 @@ class CallStatus:
 class ProviderError(Exception):
     """The provider refused or failed a request. `reason` is shown to people, `code` is the provider's."""
 
-    def __init__(self, reason: str, *, code: str | None = None, permanent: bool = True) -> None:
+    def __init__(self, reason: str, *, code: str | None = None, permanent: bool = True,
+                 rate_limited: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
         self.permanent = permanent
+        self.rate_limited = rate_limited  # refused for the account's rate limit: try again later
+
+
+class PlacedCall(str):
+    """A provider's call id, with how long the provider said the call waits in its queue before it is
+    placed (Twilio's `queue_time`): the ring deadline counts from then."""
+
+    queue_seconds: float = 0.0
+
+    def __new__(cls, sid: str, queue_seconds: float = 0.0) -> PlacedCall:
+        placed = super().__new__(cls, sid)
+        placed.queue_seconds = queue_seconds
+        return placed
 
 
 def metered(operation: str) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
@@ -96,8 +111,10 @@ class Provider(Protocol):
 
     async def hangup(self, sid: str, say: str | None = None) -> None: ...
 
-    async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
-        """Send a text message; `sender` is the site's caller ID where the provider needs one."""
+    async def send_text(self, to: str, body: str, sender: str | None = None, *,
+                        text_id: str | None = None) -> str | None:
+        """Send a text message from `sender` (the site's SMS sender where the provider needs one); returns
+        the provider's message id when it has one. `text_id` names our record of it in delivery reports."""
 
     async def fetch_recording(self, url: str) -> tuple[bytes, str]:
         """The recording at `url` (as reported by `RecordingReady`) and its media type, fetched with the

@@ -325,8 +325,10 @@ class SimulatedProvider:
         await self._end(call, reason)
 
     @metered("send_text")
-    async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
+    async def send_text(self, to: str, body: str, sender: str | None = None, *,
+                        text_id: str | None = None) -> str | None:
         self.texts.append(TextMessage(to, body, self.clock.now()))
+        return None
 
     async def fetch_recording(self, url: str) -> tuple[bytes, str]:
         sid = url.removeprefix(RECORDING_PREFIX).removesuffix(".wav")

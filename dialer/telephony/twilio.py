@@ -18,14 +18,15 @@ import asyncio
 import base64
 import contextvars
 import logging
+import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -35,16 +36,26 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from dialer.config import ConfigError, Settings
-from dialer.core.events import EventSink, LegAnswered, LegEnded, LegEvent, LegRinging, PriceKnown
+from dialer.core.events import (
+    EventSink,
+    LegAnswered,
+    LegEnded,
+    LegEvent,
+    LegInitiated,
+    LegRinging,
+    PriceKnown,
+)
 from dialer.core.states import EndReason, LegRole
+from dialer.core.texts import is_messaging_service
 from dialer.telephony import twiml
-from dialer.telephony.base import CallRequest, CallStatus, ProviderError, metered
+from dialer.telephony.base import CallRequest, CallStatus, PlacedCall, ProviderError, metered
 from dialer.telephony.redaction import quiet_library_loggers
 
 log = logging.getLogger("ringback.twilio")
 
 DEFAULT_TIMEOUT = 10.0  # seconds for one REST request; the library sets none
-RETRY_DELAYS = (1.0, 2.0, 4.0)  # between attempts after a rate limit, an outage or refused credentials
+RETRY_DELAYS = (1.0, 2.0, 4.0)  # between attempts after a rate limit or an outage (each jittered)
+CONCURRENT_REQUESTS = 10  # REST requests in flight at once (Twilio answers 20429 past its own limit)
 PRICE_DELAYS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 600.0)  # Twilio fills prices in late
 FIND_SLACK = timedelta(seconds=5)  # our clock and Twilio's may disagree a little
 PRICED_MEMORY = 10_000  # recent calls remembered so duplicated callbacks start no second price hunt
@@ -59,6 +70,16 @@ NUMBER_REFUSED = {
     21216: "the number is blocked by Twilio",
     21217: "the number is not a valid phone number",
 }
+# Twilio error codes that mean "this text cannot be sent": the sender or the recipient, not the moment.
+SMS_REFUSED = {
+    21601: "the sender cannot send texts (a verified caller ID is not an SMS-capable number): set the "
+           "site's sms_sender",
+    21606: "the sender is not an SMS-capable Twilio number for this destination: set the site's sms_sender",
+    21610: "the visitor replied STOP to texts from this sender",
+    21614: "the visitor's number is not a mobile number",
+}
+RECORDING_CHUNK = 64 * 1024  # bytes passed on at a time when a recording is streamed to the dashboard
+WHISPER_ALLOWANCE = 120  # seconds of a manager's call before the bridge: ringing, the whisper, pressing 1
 AUTH_FAILED = 20003
 RATE_LIMITED = 20429
 
@@ -79,7 +100,13 @@ def _basic_auth(user: str, password: str) -> str:
 
 class _TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the library is untyped: Any to mypy
     """The library's async client with two fixes: it only applies a timeout its caller passes per request,
-    so we always pass one; and it builds aiohttp's deprecated `BasicAuth`, so we send the header instead."""
+    so we always pass one; and it builds aiohttp's deprecated `BasicAuth`, so we send the header instead.
+    And a cap: at most `concurrent` requests in flight; the others wait their turn here (Twilio refuses
+    requests past the account's concurrency with 20429: https://www.twilio.com/docs/api/errors/20429)."""
+
+    def __init__(self, *, timeout: float, concurrent: int = CONCURRENT_REQUESTS) -> None:
+        super().__init__(timeout=timeout)
+        self._in_flight = asyncio.Semaphore(concurrent)
 
     async def request(
         self,
@@ -94,9 +121,10 @@ class _TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the libr
     ) -> Response:
         if auth is not None:
             headers = {**(headers or {}), "Authorization": _basic_auth(*auth)}
-        return await super().request(
-            method, url, params, data, headers, None, timeout or self.timeout, allow_redirects
-        )
+        async with self._in_flight:
+            return await super().request(
+                method, url, params, data, headers, None, timeout or self.timeout, allow_redirects
+            )
 
 
 @dataclass
@@ -125,9 +153,12 @@ class TwilioProvider:
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         price_delays: tuple[float, ...] = PRICE_DELAYS,
         currency: str = "USD",
+        concurrent_requests: int = CONCURRENT_REQUESTS,
     ) -> None:
         quiet_library_loggers()  # the library would log every request's numbers at INFO
         self.account_sid = account_sid
+        self.pace_key = account_sid  # REST creates share the account's calls per second (dialer.engine.pacing)
+        self.concurrent_requests = concurrent_requests
         self._auth_token = auth_token
         self.hooks = twiml.Hooks(public_url)
         self.api_base_url = api_base_url
@@ -141,6 +172,9 @@ class TwilioProvider:
         self._rest: Client | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._priced: OrderedDict[str, None] = OrderedDict()  # calls whose price is being or was fetched
+        # Where price fetches are kept to outlive a restart (dialer/engine/jobs.py; set by the runtime);
+        # None: fetched in this process's memory.
+        self.price_jobs: Callable[[str, str], Awaitable[object]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioProvider:
@@ -151,6 +185,7 @@ class TwilioProvider:
             settings.twilio_auth_token,
             settings.public_url,
             api_base_url=settings.twilio_api_base_url,
+            concurrent_requests=settings.twilio_concurrent_requests,
         )
 
     # the REST client --------------------------------------------------------------------------------
@@ -158,7 +193,7 @@ class TwilioProvider:
     async def _client(self) -> Client:
         """Made on first use, inside the running event loop (aiohttp's session belongs to a loop)."""
         if self._rest is None:
-            self._http = _TimedHttpClient(timeout=self.timeout)
+            self._http = _TimedHttpClient(timeout=self.timeout, concurrent=self.concurrent_requests)
             self._rest = Client(self.account_sid, self._auth_token, http_client=self._http)
             if self.api_base_url:
                 self._rest.api.base_url = self.api_base_url.rstrip("/")
@@ -192,6 +227,8 @@ class TwilioProvider:
         query: dict[str, Any] = {"to": request.to, "limit": 20}
         if request.role is LegRole.VISITOR and request.bridge_sid:
             query["parent_call_sid"] = request.bridge_sid
+        elif request.caller_id:
+            query["from_"] = request.caller_id
         try:
             calls = await client.calls.list_async(**query)
         except TwilioRestException as exc:
@@ -199,9 +236,7 @@ class TwilioProvider:
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Without an answer we cannot know whether the call exists: never guess "no" and dial.
             raise ProviderError(_unreachable(exc), permanent=False) from None
-        ours = [c for c in calls if c.date_created is None or c.date_created >= since - FIND_SLACK]
-        ours.sort(key=lambda c: c.date_created or since)
-        return ours[-1].sid if ours else None
+        return _lost_create(calls, request, since)
 
     async def call_status(self, sid: str) -> CallStatus | None:
         """The call as Twilio has it now (GET /Calls/{sid}: its `status` is one of queued, ringing,
@@ -245,16 +280,51 @@ class TwilioProvider:
             raise ProviderError(_unreachable(exc), permanent=False) from None
 
     @metered("send_text")
-    async def send_text(self, to: str, body: str, sender: str | None = None) -> None:
+    async def send_text(self, to: str, body: str, sender: str | None = None, *,
+                        text_id: str | None = None) -> str | None:
         if not sender:
-            raise ProviderError("the site has no caller ID to send text messages from", permanent=False)
+            raise ProviderError("the site has no SMS sender: set its sms_sender (a Twilio number or Messaging "
+                                "Service SID) or caller ID", permanent=True)
+        return await self._send_message(_message_params(to, body, sender, self._sms_status_url(text_id)))
+
+    # text messages ----------------------------------------------------------------------------------
+
+    def _sms_status_url(self, text_id: str | None) -> str | None:
+        if not text_id:
+            return None
+        return f"{self.hooks.public_url.rstrip('/')}{twiml.HOOKS_PATH}/sms/status?{urlencode({'text': text_id})}"
+
+    async def _send_message(self, params: dict[str, Any]) -> str:
+        """Create the message; a refusal that cannot change (the sender, the number, an opt-out) is not
+        tried again, a rate limit or server error is, and a lost answer is never resent (it may be out)."""
+        client = await self._client()
+        for delay in (*self.retry_delays, None):
+            try:
+                message = await client.messages.create_async(**params)
+                return str(message.sid)
+            except TwilioRestException as exc:
+                if exc.code in SMS_REFUSED or exc.code in NUMBER_REFUSED:
+                    why = SMS_REFUSED.get(exc.code) or NUMBER_REFUSED[exc.code]
+                    raise ProviderError(f"Twilio refused the text: {why} (error {exc.code})", code=str(exc.code),
+                                        permanent=True) from None
+                if not _transient(exc) or delay is None:
+                    raise ProviderError(_reason(exc), code=str(exc.code), permanent=not _transient(exc),
+                                        rate_limited=_reason(exc) == _RATE_LIMITED_REASON) from None
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise ProviderError(_unreachable(exc), permanent=False) from None
+            await asyncio.sleep(_jittered(delay))
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    async def fetch_text_price(self, sid: str) -> tuple[Decimal, str] | None:
+        """The message's price once Twilio has filled it in (None before)."""
         client = await self._client()
         try:
-            await client.messages.create_async(to=to, from_=sender, body=body)
-        except TwilioRestException as exc:
-            raise ProviderError(_reason(exc), code=str(exc.code), permanent=exc.code in NUMBER_REFUSED) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ProviderError(_unreachable(exc), permanent=False) from None
+            message = await client.messages(sid).fetch_async()
+        except (TwilioRestException, TimeoutError, aiohttp.ClientError) as exc:
+            log.info("fetching the price of message %s: %r", sid, exc)
+            return None
+        price = _decimal(message.price)
+        return (abs(price), (message.price_unit or self.currency).upper()) if price is not None else None
 
     # calls ------------------------------------------------------------------------------------------
 
@@ -276,12 +346,13 @@ class TwilioProvider:
             "status_callback_method": "POST",
             "timeout": request.timeout,
         }
+        params.update(_time_limit(request))
         started = datetime.now(UTC)
         failure = "no attempt made"
         for delay in (*self.retry_delays, None):
             try:
                 call = await client.calls.create_async(**params)
-                return str(call.sid)
+                return _placed(call)
             except TwilioRestException as exc:
                 if exc.code in NUMBER_REFUSED:
                     raise ProviderError(
@@ -309,9 +380,11 @@ class TwilioProvider:
                 failure = _unreachable(exc)
             if delay is None:
                 break
+            delay = _jittered(delay)
             log.info("creating the call for leg %s failed (%s); again in %.1f s", request.leg_id, failure, delay)
             await asyncio.sleep(delay)
-        raise ProviderError(f"{failure}, after {len(self.retry_delays) + 1} attempts", permanent=False)
+        raise ProviderError(f"{failure}, after {len(self.retry_delays) + 1} attempts", permanent=False,
+                            rate_limited=failure == _RATE_LIMITED_REASON)
 
     async def _look_up(self, request: CallRequest, since: datetime) -> str | None:
         try:
@@ -364,7 +437,25 @@ class TwilioProvider:
         if not answered:  # Twilio does not bill a call nobody picked up
             self._spawn(report(PriceKnown(leg_id, sid, price=Decimal(0), unit=self.currency)))
             return
+        if self.price_jobs is not None:
+            self._spawn(self._keep_price_job(leg_id, sid))
+            return
         self._spawn(self._fetch_price(leg_id, sid, report))
+
+    async def _keep_price_job(self, leg_id: str, sid: str) -> None:
+        assert self.price_jobs is not None
+        await self.price_jobs(leg_id, sid)
+
+    async def fetch_call_price(self, sid: str) -> tuple[Decimal, str] | None:
+        """The call's price once Twilio has filled it in (None before, or when Twilio cannot be asked)."""
+        client = await self._client()
+        try:
+            call = await client.calls(sid).fetch_async()
+        except (TwilioRestException, TimeoutError, aiohttp.ClientError) as exc:
+            log.info("fetching the price of %s: %r", sid, exc)
+            return None
+        price = _decimal(call.price)
+        return (abs(price), (call.price_unit or self.currency).upper()) if price is not None else None
 
     async def _fetch_price(self, leg_id: str, sid: str, report: PriceReport) -> None:
         client = await self._client()
@@ -393,6 +484,39 @@ class TwilioProvider:
         task = asyncio.ensure_future(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def stream_recording(self, url: str) -> tuple[str, AsyncIterator[bytes]]:
+        """The recording's content type and its bytes as they arrive (a dual-channel WAV is large: it is
+        never held whole in memory). Raises `ProviderError` before the first byte when it cannot be had."""
+        target = self._recording_address(url)
+        await self._client()
+        assert self._http is not None and self._http.session is not None
+        headers = {"Authorization": _basic_auth(self.account_sid, self._auth_token)}
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout)
+        try:
+            response = await self._http.session.get(target, headers=headers, timeout=timeout)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(f"the recording could not be fetched ({type(exc).__name__})", permanent=False) from None
+        if response.status != 200:
+            response.release()
+            raise ProviderError(f"Twilio answered {response.status} for the recording", permanent=False)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.content.iter_chunked(RECORDING_CHUNK):
+                    yield chunk
+            finally:
+                response.release()
+
+        return response.headers.get("Content-Type", "audio/wav"), chunks()
+
+    def _recording_address(self, url: str) -> str:
+        """Only addresses on the Twilio API's own host are fetched, so the credentials go nowhere else."""
+        base = urlsplit(self.api_base_url or "https://api.twilio.com")
+        target = urlsplit(url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise ProviderError(f"not a Twilio recording address: {url}", permanent=True)
+        return url
 
     async def fetch_recording(self, url: str) -> tuple[bytes, str]:
         """The recording's bytes and content type, fetched with the account's credentials.
@@ -424,12 +548,16 @@ def status_event(leg_id: str, form: Mapping[str, str]) -> LegEvent | None:
     sid, status = form.get("CallSid"), form.get("CallStatus", "")
     if status == "ringing":
         return LegRinging(leg_id, sid)
+    if status == "initiated":
+        # Twilio took the call out of the account's queue and dials it: the ring deadline counts from now
+        # (the `initiated` event carries CallStatus=initiated: twilio/twilio-java#321).
+        return LegInitiated(leg_id, sid)
     if status == "in-progress":
         return LegAnswered(leg_id, sid)
     if status in _STATUS_ENDED:
         return LegEnded(leg_id, sid, reason=_STATUS_ENDED[status], duration=_int(form.get("CallDuration")),
                         detail=_error_detail(form))
-    return None  # queued, initiated: the sid is known from the create
+    return None  # queued: the sid is known from the create
 
 
 def dial_event(leg_id: str, form: Mapping[str, str]) -> LegEnded:
@@ -455,14 +583,79 @@ def _error_detail(form: Mapping[str, str]) -> str | None:
 
 
 def _transient(exc: TwilioRestException) -> bool:
-    return exc.status in (401, 429) or exc.status >= 500 or exc.code in (AUTH_FAILED, RATE_LIMITED)
+    """Worth another try: a rate limit or a server error. Refused credentials are not (401, 20003):
+    trying again cannot fix them, and repeated failures can get an account locked."""
+    if exc.status == 401 or exc.code == AUTH_FAILED:
+        return False
+    return bool(exc.status == 429 or exc.status >= 500 or exc.code == RATE_LIMITED)
+
+
+_RATE_LIMITED_REASON = "Twilio's rate limit was reached"
+
+
+def _jittered(delay: float) -> float:
+    """A retry delay spread over [delay/2, delay·3/2), so that many callers refused at once do not all
+    come back at the same moment."""
+    return delay * random.uniform(0.5, 1.5)  # noqa: S311 - timing jitter, not a secret
+
+
+def _message_params(to: str, body: str, sender: str, status_callback: str | None) -> dict[str, Any]:
+    """A Messaging Service SID is sent as `MessagingServiceSid`, a number as `From`
+    (https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource)."""
+    params: dict[str, Any] = {"to": to, "body": body}
+    if is_messaging_service(sender):
+        params["messaging_service_sid"] = sender
+    else:
+        params["from_"] = sender
+    if status_callback:
+        params["status_callback"] = status_callback
+    return params
+
+
+def _lost_create(calls: list[Any], request: CallRequest, since: datetime) -> str | None:
+    """The call a lost create placed for this request, matched on From (the caller ID), To, time (created
+    since the leg was written, give or take our clocks' disagreement) and status: a call still under way
+    before one that is over, the newest first. (The engine then makes sure no other leg has it.)"""
+    def matches(call: Any) -> bool:
+        if call.to not in (None, request.to):
+            return False
+        caller = getattr(call, "_from", None)  # the library keeps `from` as `_from`
+        if request.role is LegRole.MANAGER and request.caller_id and caller not in (None, request.caller_id):
+            return False
+        return call.date_created is None or call.date_created >= since - FIND_SLACK
+
+    found = [c for c in calls if matches(c)]
+    found.sort(key=lambda c: (c.status in _LIVE, c.date_created or since))
+    return str(found[-1].sid) if found else None
+
+
+_LIVE = {"queued", "initiated", "ringing", "in-progress"}
+
+
+def _time_limit(request: CallRequest) -> dict[str, int]:
+    """`TimeLimit` on the manager's call: the bridged conversation's limit plus the ring and whisper before
+    it, so Twilio ends a call our own deadline could not (https://www.twilio.com/docs/voice/api/call-resource;
+    Twilio's default is 4 hours, at most 24)."""
+    if request.time_limit is None:
+        return {}
+    return {"time_limit": min(86_400, request.time_limit + WHISPER_ALLOWANCE)}
+
+
+def _placed(call: Any) -> PlacedCall:
+    """The created call's sid, with Twilio's estimate of its wait in the account's queue (`queue_time`,
+    milliseconds: https://www.twilio.com/docs/voice/api/call-resource)."""
+    try:
+        queued = max(0.0, float(call.queue_time or 0) / 1000.0)
+    except (TypeError, ValueError):
+        queued = 0.0
+    return PlacedCall(str(call.sid), queued)
 
 
 def _reason(exc: TwilioRestException) -> str:
     if exc.status == 401 or exc.code == AUTH_FAILED:
         return "Twilio refused the credentials: check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
     if exc.status == 429 or exc.code == RATE_LIMITED:
-        return "Twilio's rate limit was reached"
+        return _RATE_LIMITED_REASON
     if exc.status >= 500:
         return f"Twilio had a server error (HTTP {exc.status})"
     message = exc.msg or "Twilio refused the request"

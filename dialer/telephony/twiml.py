@@ -60,9 +60,11 @@ def dial_visitor(request: CallRequest, hooks: Hooks) -> str:
             "recording_status_callback_event": "completed",
             "recording_status_callback_method": "POST",
         }
+    limit = {"time_limit": request.time_limit} if request.time_limit else {}  # the conversation's limit
     dial = response.dial(
         caller_id=request.caller_id,
         timeout=request.timeout,
+        **limit,
         action=hooks.url("dial", request.leg_id),
         method="POST",
         **record,

@@ -15,6 +15,7 @@ import phonenumbers
 from dialer.core.errors import InvalidField
 from dialer.core.hours import DAYS, HoursError, Weekly, parse_hhmm
 from dialer.core.phones import normalise
+from dialer.core.texts import is_messaging_service
 from dialer.core.widget_look import DEFAULT_COLORS
 from dialer.intake.accept import valid_timezone
 from server.dashboard import countries
@@ -170,6 +171,13 @@ def parse_site(form: Form, settings: dict[str, Any], *, allowed: tuple[str, ...]
             caller_id = normalise(caller_id, country, field="caller_id")
         except InvalidField as exc:
             errors["caller_id"] = exc.message
+    sms_sender = form.get("sms_sender", "").strip()
+    if sms_sender and not is_messaging_service(sms_sender) and "country" not in errors:
+        try:
+            sms_sender = normalise(sms_sender, country, field="sms_sender")
+        except InvalidField:
+            errors["sms_sender"] = ("Write the number texts are sent from (e.g. +12025550100) or a Twilio "
+                                    "Messaging Service SID (MG followed by 32 letters and digits).")
     routing = form.get("routing", "")
     if routing not in ROUTING:
         errors["routing"] = "Pick one of: " + ", ".join(ROUTING.values()) + "."
@@ -177,6 +185,10 @@ def parse_site(form: Form, settings: dict[str, Any], *, allowed: tuple[str, ...]
     consent_text = _text(form, "consent_text", errors, limit=1000,
                          required="Write the consent text visitors agree to." if consent_required else None)
     new_settings = dict(settings)
+    if sms_sender:
+        new_settings["sms_sender"] = sms_sender
+    else:
+        new_settings.pop("sms_sender", None)  # texts go from the caller ID
     for key, field in (("business_hours", "business_hours"),):
         try:
             week = parse_week(form.get(field, ""), field)

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from dialer.accounts.users import own_manager_id, site_managers
 from dialer.core.machine import CALLABLE_AGAIN, IllegalMove
 from dialer.core.states import CANCELLABLE, LeadStatus
-from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site
+from dialer.db.models import CallLeg, Lead, LeadEvent, Manager, Site, TextMessage
 from dialer.reports.filters import LeadFilter
 from dialer.reports.leads import LeadRow, filter_choices, iter_leads, list_leads, whereabouts
 from dialer.telephony.base import ProviderError
@@ -121,6 +121,8 @@ async def lead_page(request: Request, ctx: Ctx) -> Response:
             select(CallLeg).where(CallLeg.lead_id == lead.id).order_by(CallLeg.created_at, CallLeg.step))).scalars())
         events = list((await session.execute(
             select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.at, LeadEvent.id))).scalars())
+        texts = list((await session.execute(
+            select(TextMessage).where(TextMessage.lead_id == lead.id).order_by(TextMessage.created_at))).scalars())
         managers = await site_managers(session, lead.site_id)
         assert ctx.access is not None
         mine = await own_manager_id(session, ctx.access.user_id, lead.site_id)
@@ -131,7 +133,8 @@ async def lead_page(request: Request, ctx: Ctx) -> Response:
     known = [leg.price for leg in legs if leg.price is not None]
     assert site is not None
     return render(
-        ctx, "lead.html", lead=lead, site=site, legs=legs, events=events, names=names, managers=managers,
+        ctx, "lead.html", lead=lead, site=site, legs=legs, events=events, texts=texts, names=names,
+        managers=managers,
         mine=mine, earlier=earlier, where=whereabouts(lead.phone, rt.clock.now()), zone=site.timezone,
         visitor_now=rt.clock.now().astimezone(ZoneInfo(lead.timezone)),
         cost=sum(known, start=Decimal("0.00000")), pending=sum(1 for leg in legs if leg.price is None),
@@ -200,6 +203,13 @@ async def recording(request: Request, ctx: Ctx) -> Response:
     if leg is None or not leg.recording_url:
         raise HTTPException(404, "No recording for this call.")
     await visible_lead(request, ctx, leg.lead_id)
+    stream = getattr(rt.provider, "stream_recording", None)
+    if stream is not None:  # passed on as it arrives, never read whole into memory
+        try:
+            media_type, chunks = await stream(leg.recording_url)
+        except ProviderError as exc:
+            raise HTTPException(502, f"The recording could not be fetched from the provider: {exc.reason}") from None
+        return StreamingResponse(chunks, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
     try:
         body, media_type = await rt.provider.fetch_recording(leg.recording_url)
     except ProviderError as exc:

@@ -41,6 +41,7 @@ def site_form_values(site: Site) -> dict[str, str]:
     values = {
         "name": site.name, "origins": "\n".join(site.origins or []), "country": site.country,
         "timezone": site.timezone, "caller_id": site.caller_id or "", "routing": config.routing,
+        "sms_sender": config.sms_sender_setting or "",
         "recording": "on" if site.recording else "", "consent_required": "on" if site.consent_required else "",
         "consent_text": site.consent_text or "", "business_hours": forms.format_hours(open_hours),
         "closed_dates": "\n".join(sorted(d.isoformat() for d in config.business_hours.closed)),

@@ -154,7 +154,7 @@ def test_a_confirmation_and_a_reminder_are_recorded_when_sent() -> None:
                                               scheduled_for=LATER))
     assert plan is not None and plan.texts == [SendText("confirm")]
     assert (lead.confirmed_at, lead.reminded_at, lead.wake_at) == (NOW, None, remind_at)
-    assert step.lines[0] == Line("L1", NOW, "sms", None, None, "text message to the visitor: confirm")
+    assert step.lines[0] == Line("L1", NOW, "sms", None, None, "sending the visitor a text message: confirm")
 
     lead = lead_row(LeadStatus.SCHEDULED, scheduled_for=LATER, confirmed_at=NOW, wake_at=remind_at)
     step_on(lead, Decision(LeadStatus.SCHEDULED, LATER, 1, (SendText("reminder"),), scheduled_for=LATER))

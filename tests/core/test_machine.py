@@ -170,6 +170,23 @@ def test_a_silent_provider_is_hung_up_at_the_deadline_and_the_hunt_goes_on() -> 
     assert [c.manager_id for c in calls(d)] == [2]
 
 
+def test_the_manager_deadline_counts_from_when_the_call_started_not_from_the_decision() -> None:
+    window = timedelta(seconds=P.ring_timeout + P.whisper_seconds + P.grace)
+    # The call waited 50 s for the account's pace (or in the provider's queue): the deadline moves on.
+    late = replace(mleg(1, LegStatus.INITIATED), starts_at=NOW - timedelta(seconds=20))
+    d = decide(lead(LeadStatus.CALLING_MANAGER, late), Trigger.WAKE, NOW, P)
+    assert d.status is LeadStatus.CALLING_MANAGER and d.actions == ()
+    assert d.wake_at == late.starts_at + window
+    # Ringing at once, one manager's window passes while another's (started late) has not: only the
+    # first is hung up.
+    on_time = replace(mleg(2), starts_at=NOW - window)
+    d = decide(lead(LeadStatus.CALLING_MANAGER, late, on_time, routing="simultaneous"), Trigger.WAKE, NOW, P)
+    assert d.actions == (Hangup("m2a1", EndReason.TIMEOUT),) and d.wake_at == late.starts_at + window
+    # Once its own window has passed, it is a silent provider like any other.
+    d = decide(lead(LeadStatus.CALLING_MANAGER, late), Trigger.WAKE, late.starts_at + window, P)
+    assert Hangup("m1a1", EndReason.TIMEOUT) in d.actions and [c.manager_id for c in calls(d)] == [2]
+
+
 def test_terminal_leads_never_move() -> None:
     for status in (LeadStatus.COMPLETED, LeadStatus.MISSED, LeadStatus.UNREACHABLE, LeadStatus.CANCELLED):
         for trigger in (Trigger.WAKE, Trigger.LEG, Trigger.CANCEL):

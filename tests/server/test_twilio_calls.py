@@ -99,7 +99,7 @@ async def test_voicemail_and_a_wrong_key_never_connect(twilio: TwilioStandIn, tw
     assert wrong_key.pressed == ["2"] and wrong_key.heard[-1] == "Goodbye."
     assert [leg.accepted for leg in await line.legs(lead["id"])] == [False, False]
     # The visitor is told by text, from the site's number, with a link to pick a new time.
-    (to, sender, body) = twilio.network.messages[-1]
+    (to, sender, body) = (await eventually(lambda: twilio.network.messages))[-1]
     assert to == VISITOR and sender == CALLER_ID and f"/callback/{lead['id']}?sig=" in body
 
 

@@ -80,7 +80,17 @@ async def test_rate_limits_and_outages_are_retried_and_the_call_is_placed_once(
     assert [c.sid for c in twilio.network.calls_to(NUMBER)] == [sid]
 
 
-async def test_refused_credentials_are_retried_then_reported_without_the_secret(
+async def test_rate_limits_that_do_not_let_up_are_reported_as_such_never_as_a_failure(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    twilio.faults.create_errors = [(429, 20429)] * 3
+    with pytest.raises(ProviderError) as limited:
+        await provider.place_call(manager_call())
+    assert limited.value.rate_limited and not limited.value.permanent
+    assert twilio.network.calls == {}
+
+
+async def test_refused_credentials_are_not_retried_and_reported_without_the_secret(
     twilio: TwilioStandIn, nowhere: str
 ) -> None:
     wrong = provider_for(twilio, nowhere, token="not-the-token")
@@ -89,8 +99,10 @@ async def test_refused_credentials_are_retried_then_reported_without_the_secret(
             await wrong.place_call(manager_call())
     finally:
         await wrong.close()
-    assert not failed.value.permanent
-    assert "TWILIO_AUTH_TOKEN" in failed.value.reason and "after 3 attempts" in failed.value.reason
+    assert not failed.value.permanent and not failed.value.rate_limited
+    assert "TWILIO_AUTH_TOKEN" in failed.value.reason
+    # Asked once: trying refused credentials again cannot help (and can get an account locked).
+    assert twilio.faults.requests == [("POST", "Calls.json")]
     assert "not-the-token" not in failed.value.reason and twilio.auth_token not in failed.value.reason
     assert twilio.network.calls == {}
 
@@ -172,3 +184,51 @@ async def test_the_librarys_request_logs_never_show_a_full_number(
     assert digits not in caplog.text and digits[:-2] not in caplog.text
     if level is not None:
         assert "Twilio API Request" in caplog.text  # the lines are there, the numbers are not
+
+
+async def test_a_lost_create_is_matched_on_from_to_and_time_never_to_another_sites_call(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    twilio.people[NUMBER] = Person(answers=False, ring_for=5)
+    before = datetime.now(UTC) - timedelta(seconds=30)
+    other_site = replace(manager_call(), leg_id="leg2", caller_id="+12025550111")
+    theirs = await provider.place_call(other_site)  # the same manager, rung for another site's lead
+    # Our create was lost before it placed anything: the look-up must not take their call for ours.
+    assert await provider.find_call(manager_call(), before) is None
+    ours = await provider.place_call(manager_call())
+    assert await provider.find_call(manager_call(), before) == ours != theirs
+    assert await provider.find_call(other_site, before) == theirs
+    # Nor one placed before our leg was written.
+    assert await provider.find_call(manager_call(), datetime.now(UTC) + timedelta(minutes=1)) is None
+
+
+async def test_calls_carry_the_time_limit(twilio: TwilioStandIn, provider: TwilioProvider) -> None:
+    from dataclasses import replace
+
+    twilio.people[NUMBER] = Person.never_answers()
+    sid = await provider.place_call(replace(manager_call(), time_limit=600))
+    assert twilio.faults.created[sid]["TimeLimit"] == str(600 + 120)  # the conversation, plus ring and whisper
+
+
+async def test_a_large_recording_is_streamed_a_chunk_at_a_time_never_held_whole(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    from dialer.telephony.twilio import RECORDING_CHUNK
+
+    audio = b"RIFF" + bytes(range(256)) * 12_000  # about 3 MB, as a few minutes of dual-channel WAV
+    twilio.network.recordings["RE2"] = audio
+    url = f"{twilio.url}/2010-04-01/Accounts/{twilio.account_sid}/Recordings/RE2"
+    media_type, chunks = await provider.stream_recording(url)
+    sizes, received = [], bytearray()
+    async for chunk in chunks:
+        sizes.append(len(chunk))
+        received += chunk
+    assert media_type == "audio/x-wav" and bytes(received) == audio
+    assert len(sizes) > 10 and max(sizes) <= RECORDING_CHUNK
+    with pytest.raises(ProviderError):
+        await provider.stream_recording(f"{twilio.url}/2010-04-01/Accounts/{twilio.account_sid}/Recordings/RE9")
+    with pytest.raises(ProviderError):
+        await provider.stream_recording("http://127.0.0.1:9/2010-04-01/Accounts/AC1/Recordings/RE1")

@@ -9,22 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import TypeVar
 
 from tests.harness.serving import ThreadedServer, listening_socket, url_of
 from tests.twilio_standin.app import Faults, create_app
 from tests.twilio_standin.network import Call, Network, Person, Posted
+from tests.twilio_standin.pace import Pace
+from tests.twilio_standin.sms import Sms
 
 __all__ = [
-    "Call", "Faults", "Network", "Person", "Posted", "ThreadedServer", "TwilioStandIn", "listening_socket", "url_of",
+    "Call", "Faults", "Network", "Pace", "Person", "Sms", "Posted", "ThreadedServer", "TwilioStandIn", "listening_socket", "url_of",
 ]
 
 
+T = TypeVar("T")
+
+
 class TwilioStandIn:
-    def __init__(self, *, price_lag: int = 2) -> None:
+    def __init__(self, *, price_lag: int = 2, pace: Pace | None = None) -> None:
         self.account_sid = "AC" + secrets.token_hex(16)
         self.auth_token = secrets.token_hex(16)
         self.faults = Faults()
+        self.pace = pace or Pace()  # the account's calls per second and REST concurrency (kind by default)
+        self.sms = Sms()  # text messages: refusals, delivery callbacks, STOP replies
         self._network: Network | None = None
         self._price_lag = price_lag
         self._server: ThreadedServer | None = None
@@ -49,13 +58,22 @@ class TwilioStandIn:
         for call in calls:
             await asyncio.wait_for(self._server.arun(call.finished.wait), timeout)
 
+    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` in the stand-in's event loop (where its network lives), from the test's loop."""
+        assert self._server is not None
+        return await self._server.arun(work)
+
     def __enter__(self) -> TwilioStandIn:
         sock = listening_socket()
         network = Network(self.account_sid, self.auth_token, url_of(sock), price_lag=self._price_lag)
         self._network = network
-        self._server = ThreadedServer(
-            create_app(network, self.auth_token, self.faults), sock, on_shutdown=network.close
-        )
+        async def shut_down() -> None:
+            await self.pace.close()
+            await self.sms.close()
+            await network.close()
+
+        app = self.pace.guard(create_app(network, self.auth_token, self.faults, self.pace, self.sms))
+        self._server = ThreadedServer(app, sock, on_shutdown=shut_down)
         self._server.__enter__()
         return self
 

@@ -13,6 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.twilio_standin.network import Call, Network
+from tests.twilio_standin.pace import Pace
+from tests.twilio_standin.sms import Sms
 
 REFUSED_AT_CREATE = {
     21211: "Invalid 'To' Phone Number",
@@ -35,9 +37,14 @@ class Faults:
         self.create_errors: list[tuple[int, int | None]] = []  # (HTTP status, Twilio code), used in order
         self.slow_create: dict[str, float] = {}  # number -> seconds the answer is held after creating
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in order
+        self.created: dict[str, dict[str, str]] = {}  # call sid -> the create's parameters
 
 
-def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
+def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | None = None,
+               sms: Sms | None = None) -> Starlette:
+    pace = pace or Pace()
+    sms = sms or Sms()
+
     def authorised(request: Request) -> bool:
         faults.requests.append((request.method, request.url.path.rsplit("/", 1)[-1]))
         header = request.headers.get("authorization", "")
@@ -73,6 +80,8 @@ def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
             return _error(400, refused, REFUSED_AT_CREATE[refused or 0])
         if not from_:
             return _error(400, 21603, "A 'From' phone number is required.")
+        if pace.full():
+            return _error(429, 22005, "Call Queue Full")
         call = Call(
             sid=network.new_sid(),
             account_sid=network.account_sid,
@@ -83,10 +92,11 @@ def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
             status_events=frozenset(str(v) for v in form.getlist("StatusCallbackEvent")) or frozenset({"completed"}),
             timeout=int(str(form.get("Timeout", "60"))),
         )
-        network.start(call)
+        faults.created[call.sid] = {key: str(value) for key, value in form.items()}
+        queue_time = pace.place(network, call)  # started now, or when the account's pace allows (pace.py)
         if to in faults.slow_create:  # the call is placed, but the answer is lost on the way back
             await asyncio.sleep(faults.slow_create[to])
-        return JSONResponse(network.to_json(call), status_code=201)
+        return JSONResponse({**network.to_json(call), "queue_time": str(queue_time)}, status_code=201)
 
     async def call(request: Request) -> Response:
         if not authorised(request):
@@ -114,17 +124,15 @@ def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
     async def messages(request: Request) -> Response:
         if not authorised(request):
             return _error(401, 20003, "Authenticate")
-        form = await request.form()
-        to, from_, body = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Body", ""))
-        if not from_:
-            return _error(400, 21603, "A 'From' phone number is required.")
-        refused = network.person(to).refuse_code
+        refused = network.person(str((await request.form()).get("To", ""))).refuse_code
         if refused in REFUSED_AT_CREATE:
             return _error(400, refused, REFUSED_AT_CREATE[refused or 0])
-        sid = "SM" + network.new_sid()[2:]
-        network.messages.append((to, from_, body))
-        return JSONResponse({"sid": sid, "account_sid": network.account_sid, "to": to, "from": from_, "body": body,
-                             "status": "queued", "direction": "outbound-api", "num_segments": "1"}, status_code=201)
+        return await sms.create(request, network)  # refusals, delivery callbacks (sms.py)
+
+    async def message(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, 20003, "Authenticate")
+        return sms.fetch(network, request.path_params["sid"])
 
     prefix = "/2010-04-01/Accounts/{account}"
     return Starlette(routes=[
@@ -132,4 +140,5 @@ def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
         Route(f"{prefix}/Calls/{{sid}}.json", call, methods=["GET", "POST"]),
         Route(f"{prefix}/Recordings/{{sid}}", recording, methods=["GET"]),
         Route(f"{prefix}/Messages.json", messages, methods=["POST"]),
+        Route(f"{prefix}/Messages/{{sid}}.json", message, methods=["GET"]),
     ])

@@ -162,3 +162,12 @@ def test_call_back_now_offers_the_signed_in_managers_own_phone_first(
     assert dash.login(ANNA).status_code == 303  # not linked to a manager: nobody is preselected
     choice = dash.client.get(f"/dashboard/leads/{lead_id}").text.split('name="manager_id"')[1].split("</select>")[0]
     assert "selected" not in choice and ">M2<" in choice
+
+
+def test_the_lead_page_lists_its_text_messages_and_what_became_of_them(dash: Dash) -> None:
+    lead_id = _missed_lead(dash)
+    assert dash.login(ANNA).status_code == 303
+    page = dash.client.get(f"/dashboard/leads/{lead_id}").text
+    table = page.split('<table id="texts">', 1)[1].split("</table>", 1)[0]
+    assert "<td>missed</td>" in table and "queued" in table  # handed to the provider, no delivery news yet
+    assert "text message (missed) accepted by the provider" in page

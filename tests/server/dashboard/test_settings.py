@@ -180,3 +180,21 @@ def test_the_allowed_countries_are_edited_by_name(dash: Dash) -> None:
     anywhere = dash.post(path, {**GOOD, "countries": "any"})
     assert anywhere.status_code == 303 and _site(dash).settings["abuse"]["countries"] == "any"
     assert any(e.action == "site.update" for e in _audit(dash))
+
+
+@pytest.mark.sqlite_only
+def test_the_sms_sender_is_a_number_or_a_messaging_service_apart_from_the_caller_id(dash: Dash) -> None:
+    assert dash.login(OWNER).status_code == 303
+    path = f"/dashboard/sites/{dash.world.site.id}"
+    response = dash.post(path, {**GOOD, "sms_sender": "texts please"})
+    assert response.status_code == 422 and "Messaging Service SID" in response.text
+    assert "sms_sender" not in (_site(dash).settings or {})
+    service = "MG" + "ab" * 16
+    assert dash.post(path, {**GOOD, "sms_sender": service}).status_code == 303
+    site = _site(dash)
+    assert site.settings["sms_sender"] == service and site.caller_id == "+48221234567"
+    assert f'value="{service}"' in dash.client.get(path).text
+    assert dash.post(path, {**GOOD, "sms_sender": "22 765 43 21"}).status_code == 303
+    assert _site(dash).settings["sms_sender"] == "+48227654321"
+    assert dash.post(path, {**GOOD, "sms_sender": ""}).status_code == 303
+    assert "sms_sender" not in _site(dash).settings  # texts go from the caller ID again
