@@ -26,6 +26,7 @@ class Policy:
     queue_poll: int = 30  # a queued lead looks for a free manager at least this often
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
     grace: int = 10  # margin over the provider's own timeouts before our deadline fires
+    check_seconds: int = 10  # after a deadline with calls still live: how long the provider has to answer us
     confirm_after: int = 10 * 60  # a callback further away than this is confirmed by text message
     remind_before: int = 30 * 60  # and reminded this long before it, when it was booked well ahead
 
@@ -48,6 +49,8 @@ class LegView:
     accepted: bool = False
     end_reason: EndReason | None = None
     detail: str | None = None  # what the provider said when the leg ended, if anything
+    checked: bool = False  # the provider was asked about it after a deadline passed without word
+    has_sid: bool = False  # the provider's call id is known
 
     @property
     def active(self) -> bool:
@@ -104,13 +107,21 @@ class Hangup:
 
 
 @dataclass(frozen=True)
+class Check:
+    """Ask the provider how this call stands: its callbacks did not come before our deadline. What it
+    answers comes back as the provider's report would have."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True)
 class SendText:
     """A text message to the visitor; the engine words it (`dialer/core/notices.py`)."""
 
     kind: str  # confirm | reminder | missed | unreachable
 
 
-Action = PlaceCall | Hangup | SendText
+Action = PlaceCall | Hangup | SendText | Check
 
 
 @dataclass(frozen=True)
@@ -205,7 +216,9 @@ def _before_the_call(lead: LeadView, now: datetime, policy: Policy) -> Decision:
     return Decision(LeadStatus.SCHEDULED, lead.scheduled_for, lead.attempt, texts, scheduled_for=lead.scheduled_for)
 
 
-def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, ...] = ()) -> Decision:
+def _hunt(
+    lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, ...] = (), why: str | None = None
+) -> Decision:
     """Ring the next manager (or, ringing simultaneously, every free one) not yet rung in this attempt."""
     if lead.allowed_at is None:
         note = "no calling hours in the coming weeks"
@@ -216,7 +229,7 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
     tried = {leg.manager_id for leg in lead.legs_now(LegRole.MANAGER)}
     untried = [m for m in _hunt_order(lead) if m.id not in tried and m.on_duty]
     if not untried:
-        note = "no manager answered" if lead.managers else "the site has no active manager"
+        note = why or ("no manager answered" if lead.managers else "the site has no active manager")
         return Decision(LeadStatus.MISSED, None, lead.attempt, (*hangups, SendText("missed")), (note,), note)
     free = [m for m in untried if m.free]
     first_in_line = lead.status is not LeadStatus.QUEUED or lead.queue_ahead == 0
@@ -229,6 +242,7 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
             () if lead.status is LeadStatus.QUEUED else ("every manager is busy: waiting in the queue",),
         )
     chosen = free if lead.routing == "simultaneous" else free[:1]
+    notes = (why,) if why else ()
     calls = tuple(
         PlaceCall(
             LegRole.MANAGER,
@@ -240,7 +254,7 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
         for m in chosen
     )
     deadline = now + timedelta(seconds=policy.ring_timeout + policy.whisper_seconds + policy.grace)
-    return Decision(LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, *calls))
+    return Decision(LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, *calls), notes)
 
 
 def _hunt_order(lead: LeadView) -> list[ManagerView]:
@@ -289,22 +303,20 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
             return Decision(
                 LeadStatus.CONNECTED, deadline, lead.attempt, notes=("visitor answered: connected",)
             )
-        if visitor is not None and not visitor.active:
-            say = (
-                "The visitor did not answer. We will try again in "
-                f"{max(1, policy.retry_delay // 60)} minutes."
-                if lead.attempt <= policy.visitor_retries
-                else "The visitor did not answer. Goodbye."
-            )
-            hangups = tuple(Hangup(leg.id, say=say) for leg in managers if leg.active)
-            return _retry_or_give_up(lead, now, policy, hangups, visitor.end_reason)
         if accepted is None:
-            # The manager hung up before the visitor picked up: stop dialing and find another manager.
+            # The manager who pressed 1 hung up before the visitor was connected: stop dialing and find
+            # another manager. Looked at before the visitor's own end, so that whichever report comes
+            # first (the manager's hang-up, or the visitor's call cut short by it), the outcome is one.
             hangups = (Hangup(visitor.id),) if visitor is not None and visitor.active else ()
-            return _hunt(lead, now, policy, hangups)
+            return _hunt(lead, now, policy, hangups, MANAGER_LEFT)
+        if visitor is not None and not visitor.active:
+            return _visitor_not_reached(lead, now, policy, managers, visitor)
         return unchanged(lead)
 
     if lead.status is LeadStatus.CONNECTED:
+        if visitor is not None and visitor.end_reason is EndReason.VOICEMAIL:
+            # A machine's answer, reported after the call was taken for a person's: nobody talked.
+            return _visitor_not_reached(lead, now, policy, managers, visitor)
         live = [leg for leg in (*managers, *visitors) if leg.active]
         bridged = [leg for leg in (accepted, visitor) if leg is not None]
         if len(bridged) < 2 or any(not leg.active for leg in bridged):
@@ -319,6 +331,22 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
         return unchanged(lead)
 
     return unchanged(lead)
+
+
+MANAGER_LEFT = "the manager hung up before the visitor answered"
+
+
+def _visitor_not_reached(
+    lead: LeadView, now: datetime, policy: Policy, managers: list[LegView], visitor: LegView
+) -> Decision:
+    """The visitor's call ended without a conversation (no answer, busy, their voicemail): the manager
+    hears one sentence, and the visitor is tried again later or given up on."""
+    what = "The visitor's voicemail answered." if visitor.end_reason is EndReason.VOICEMAIL else (
+        "The visitor did not answer.")
+    then = (f"We will try again in {max(1, policy.retry_delay // 60)} minutes."
+            if lead.attempt <= policy.visitor_retries else "Goodbye.")
+    hangups = tuple(Hangup(leg.id, say=f"{what} {then}") for leg in managers if leg.active)
+    return _retry_or_give_up(lead, now, policy, hangups, visitor.end_reason)
 
 
 def _cannot_go_on(lead: LeadView) -> Decision | None:
@@ -348,7 +376,10 @@ def _retry_or_give_up(
     hangups: tuple[Hangup, ...],
     reason: EndReason | None,
 ) -> Decision:
-    why = f"visitor did not answer ({reason or 'no answer'})"
+    if reason is EndReason.VOICEMAIL:
+        why = "the visitor's voicemail answered (not counted as a conversation)"
+    else:
+        why = f"visitor did not answer ({reason or 'no answer'})"
     if lead.attempt <= policy.visitor_retries:
         wake = now + timedelta(seconds=policy.retry_delay)
         return Decision(
@@ -370,8 +401,17 @@ def _retry_or_give_up(
 
 
 def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
-    """Our own deadline fired while calling: a provider never reported back. Hang up and move on."""
+    """Our own deadline fired while calling: a provider never reported back. The provider is asked first
+    how the calls stand (a lost callback must not cut a live call); if it still has not told us by the
+    next deadline, hang up and move on."""
     live = [leg for leg in lead.legs if leg.active]
+    unasked = [leg for leg in live if not leg.checked and (leg.has_sid or leg.role is LegRole.VISITOR)]
+    if lead.status in (LeadStatus.CALLING_MANAGER, LeadStatus.CALLING_VISITOR) and unasked:
+        return Decision(
+            lead.status, now + timedelta(seconds=policy.check_seconds), lead.attempt,
+            tuple(Check(leg.id) for leg in unasked),
+            ("no word from the telephony provider in time: asking it how the calls stand",),
+        )
     hangups = tuple(Hangup(leg.id, EndReason.TIMEOUT) for leg in live)
     ended = replace(
         lead,
@@ -400,6 +440,7 @@ def _cancel(lead: LeadView) -> Decision:
 
 __all__ = [
     "Action",
+    "Check",
     "Decision",
     "Hangup",
     "IllegalMove",

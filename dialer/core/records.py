@@ -18,7 +18,7 @@ MANAGER_COLUMNS = ("id", "site_id", "name", "phone", "position", "active", "work
 LEG_COLUMNS = (
     "id", "lead_id", "step", "role", "manager_id", "to_number", "status", "end_reason", "end_detail", "accepted",
     "bridged_to", "provider_sid", "created_at", "answered_at", "ended_at", "duration", "price", "price_unit",
-    "recording_url", "dial_claimed_at", "dial_claimed_by",
+    "recording_url", "dial_claimed_at", "dial_claimed_by", "checked_at",
 )
 
 
@@ -112,6 +112,7 @@ class LegRow(Record):
     recording_url: str | None
     dial_claimed_at: datetime | None  # when an engine took the leg to dial (the step rules never set these)
     dial_claimed_by: str | None
+    checked_at: datetime | None  # when the provider was asked about it, its callbacks being late
 
 
 class ManagerRow(Record):

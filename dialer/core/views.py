@@ -19,6 +19,8 @@ def leg_view(leg: LegRow) -> LegView:
         accepted=bool(leg.accepted),
         end_reason=EndReason(leg.end_reason) if leg.end_reason else None,
         detail=leg.end_detail,
+        checked=leg.checked_at is not None,
+        has_sid=bool(leg.provider_sid),
     )
 
 

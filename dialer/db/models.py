@@ -178,6 +178,9 @@ class CallLeg(Base):
     # committed before the provider is asked, so that only one engine ever dials a step.
     dial_claimed_at: Mapped[datetime | None]
     dial_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # When the engine asked the provider about this call because its callbacks did not come in time
+    # (a live call is never hung up on a missing callback alone).
+    checked_at: Mapped[datetime | None]
 
 
 class LeadEvent(Base):

@@ -132,6 +132,26 @@ class Dialer:
             return
         await self._record([(leg.id, sid) if sid is not None else await self._place(request)])
 
+    async def check(self, items: list[Item]) -> None:
+        """Ask the provider how these calls stand (their callbacks did not come before a deadline) and
+        report what it says as the missing callback would have. A call whose id we never learned (a
+        visitor dialed from the manager's call) is looked up first."""
+        if items:
+            await asyncio.gather(*(self._check(lead, site, leg) for lead, site, leg in items))
+
+    async def _check(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> None:
+        try:
+            sid = leg.provider_sid
+            if not sid:
+                sid = await self.provider.find_call(await self._request(lead, site, leg), leg.created_at)
+            event = await self.provider.ask(leg.id, sid) if sid else None
+        except ProviderError as exc:
+            log.warning("asking about leg %s failed: %s", leg.id, exc.reason)
+            return
+        if event is not None:
+            log.info("leg %s: the provider says %s", leg.id, type(event).__name__)
+            await self._report(event)
+
     async def _place(self, request: CallRequest) -> Placed:
         try:
             return request.leg_id, await self.provider.place_call(request)
@@ -185,6 +205,7 @@ class Dialer:
             caller_id=site.caller_id,
             whisper=whisper,
             bridge_sid=bridge,
+            bridge_leg_id=leg.bridged_to,
             record=site.recording,
         )
 

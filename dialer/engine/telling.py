@@ -32,14 +32,16 @@ class Teller:
         self.clock = clock
         self._slots = slots
 
+    async def _hang_up(self, leg_id: str, sid: str, say: str | None) -> None:
+        try:
+            await self.provider.hangup(sid, say=say)
+        except ProviderError as exc:
+            log.warning("hanging up leg %s failed: %s", leg_id, exc.reason)
+
     async def tell(self, plan: apply.Plan, site: store.SiteRow) -> None:
         """Hang up what the step ended, publish the change, send the visitor's text messages."""
         lead = plan.lead
-        for leg, hangup in plan.hangups:
-            try:
-                await self.provider.hangup(leg.provider_sid or "", say=hangup.say)
-            except ProviderError as exc:
-                log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
+        await asyncio.gather(*(self._hang_up(leg.id, leg.provider_sid or "", h.say) for leg, h in plan.hangups))
         if plan.status_changed or plan.step_changed:
             position = None
             if lead.status == LeadStatus.QUEUED and lead.wake_at is not None and lead.wake_at > self.clock.now():

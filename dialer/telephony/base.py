@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from dialer.core.events import EventSink
+from dialer.core.events import EventSink, LegEvent
 from dialer.core.states import LegRole
 
 
@@ -23,6 +23,7 @@ class CallRequest:
     caller_id: str | None = None
     whisper: str | None = None  # read to a manager before the one-digit question
     bridge_sid: str | None = None  # the manager's call the visitor is connected into
+    bridge_leg_id: str | None = None  # and that call's leg
     record: bool = False
 
 
@@ -47,6 +48,11 @@ class Provider(Protocol):
 
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
         """The call placed for this request, if any: used before dialing a step whose fate is unknown."""
+
+    async def ask(self, leg_id: str, sid: str) -> LegEvent | None:
+        """How the call `sid` stands now, as the report about leg `leg_id` that did not come (None: it
+        is still being set up or ringing, or the provider could not say). Asked before a deadline cuts
+        a call whose callbacks are missing."""
 
     async def hangup(self, sid: str, say: str | None = None) -> None: ...
 
