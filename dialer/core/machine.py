@@ -341,8 +341,11 @@ def _visitor_not_reached(
 ) -> Decision:
     """The visitor's call ended without a conversation (no answer, busy, their voicemail): the manager
     hears one sentence, and the visitor is tried again later or given up on."""
-    what = "The visitor's voicemail answered." if visitor.end_reason is EndReason.VOICEMAIL else (
-        "The visitor did not answer.")
+    what = {
+        EndReason.VOICEMAIL: "The visitor's voicemail answered.",
+        EndReason.FAILED: "The visitor's phone could not be reached.",
+        EndReason.BUSY: "The visitor's line was busy.",
+    }.get(visitor.end_reason or EndReason.NO_ANSWER, "The visitor did not answer.")
     then = (f"We will try again in {max(1, policy.retry_delay // 60)} minutes."
             if lead.attempt <= policy.visitor_retries else "Goodbye.")
     hangups = tuple(Hangup(leg.id, say=f"{what} {then}") for leg in managers if leg.active)

@@ -3,6 +3,9 @@
     with TwilioStandIn() as twilio:
         twilio.people["+12025550101"] = Person.never_answers()
         ... point Ringback at twilio.url (TWILIO_API_BASE_URL) with twilio.account_sid / twilio.auth_token ...
+
+`TwilioStandIn(hostile=Hostility(seed=…))` is the hostile network: status callbacks held back, repeated
+and lost. The behaviours, and the Twilio documentation each follows, are listed in `network.py`.
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ from types import TracebackType
 
 from tests.harness.serving import ThreadedServer, listening_socket, url_of
 from tests.twilio_standin.app import Faults, create_app
-from tests.twilio_standin.network import Call, Network, Person, Posted
+from tests.twilio_standin.network import SECOND, TWIML_DEADLINE, Call, Hostility, Network, Person, Posted
 
 __all__ = [
-    "Call", "Faults", "Network", "Person", "Posted", "ThreadedServer", "TwilioStandIn", "listening_socket", "url_of",
+    "Call", "Faults", "Hostility", "Network", "Person", "Posted", "ThreadedServer", "TwilioStandIn",
+    "listening_socket", "url_of",
 ]
 
 
 class TwilioStandIn:
-    def __init__(self, *, price_lag: int = 2) -> None:
+    def __init__(
+        self, *, price_lag: int = 2, hostile: Hostility | None = None, second: float = SECOND,
+        twiml_deadline: float = TWIML_DEADLINE,
+    ) -> None:
+        self._options = {"hostile": hostile, "second": second, "twiml_deadline": twiml_deadline}
         self.account_sid = "AC" + secrets.token_hex(16)
         self.auth_token = secrets.token_hex(16)
         self.faults = Faults()
@@ -46,12 +54,14 @@ class TwilioStandIn:
     async def until_over(self, *calls: Call, timeout: float = 30.0) -> None:
         """Wait until each of `calls` has ended on the stand-in's network (from the test's event loop)."""
         assert self._server is not None
+        network = self.network
         for call in calls:
-            await asyncio.wait_for(self._server.arun(call.finished.wait), timeout)
+            await asyncio.wait_for(self._server.arun(lambda c=call: network.settled(c)), timeout)
 
     def __enter__(self) -> TwilioStandIn:
         sock = listening_socket()
-        network = Network(self.account_sid, self.auth_token, url_of(sock), price_lag=self._price_lag)
+        network = Network(self.account_sid, self.auth_token, url_of(sock), price_lag=self._price_lag,
+                          **self._options)  # type: ignore[arg-type]
         self._network = network
         self._server = ThreadedServer(
             create_app(network, self.auth_token, self.faults), sock, on_shutdown=network.close

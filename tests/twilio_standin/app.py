@@ -1,4 +1,5 @@
-"""The stand-in's REST API: the part of Twilio's `2010-04-01` API Ringback uses, as JSON over HTTP."""
+"""The stand-in's REST API: the part of Twilio's `2010-04-01` API Ringback uses, as JSON over HTTP
+(https://www.twilio.com/docs/voice/api/call-resource). What the calls then do is `network.py`'s."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
             to=to,
             from_=from_,
             url=str(form.get("Url", "")) or None,
+            fallback_url=str(form.get("FallbackUrl", "")) or None,
+            machine_detection=str(form.get("MachineDetection", "")) or None,
             status_callback=str(form.get("StatusCallback", "")) or None,
             status_events=frozenset(str(v) for v in form.getlist("StatusCallbackEvent")) or frozenset({"completed"}),
             timeout=int(str(form.get("Timeout", "60"))),
@@ -100,6 +103,10 @@ def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
                 return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
             if form.get("Twiml"):
                 found.redirect = str(form["Twiml"])
+            elif form.get("Status") in ("completed", "canceled"):
+                found.redirect = None
+            else:
+                return JSONResponse(network.to_json(found))
             found.hangup.set()
         return JSONResponse(network.to_json(found))
 
