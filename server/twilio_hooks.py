@@ -176,9 +176,13 @@ async def _screen(request: Request, runtime: Runtime, provider: TwilioProvider, 
     person = isinstance(event, LegAnswered)
     if not person and event.sid:
         provider.remember_machine(event.sid, form.get("AnsweredBy", ""))
+    if person:
+        # Answered at once: the bridge follows this reply, and a manager kept waiting might hang up first.
+        _keep(asyncio.ensure_future(runtime.engine.on_provider_event(event)))
+        return _twiml(twiml.screened(True, record=request.query_params.get("record") == "1"))
     # Applied before answering: the manager's call is told (one sentence) before the machine is hung up on.
     await runtime.engine.on_provider_event(event)
-    if not person and event.sid:
+    if event.sid:
         provider.report_price_later(leg_id, event.sid, True, runtime.engine.on_provider_event)
     return _twiml(twiml.screened(person, record=request.query_params.get("record") == "1"))
 
@@ -192,15 +196,21 @@ async def _dial(request: Request, runtime: Runtime, provider: TwilioProvider, le
     ended = dial_event(leg_id, form, provider.machines.get(form.get("DialCallSid", "")))
     events: list[LegEvent] = []
     manager_leg = request.query_params.get("bridge")
-    if manager_leg and form.get("CallStatus") in ("completed", "canceled", "failed", "busy", "no-answer"):
-        # The manager's own call is over: they hung up while the visitor rang or talked. Said first, so
-        # that the visitor's end is judged knowing it (the manager's status callback may come late).
-        events.append(LegEnded(manager_leg, sid or None, reason=EndReason.COMPLETED,
-                               duration=_int(form.get("CallDuration"))))
-    if ended.reason is EndReason.COMPLETED and dial_bridged(form):
+    manager_gone = form.get("CallStatus") in ("completed", "canceled", "failed", "busy", "no-answer")
+    bridged = dial_bridged(form)
+    if manager_gone and not bridged and ended.reason is not EndReason.VOICEMAIL:
+        # The manager's call ended before the visitor was connected: the Dial was cut short by it.
+        ended = LegEnded(leg_id, ended.sid, reason=EndReason.CANCELED, duration=ended.duration,
+                         detail="the manager hung up before the visitor was connected")
+    if ended.reason is EndReason.COMPLETED and bridged:
         # The visitor's answer came from the screen; should that have been lost, the Dial's word is enough.
         events.append(LegAnswered(leg_id, ended.sid))
     events.append(ended)
+    if manager_leg and manager_gone:
+        # The manager's own call is over (their status callback may come late, or never). Said after the
+        # visitor's end, so that "never connected" is known before the manager's leg is seen to end.
+        events.append(LegEnded(manager_leg, sid or None, reason=EndReason.COMPLETED,
+                               duration=_int(form.get("CallDuration"))))
     with provider.awaiting(sid) as reply:
         for event in events:
             await runtime.engine.on_provider_event(event)

@@ -27,6 +27,7 @@ class Policy:
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
     grace: int = 10  # margin over the provider's own timeouts before our deadline fires
     check_seconds: int = 10  # after a deadline with calls still live: how long the provider has to answer us
+    connected_check: int = 10 * 60  # a conversation is asked about this often (its end may go unreported)
     confirm_after: int = 10 * 60  # a callback further away than this is confirmed by text message
     remind_before: int = 30 * 60  # and reminded this long before it, when it was booked well ahead
 
@@ -50,6 +51,7 @@ class LegView:
     end_reason: EndReason | None = None
     detail: str | None = None  # what the provider said when the leg ended, if anything
     checked: bool = False  # the provider was asked about it after a deadline passed without word
+    answered_at: datetime | None = None
     has_sid: bool = False  # the provider's call id is known
 
     @property
@@ -299,23 +301,28 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
 
     if lead.status is LeadStatus.CALLING_VISITOR:
         if visitor is not None and visitor.status is LegStatus.ANSWERED:
-            deadline = now + timedelta(seconds=policy.max_call_seconds)
             return Decision(
-                LeadStatus.CONNECTED, deadline, lead.attempt, notes=("visitor answered: connected",)
+                LeadStatus.CONNECTED, _next_look(visitor, now, policy), lead.attempt,
+                notes=("visitor answered: connected",)
             )
-        if accepted is None:
+        cut_short = visitor is not None and visitor.end_reason is EndReason.CANCELED
+        if accepted is None or cut_short:
             # The manager who pressed 1 hung up before the visitor was connected: stop dialing and find
-            # another manager. Looked at before the visitor's own end, so that whichever report comes
-            # first (the manager's hang-up, or the visitor's call cut short by it), the outcome is one.
-            hangups = (Hangup(visitor.id),) if visitor is not None and visitor.active else ()
+            # another manager. Whichever report comes first (the manager's hang-up, or the visitor's call
+            # cut short by it: `canceled`), the outcome is one.
+            hangups = tuple(Hangup(leg.id) for leg in (*managers, *visitors) if leg.active)
             return _hunt(lead, now, policy, hangups, MANAGER_LEFT)
         if visitor is not None and not visitor.active:
             return _visitor_not_reached(lead, now, policy, managers, visitor)
         return unchanged(lead)
 
     if lead.status is LeadStatus.CONNECTED:
-        if visitor is not None and visitor.end_reason is EndReason.VOICEMAIL:
-            # A machine's answer, reported after the call was taken for a person's: nobody talked.
+        if visitor is not None and visitor.end_reason not in (None, EndReason.COMPLETED):
+            # Answered, but never connected after all (a machine's answer reported late, a bridge cut
+            # short by the manager's hang-up): nobody talked.
+            if accepted is None or visitor.end_reason is EndReason.CANCELED:
+                return _hunt(lead, now, policy, tuple(Hangup(leg.id) for leg in managers if leg.active),
+                             MANAGER_LEFT)
             return _visitor_not_reached(lead, now, policy, managers, visitor)
         live = [leg for leg in (*managers, *visitors) if leg.active]
         bridged = [leg for leg in (accepted, visitor) if leg is not None]
@@ -423,6 +430,13 @@ def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
             for leg in lead.legs
         ),
     )
+    if lead.status is LeadStatus.CONNECTED:
+        visitor = next((leg for leg in reversed(lead.legs_now(LegRole.VISITOR)) if leg.answered_at), None)
+        limit = _time_limit(visitor, now, policy)
+        if live and now < limit:
+            # Not the time limit yet: the end of the conversation may have gone unreported. Ask.
+            return Decision(LeadStatus.CONNECTED, _next_look(visitor, now, policy), lead.attempt,
+                            tuple(Check(leg.id) for leg in live))
     if lead.status is LeadStatus.CALLING_MANAGER:
         decision = _hunt(ended, now, policy, hangups)
     elif lead.status is LeadStatus.CALLING_VISITOR:
@@ -432,6 +446,16 @@ def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
             LeadStatus.COMPLETED, None, lead.attempt, hangups, ("call ended at the time limit",), "talked"
         )
     return replace(decision, notes=("no word from the telephony provider in time: hung up", *decision.notes))
+
+
+def _time_limit(visitor: LegView | None, now: datetime, policy: Policy) -> datetime:
+    start = visitor.answered_at if visitor is not None and visitor.answered_at is not None else now
+    return start + timedelta(seconds=policy.max_call_seconds)
+
+
+def _next_look(visitor: LegView | None, now: datetime, policy: Policy) -> datetime:
+    """When a connected lead is next looked at: the time limit, or sooner to ask how the call stands."""
+    return min(_time_limit(visitor, now, policy), now + timedelta(seconds=policy.connected_check))
 
 
 def _cancel(lead: LeadView) -> Decision:

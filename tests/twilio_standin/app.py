@@ -36,6 +36,7 @@ class Faults:
         self.create_errors: list[tuple[int, int | None]] = []  # (HTTP status, Twilio code), used in order
         self.slow_create: dict[str, float] = {}  # number -> seconds the answer is held after creating
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in order
+        self.slow_update = 0.0  # seconds the answer to a call's update (hang up, redirect) is held
 
 
 def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
@@ -108,6 +109,8 @@ def create_app(network: Network, auth_token: str, faults: Faults) -> Starlette:
             else:
                 return JSONResponse(network.to_json(found))
             found.hangup.set()
+            if faults.slow_update:
+                await asyncio.sleep(faults.slow_update)
         return JSONResponse(network.to_json(found))
 
     async def recording(request: Request) -> Response:

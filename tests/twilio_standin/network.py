@@ -187,6 +187,7 @@ class Network:
         self.people: dict[str, Person] = {}
         self.calls: dict[str, Call] = {}
         self.posted: list[Posted] = []
+        self.replies: dict[str, str] = {}  # what Ringback answered to each TwiML fetch, by URL (the last)
         self.recordings: dict[str, bytes] = {}
         self.rates = {"+1": Decimal("0.0140"), "+48": Decimal("0.0350")}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -260,6 +261,7 @@ class Network:
             async with self._session.post(url, data=params, headers=headers, timeout=limit) as response:
                 body = await response.text()
                 self.posted.append(Posted(url, dict(params), response.status))
+                self.replies[url] = body
         except TimeoutError:
             self.posted.append(Posted(url, dict(params), 0))
             raise _Failed(11205) from None
