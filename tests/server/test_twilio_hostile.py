@@ -120,7 +120,7 @@ async def test_the_press_1_reply_is_the_dial_while_the_engine_is_busy_and_three_
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with TwilioStandIn(second=0.05) as twilio:
-        async with Line(twilio, database_url, recording=False) as line:
+        async with Line(twilio, database_url, recording=False, provider_options={"timeout": 6.0}) as line:
             await line.set_site(routing="simultaneous")
             for phone in MANAGER_PHONES:
                 twilio.people[phone] = Person(presses=None, answers=False, ring_for=30)
