@@ -136,21 +136,22 @@ class Dialer:
         """Ask the provider how these calls stand (their callbacks did not come before a deadline) and
         report what it says as the missing callback would have. A call whose id we never learned (a
         visitor dialed from the manager's call) is looked up first."""
-        if items:
-            await asyncio.gather(*(self._check(lead, site, leg) for lead, site, leg in items))
+        answers = await asyncio.gather(*(self._check(lead, site, leg) for lead, site, leg in items))
+        # The visitor's first: how long a conversation lasted is the visitor's call's to say.
+        for _, event in sorted(zip(items, answers, strict=True), key=lambda x: x[0][2].role != LegRole.VISITOR):
+            if event is not None:
+                log.info("leg %s: the provider says %s", event.leg_id, type(event).__name__)
+                await self._report(event)
 
-    async def _check(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> None:
+    async def _check(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> LegEvent | None:
         try:
             sid = leg.provider_sid
             if not sid:
                 sid = await self.provider.find_call(await self._request(lead, site, leg), leg.created_at)
-            event = await self.provider.ask(leg.id, sid) if sid else None
+            return await self.provider.ask(leg.id, sid) if sid else None
         except ProviderError as exc:
             log.warning("asking about leg %s failed: %s", leg.id, exc.reason)
-            return
-        if event is not None:
-            log.info("leg %s: the provider says %s", leg.id, type(event).__name__)
-            await self._report(event)
+            return None
 
     async def _place(self, request: CallRequest) -> Placed:
         try:

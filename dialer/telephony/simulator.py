@@ -142,6 +142,7 @@ class SimCall:
     ringing: bool = False
     end_reason: EndReason | None = None
     connected: bool = False  # the visitor: a person answered and was bridged
+    unreported: bool = False  # its end goes unsaid (a Dial action never requested)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,9 @@ class Hostility:
     delay: float = 8.0  # seconds a callback may be held back (so callbacks of a call arrive reordered)
     duplicate: float = 0.2  # probability a callback is delivered twice
     lose: float = 0.15  # probability a callback never arrives
+    # Probability the Dial action (the visitor's end) is requested at all once the manager hung up
+    # during it: not confirmed by Twilio's documentation either way.
+    action_after_hangup: float = 0.5
 
 
 _Step = Callable[[SimCall], Awaitable[None]]
@@ -406,7 +410,9 @@ class SimulatedProvider:
         ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration)
         partner = call.partner
         in_dial = partner is not None and not partner.ended
-        if call.request.role is LegRole.VISITOR or in_dial:
+        if in_dial and partner is not None and self.hostile is not None and call.request.role is LegRole.MANAGER:
+            call.unreported = partner.unreported = self._rng.random() >= self.hostile.action_after_hangup
+        if (call.request.role is LegRole.VISITOR or in_dial) and not call.unreported:
             # The visitor's end is the Dial action's; a manager's end during a Dial is said in it too.
             await self._emit(ended)
         if call.request.role is LegRole.MANAGER:
