@@ -111,6 +111,8 @@ class ManualClock:
         deadline = self._now + timedelta(seconds=limit)
         while not await done():
             pending = [entry for entry in self._heap if not entry[2].cancelled]
-            if not pending or pending[0][0] > deadline:
+            # The heap's order holds for all its entries, not for the live ones alone: take their minimum.
+            first = min(pending)[0] if pending else None
+            if first is None or first > deadline:
                 raise TimeoutError(f"not done after {limit} simulated seconds")
-            await self.advance((min(pending)[0] - self._now).total_seconds())
+            await self.advance((first - self._now).total_seconds())

@@ -1,14 +1,20 @@
-"""Twilio's webhooks under /telephony/twilio/…: call progress, the whisper, the key press, the Dial's
-outcome, recordings.
+"""Twilio's webhooks under /telephony/twilio/…: call progress, the whisper, the key press, the visitor's
+screen (answering machine detection), the Dial's outcome, recordings, and the calls' fallback URL.
 
 Every request's `X-Twilio-Signature` is checked against `RINGBACK_PUBLIC_URL` + path + query (the address
 Twilio was given, so it holds behind a proxy); anything else gets 403 and changes nothing. Events are
 applied in this process through the engine, which locks the lead: duplicated or out-of-order callbacks
 find the leg already past that point and change nothing.
+
+Twilio waits 15 s in all for a webhook's answer (https://www.twilio.com/docs/errors/11205). Every webhook
+here answers within `DEADLINE`: when its work takes longer, it answers with safe TwiML and the work goes on
+behind (the event still reaches the engine). The key press is answered with the `<Dial>` to the visitor
+itself as soon as the engine has claimed that leg, before the other managers are hung up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,16 +26,25 @@ from starlette.routing import Route
 
 from dialer import metrics
 from dialer.core.events import KeyPressed, LegAnswered, LegEnded, LegEvent, RecordingReady
-from dialer.core.states import TERMINAL, LegStatus
+from dialer.core.states import TERMINAL, EndReason, LegStatus
 from dialer.core.whisper import said_source, whisper_text
 from dialer.db.models import CallLeg, Lead, Site
 from dialer.runtime import Runtime
 from dialer.telephony import twiml
-from dialer.telephony.twilio import TwilioProvider, dial_event, status_event
+from dialer.telephony.twilio import (
+    TwilioProvider,
+    dial_bridged,
+    dial_event,
+    screen_event,
+    status_event,
+)
 
 log = logging.getLogger("ringback.twilio_hooks")
 
 TWIML = "application/xml"
+DEADLINE = 10.0  # seconds a webhook may take before it answers safe TwiML (Twilio gives up at 15)
+PRESS_DEADLINE = 8.0  # seconds the key press waits for its <Dial> before the manager is put on hold
+_behind: set[asyncio.Future[object]] = set()  # work that outlived its webhook's deadline
 
 
 class _Refused(Exception):
@@ -60,22 +75,47 @@ def _twiml(document: str) -> Response:
 
 
 _Handler = Callable[[Request, Runtime, TwilioProvider, str, dict[str, str]], Awaitable[Response]]
+_Safe = Callable[[TwilioProvider, str], Response]
 
 
-def _hook(name: str, handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
+def _no_content(provider: TwilioProvider, leg_id: str) -> Response:
+    return Response(status_code=204)
+
+
+def _hook(name: str, handler: _Handler, safe: _Safe = _no_content) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         started, code = time.perf_counter(), "500"
         try:
             try:
-                response = await handler(request, *await _verified(request))
+                runtime, provider, leg_id, form = await _verified(request)
             except _Refused as refused:
-                response = refused.response
+                code = str(refused.response.status_code)
+                return refused.response
+            work = asyncio.ensure_future(handler(request, runtime, provider, leg_id, form))
+            try:
+                response = await asyncio.wait_for(asyncio.shield(work), DEADLINE)
+            except TimeoutError:
+                log.warning("Twilio webhook %s took over %.0f s: answered safely, its work goes on",
+                            request.url.path, DEADLINE)
+                _keep(work)
+                response = safe(provider, leg_id)
             code = str(response.status_code)
             return response
         finally:  # how long Twilio waited for our answer
             metrics.WEBHOOK_SECONDS.labels(name, code).observe(time.perf_counter() - started)
 
     return endpoint
+
+
+def _keep(work: asyncio.Future[object]) -> None:
+    _behind.add(work)
+
+    def done(finished: asyncio.Future[object]) -> None:
+        _behind.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error("Twilio webhook work failed", exc_info=finished.exception())
+
+    work.add_done_callback(done)
 
 
 async def _status(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
@@ -107,28 +147,91 @@ async def _whisper(request: Request, runtime: Runtime, provider: TwilioProvider,
     return _twiml(twiml.whisper(text, provider.hooks.url("gather", leg_id)))
 
 
+def _safe_whisper(provider: TwilioProvider, leg_id: str) -> Response:
+    return _twiml(twiml.whisper(twiml.SAFE_WHISPER, provider.hooks.url("gather", leg_id)))
+
+
 async def _gather(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
     digits, sid = form.get("Digits", ""), form.get("CallSid", "")
-    with provider.answering(sid) as reply:
-        await runtime.engine.on_provider_event(KeyPressed(leg_id, sid or None, digits=digits))
-    if reply.document is not None:  # the engine dialed the visitor into this call
-        return _twiml(reply.document)
-    return _twiml(twiml.say_and_hang_up(twiml.NOT_NEEDED if digits.startswith("1") else twiml.GOODBYE))
+    pressed = KeyPressed(leg_id, sid or None, digits=digits)
+    if not digits.startswith("1"):
+        await runtime.engine.on_provider_event(pressed)
+        return _twiml(twiml.say_and_hang_up(twiml.GOODBYE))
+    with provider.awaiting(sid) as reply:
+        # The reply is this call's own: whichever of the engine's tasks dials the visitor into this call
+        # writes it here, while the other managers' hang-ups wait until it is written.
+        stepped = asyncio.ensure_future(runtime.engine.on_provider_event(pressed))
+        written = asyncio.ensure_future(reply.written.wait())
+        await asyncio.wait({stepped, written}, timeout=PRESS_DEADLINE, return_when=asyncio.FIRST_COMPLETED)
+        written.cancel()
+        document = reply.document
+    if not stepped.done():
+        _keep(stepped)
+    if document is not None:
+        return _twiml(document)
+    if stepped.done():  # the engine is done with this press and did not connect this manager
+        return _twiml(twiml.say_and_hang_up(twiml.NOT_NEEDED))
+    log.warning("the key press on leg %s was not answered within %.0f s: on hold", leg_id, PRESS_DEADLINE)
+    return _twiml(twiml.hold())
+
+
+def _safe_gather(provider: TwilioProvider, leg_id: str) -> Response:
+    return _twiml(twiml.hold())
+
+
+async def _screen(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
+    """The visitor's `<Number url>`: fetched once they answered and answering machine detection decided."""
+    event = screen_event(leg_id, form)
+    person = isinstance(event, LegAnswered)
+    if not person and event.sid:
+        provider.remember_machine(event.sid, form.get("AnsweredBy", ""))
+    if person:
+        # Answered at once: the bridge follows this reply, and a manager kept waiting might hang up first.
+        _keep(asyncio.ensure_future(runtime.engine.on_provider_event(event)))
+        return _twiml(twiml.screened(True, record=request.query_params.get("record") == "1"))
+    # Applied before answering: the manager's call is told (one sentence) before the machine is hung up on.
+    await runtime.engine.on_provider_event(event)
+    if event.sid:
+        provider.report_price_later(leg_id, event.sid, True, runtime.engine.on_provider_event)
+    return _twiml(twiml.screened(person, record=request.query_params.get("record") == "1"))
+
+
+def _safe_screen(provider: TwilioProvider, leg_id: str) -> Response:
+    return _twiml(twiml.screened(True, record=False))
 
 
 async def _dial(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
-    ended = dial_event(leg_id, form)
-    events: list[LegEvent] = [ended]
-    if form.get("DialCallStatus") in ("completed", "answered"):
-        # The visitor's "answered" callback may come late or not at all; the Dial's word is enough.
-        events.insert(0, LegAnswered(leg_id, ended.sid))
-    with provider.answering(form.get("CallSid", "")) as reply:
+    sid = form.get("CallSid", "")
+    ended = dial_event(leg_id, form, provider.machines.get(form.get("DialCallSid", "")))
+    events: list[LegEvent] = []
+    manager_leg = request.query_params.get("bridge")
+    manager_gone = form.get("CallStatus") in ("completed", "canceled", "failed", "busy", "no-answer")
+    bridged = dial_bridged(form)
+    if manager_gone and not bridged and ended.reason is not EndReason.VOICEMAIL:
+        # The manager's call ended before the visitor was connected: the Dial was cut short by it.
+        ended = LegEnded(leg_id, ended.sid, reason=EndReason.CANCELED, duration=ended.duration,
+                         detail="the manager hung up before the visitor was connected")
+    if ended.reason is EndReason.COMPLETED and bridged:
+        # The visitor's answer came from the screen; should that have been lost, the Dial's word is enough.
+        events.append(LegAnswered(leg_id, ended.sid))
+    events.append(ended)
+    if manager_leg and manager_gone:
+        # The manager's own call is over (their status callback may come late, or never). Said after the
+        # visitor's end, so that "never connected" is known before the manager's leg is seen to end.
+        events.append(LegEnded(manager_leg, sid or None, reason=EndReason.COMPLETED,
+                               duration=_int(form.get("CallDuration"))))
+    with provider.awaiting(sid) as reply:
         for event in events:
             await runtime.engine.on_provider_event(event)
+        document = reply.document
     if ended.sid:
-        answered = form.get("DialCallStatus") in ("completed", "answered")
+        answered = ended.reason in (EndReason.COMPLETED, EndReason.VOICEMAIL)
         provider.report_price_later(leg_id, ended.sid, answered, runtime.engine.on_provider_event)
-    return _twiml(reply.document or twiml.say_and_hang_up(None))
+    return _twiml(document or twiml.say_and_hang_up(None))
+
+
+def _safe_hangup(provider: TwilioProvider, leg_id: str) -> Response:
+    return _twiml(twiml.say_and_hang_up(None))
 
 
 async def _recording(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
@@ -143,14 +246,34 @@ async def _notice(request: Request, runtime: Runtime, provider: TwilioProvider, 
     return _twiml(twiml.notice())
 
 
+async def _fallback(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
+    """A manager call's `FallbackUrl`: Twilio could not get or run the TwiML at its `Url` (our answer was late
+    or broken) and posts `ErrorCode` and `ErrorUrl` (https://www.twilio.com/docs/usage/security/availability-reliability).
+    The whisper is offered once more in its plainest form; anything else ends the call politely (its status
+    callback tells the engine)."""
+    log.warning("Twilio used the fallback URL for leg %s: error %s", leg_id, form.get("ErrorCode"))
+    if f"{twiml.HOOKS_PATH}/whisper" in form.get("ErrorUrl", ""):
+        return _safe_whisper(provider, leg_id)
+    return _twiml(twiml.say_and_hang_up(twiml.SORRY))
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
 routes = [
-    Route(f"{twiml.HOOKS_PATH}/{name}", _hook(name, handler), methods=["POST"])
-    for name, handler in {
-        "status": _status,
-        "whisper": _whisper,
-        "gather": _gather,
-        "dial": _dial,
-        "recording": _recording,
-        "notice": _notice,
+    Route(f"{twiml.HOOKS_PATH}/{name}", _hook(name, handler, safe), methods=["POST"])
+    for name, (handler, safe) in {
+        "status": (_status, _no_content),
+        "whisper": (_whisper, _safe_whisper),
+        "gather": (_gather, _safe_gather),
+        "screen": (_screen, _safe_screen),
+        "dial": (_dial, _safe_hangup),
+        "recording": (_recording, _no_content),
+        "notice": (_notice, _safe_hangup),
+        "fallback": (_fallback, _safe_hangup),
     }.items()
 ]

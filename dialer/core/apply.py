@@ -12,7 +12,7 @@ from datetime import datetime
 
 from dialer.core.events import LegEvent
 from dialer.core.legs import apply_report, claim_manager, end_leg, release_manager, who
-from dialer.core.machine import Decision, Hangup, PlaceCall, SendText, Trigger
+from dialer.core.machine import Check, Decision, Hangup, PlaceCall, SendText, Trigger
 from dialer.core.records import LeadRow, LegRow, ManagerRow, attempt_of
 from dialer.core.states import TERMINAL, LeadStatus, LegRole, LegStatus
 from dialer.core.step import Step
@@ -25,6 +25,7 @@ class Plan:
     lead: LeadRow
     calls: list[tuple[LegRow, PlaceCall]] = field(default_factory=list)
     hangups: list[tuple[LegRow, Hangup]] = field(default_factory=list)
+    checks: list[LegRow] = field(default_factory=list)  # calls to ask the provider about
     texts: list[SendText] = field(default_factory=list)
     status_changed: bool = False
     step_changed: bool = False  # a manager is rung: the live stream's step moves on
@@ -96,6 +97,10 @@ def apply_decision(
                 lead.confirmed_at = now
             elif action.kind == "reminder":
                 lead.reminded_at = now
+        elif isinstance(action, Check):
+            leg = by_id[action.leg_id]
+            leg.checked_at = now
+            plan.checks.append(leg)
         elif isinstance(action, Hangup):
             leg = by_id[action.leg_id]
             if leg.status != LegStatus.ENDED:

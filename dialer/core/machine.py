@@ -25,6 +25,8 @@ class Policy:
     retry_delay: int = 180  # seconds between those attempts
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
     grace: int = 10  # margin over the provider's own timeouts before our deadline fires
+    check_seconds: int = 10  # after a deadline with calls still live: how long the provider has to answer us
+    connected_check: int = 10 * 60  # a conversation is asked about this often (its end may go unreported)
     confirm_after: int = 10 * 60  # a callback further away than this is confirmed by text message
     remind_before: int = 30 * 60  # and reminded this long before it, when it was booked well ahead
 
@@ -50,6 +52,9 @@ class LegView:
     # When the provider starts placing the call (the pacer's slot, the provider's queue, its "initiated"
     # report); None: when it was decided. A manager's ring deadline counts from here.
     starts_at: datetime | None = None
+    checked: bool = False  # the provider was asked about it after a deadline passed without word
+    answered_at: datetime | None = None
+    has_sid: bool = False  # the provider's call id is known
 
     @property
     def active(self) -> bool:
@@ -109,13 +114,21 @@ class Hangup:
 
 
 @dataclass(frozen=True)
+class Check:
+    """Ask the provider how this call stands: its callbacks did not come before our deadline. What it
+    answers comes back as the provider's report would have."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True)
 class SendText:
     """A text message to the visitor; the engine words it (`dialer/core/notices.py`)."""
 
     kind: str  # confirm | reminder | missed | unreachable
 
 
-Action = PlaceCall | Hangup | SendText
+Action = PlaceCall | Hangup | SendText | Check
 
 
 @dataclass(frozen=True)
@@ -212,7 +225,9 @@ def _before_the_call(lead: LeadView, now: datetime, policy: Policy) -> Decision:
     return Decision(LeadStatus.SCHEDULED, lead.scheduled_for, lead.attempt, texts, scheduled_for=lead.scheduled_for)
 
 
-def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, ...] = ()) -> Decision:
+def _hunt(
+    lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, ...] = (), why: str | None = None
+) -> Decision:
     """Ring the next manager (or, ringing simultaneously, every free one) not yet rung in this attempt."""
     if lead.allowed_at is None:
         note = "no calling hours in the coming weeks"
@@ -223,7 +238,7 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
     tried = {leg.manager_id for leg in lead.legs_now(LegRole.MANAGER)}
     untried = [m for m in _hunt_order(lead) if m.id not in tried and m.on_duty]
     if not untried:
-        note = "no manager answered" if lead.managers else "the site has no active manager"
+        note = why or ("no manager answered" if lead.managers else "the site has no active manager")
         return Decision(LeadStatus.MISSED, None, lead.attempt, (*hangups, SendText("missed")), (note,), note)
     free = [m for m in untried if m.free]
     if not free:
@@ -238,6 +253,7 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
             () if lead.status is LeadStatus.QUEUED else ("every manager is busy: waiting in the queue",),
         )
     chosen = free if lead.routing == "simultaneous" else free[:1]
+    notes = (why,) if why else ()
     calls = tuple(
         PlaceCall(
             LegRole.MANAGER,
@@ -249,7 +265,7 @@ def _hunt(lead: LeadView, now: datetime, policy: Policy, hangups: tuple[Hangup, 
         for m in chosen
     )
     deadline = now + timedelta(seconds=_manager_window(policy))
-    return Decision(LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, *calls))
+    return Decision(LeadStatus.CALLING_MANAGER, deadline, lead.attempt, (*hangups, *calls), notes)
 
 
 def _manager_window(policy: Policy) -> int:
@@ -314,26 +330,29 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
 
     if lead.status is LeadStatus.CALLING_VISITOR:
         if visitor is not None and visitor.status is LegStatus.ANSWERED:
-            deadline = now + timedelta(seconds=policy.max_call_seconds)
             return Decision(
-                LeadStatus.CONNECTED, deadline, lead.attempt, notes=("visitor answered: connected",)
+                LeadStatus.CONNECTED, _next_look(visitor, now, policy), lead.attempt,
+                notes=("visitor answered: connected",)
             )
+        cut_short = visitor is not None and visitor.end_reason is EndReason.CANCELED
+        if accepted is None or cut_short:
+            # The manager who pressed 1 hung up before the visitor was connected: stop dialing and find
+            # another manager. Whichever report comes first (the manager's hang-up, or the visitor's call
+            # cut short by it: `canceled`), the outcome is one.
+            hangups = tuple(Hangup(leg.id) for leg in (*managers, *visitors) if leg.active)
+            return _hunt(lead, now, policy, hangups, MANAGER_LEFT)
         if visitor is not None and not visitor.active:
-            say = (
-                "The visitor did not answer. We will try again in "
-                f"{max(1, policy.retry_delay // 60)} minutes."
-                if lead.attempt <= policy.visitor_retries
-                else "The visitor did not answer. Goodbye."
-            )
-            hangups = tuple(Hangup(leg.id, say=say) for leg in managers if leg.active)
-            return _retry_or_give_up(lead, now, policy, hangups, visitor.end_reason)
-        if accepted is None:
-            # The manager hung up before the visitor picked up: stop dialing and find another manager.
-            hangups = (Hangup(visitor.id),) if visitor is not None and visitor.active else ()
-            return _hunt(lead, now, policy, hangups)
+            return _visitor_not_reached(lead, now, policy, managers, visitor)
         return unchanged(lead)
 
     if lead.status is LeadStatus.CONNECTED:
+        if visitor is not None and visitor.end_reason not in (None, EndReason.COMPLETED):
+            # Answered, but never connected after all (a machine's answer reported late, a bridge cut
+            # short by the manager's hang-up): nobody talked.
+            if accepted is None or visitor.end_reason is EndReason.CANCELED:
+                return _hunt(lead, now, policy, tuple(Hangup(leg.id) for leg in managers if leg.active),
+                             MANAGER_LEFT)
+            return _visitor_not_reached(lead, now, policy, managers, visitor)
         live = [leg for leg in (*managers, *visitors) if leg.active]
         bridged = [leg for leg in (accepted, visitor) if leg is not None]
         if len(bridged) < 2 or any(not leg.active for leg in bridged):
@@ -348,6 +367,25 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
         return unchanged(lead)
 
     return unchanged(lead)
+
+
+MANAGER_LEFT = "the manager hung up before the visitor answered"
+
+
+def _visitor_not_reached(
+    lead: LeadView, now: datetime, policy: Policy, managers: list[LegView], visitor: LegView
+) -> Decision:
+    """The visitor's call ended without a conversation (no answer, busy, their voicemail): the manager
+    hears one sentence, and the visitor is tried again later or given up on."""
+    what = {
+        EndReason.VOICEMAIL: "The visitor's voicemail answered.",
+        EndReason.FAILED: "The visitor's phone could not be reached.",
+        EndReason.BUSY: "The visitor's line was busy.",
+    }.get(visitor.end_reason or EndReason.NO_ANSWER, "The visitor did not answer.")
+    then = (f"We will try again in {max(1, policy.retry_delay // 60)} minutes."
+            if lead.attempt <= policy.visitor_retries else "Goodbye.")
+    hangups = tuple(Hangup(leg.id, say=f"{what} {then}") for leg in managers if leg.active)
+    return _retry_or_give_up(lead, now, policy, hangups, visitor.end_reason)
 
 
 def _cannot_go_on(lead: LeadView) -> Decision | None:
@@ -377,7 +415,10 @@ def _retry_or_give_up(
     hangups: tuple[Hangup, ...],
     reason: EndReason | None,
 ) -> Decision:
-    why = f"visitor did not answer ({reason or 'no answer'})"
+    if reason is EndReason.VOICEMAIL:
+        why = "the visitor's voicemail answered (not counted as a conversation)"
+    else:
+        why = f"visitor did not answer ({reason or 'no answer'})"
     if lead.attempt <= policy.visitor_retries:
         wake = now + timedelta(seconds=policy.retry_delay)
         return Decision(
@@ -399,12 +440,22 @@ def _retry_or_give_up(
 
 
 def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
-    """Our own deadline fired while calling: a provider never reported back. Hang up and move on."""
+    """Our own deadline fired while calling: a provider never reported back. A manager's call that
+    started late (paced) has its own window; otherwise the provider is asked first how the calls stand
+    (a lost callback must not cut a live call); if it still has not told us by the next deadline, hang up
+    and move on."""
     if lead.status is LeadStatus.CALLING_MANAGER:
         waiting = _not_started_in_time(lead, now, policy)
         if waiting is not None:
             return waiting
     live = [leg for leg in lead.legs if leg.active]
+    unasked = [leg for leg in live if not leg.checked and (leg.has_sid or leg.role is LegRole.VISITOR)]
+    if lead.status in (LeadStatus.CALLING_MANAGER, LeadStatus.CALLING_VISITOR) and unasked:
+        return Decision(
+            lead.status, now + timedelta(seconds=policy.check_seconds), lead.attempt,
+            tuple(Check(leg.id) for leg in unasked),
+            ("no word from the telephony provider in time: asking it how the calls stand",),
+        )
     hangups = tuple(Hangup(leg.id, EndReason.TIMEOUT) for leg in live)
     ended = replace(
         lead,
@@ -413,6 +464,13 @@ def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
             for leg in lead.legs
         ),
     )
+    if lead.status is LeadStatus.CONNECTED:
+        visitor = next((leg for leg in reversed(lead.legs_now(LegRole.VISITOR)) if leg.answered_at), None)
+        limit = _time_limit(visitor, now, policy)
+        if live and now < limit:
+            # Not the time limit yet: the end of the conversation may have gone unreported. Ask.
+            return Decision(LeadStatus.CONNECTED, _next_look(visitor, now, policy), lead.attempt,
+                            tuple(Check(leg.id) for leg in live))
     if lead.status is LeadStatus.CALLING_MANAGER:
         decision = _hunt(ended, now, policy, hangups)
     elif lead.status is LeadStatus.CALLING_VISITOR:
@@ -424,6 +482,16 @@ def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
     return replace(decision, notes=("no word from the telephony provider in time: hung up", *decision.notes))
 
 
+def _time_limit(visitor: LegView | None, now: datetime, policy: Policy) -> datetime:
+    start = visitor.answered_at if visitor is not None and visitor.answered_at is not None else now
+    return start + timedelta(seconds=policy.max_call_seconds)
+
+
+def _next_look(visitor: LegView | None, now: datetime, policy: Policy) -> datetime:
+    """When a connected lead is next looked at: the time limit, or sooner to ask how the call stands."""
+    return min(_time_limit(visitor, now, policy), now + timedelta(seconds=policy.connected_check))
+
+
 def _cancel(lead: LeadView) -> Decision:
     if lead.status in CALLING or lead.status in WAITING:
         hangups = tuple(Hangup(leg.id) for leg in lead.legs if leg.active)
@@ -433,6 +501,7 @@ def _cancel(lead: LeadView) -> Decision:
 
 __all__ = [
     "Action",
+    "Check",
     "Decision",
     "Hangup",
     "IllegalMove",

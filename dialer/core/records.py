@@ -18,7 +18,7 @@ MANAGER_COLUMNS = ("id", "site_id", "name", "phone", "position", "active", "work
 LEG_COLUMNS = (
     "id", "lead_id", "step", "role", "manager_id", "to_number", "status", "end_reason", "end_detail", "accepted",
     "bridged_to", "provider_sid", "created_at", "answered_at", "ended_at", "duration", "price", "price_unit",
-    "recording_url", "dial_claimed_at", "dial_claimed_by", "starts_at",
+    "recording_url", "dial_claimed_at", "dial_claimed_by", "starts_at", "checked_at",
 )
 
 
@@ -113,6 +113,7 @@ class LegRow(Record):
     dial_claimed_at: datetime | None  # when an engine took the leg to dial (the step rules never set these)
     dial_claimed_by: str | None
     starts_at: datetime | None  # when the provider starts placing the call (the ring deadline counts from it)
+    checked_at: datetime | None  # when the provider was asked about it, its callbacks being late
 
 
 class ManagerRow(Record):

@@ -58,6 +58,7 @@ class EndReason(StrEnum):
     CANCELED = "canceled"  # hung up by us before it was answered
     TIMEOUT = "timeout"  # our own deadline passed; we hung up
     REJECTED = "rejected"  # the network refused the number (invalid, unreachable, not permitted)
+    VOICEMAIL = "voicemail"  # a machine answered (answering machine detection): nobody was talked to
     ERROR = "error"  # the provider kept failing (authentication, rate limit, outage): calling cannot go on
 
 

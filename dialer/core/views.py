@@ -20,6 +20,9 @@ def leg_view(leg: LegRow) -> LegView:
         end_reason=EndReason(leg.end_reason) if leg.end_reason else None,
         detail=leg.end_detail,
         starts_at=leg.starts_at,
+        checked=leg.checked_at is not None,
+        answered_at=leg.answered_at,
+        has_sid=bool(leg.provider_sid),
     )
 
 

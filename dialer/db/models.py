@@ -204,6 +204,9 @@ class CallLeg(Base):
     # pacer's slot, then Twilio's `queue_time`, then its `initiated` callback. The manager's ring deadline
     # counts from here, not from the decision to ring (`dialer/engine/pacing.py`).
     starts_at: Mapped[datetime | None]
+    # When the engine asked the provider about this call because its callbacks did not come in time
+    # (a live call is never hung up on a missing callback alone).
+    checked_at: Mapped[datetime | None]
 
 
 class LeadEvent(Base):

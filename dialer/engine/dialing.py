@@ -213,6 +213,27 @@ class Dialer:
         else:
             await self._record([await self._place(request)])
 
+    async def check(self, items: list[Item]) -> None:
+        """Ask the provider how these calls stand (their callbacks did not come before a deadline) and
+        report what it says as the missing callback would have. A call whose id we never learned (a
+        visitor dialed from the manager's call) is looked up first."""
+        answers = await asyncio.gather(*(self._check(lead, site, leg) for lead, site, leg in items))
+        # The visitor's first: how long a conversation lasted is the visitor's call's to say.
+        for _, event in sorted(zip(items, answers, strict=True), key=lambda x: x[0][2].role != LegRole.VISITOR):
+            if event is not None:
+                log.info("leg %s: the provider says %s", event.leg_id, type(event).__name__)
+                await self._report(event)
+
+    async def _check(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> LegEvent | None:
+        try:
+            sid = leg.provider_sid
+            if not sid:
+                sid = await self.provider.find_call(await self._request(lead, site, leg), leg.created_at)
+            return await self.provider.ask(leg.id, sid) if sid else None
+        except ProviderError as exc:
+            log.warning("asking about leg %s failed: %s", leg.id, exc.reason)
+            return None
+
     async def _place(self, request: CallRequest) -> Placed:
         try:
             return request.leg_id, await self.provider.place_call(request)
@@ -279,6 +300,7 @@ class Dialer:
             caller_id=site.caller_id,
             whisper=whisper,
             bridge_sid=bridge,
+            bridge_leg_id=leg.bridged_to,
             record=site.recording,
             time_limit=self.policy.max_call_seconds,
         )

@@ -38,6 +38,7 @@ from dialer.core.legs import LEG_ONLY
 from dialer.core.machine import IllegalMove, Policy, Trigger, decide
 from dialer.core.notices import Notices
 from dialer.core.records import LeadRow, LegRow, ManagerRow
+from dialer.core.states import LegRole
 from dialer.core.step import Step
 from dialer.db.models import new_id
 from dialer.engine import conflicts, store
@@ -567,12 +568,22 @@ class Engine:
     async def _perform(self, jobs: list[Job]) -> None:
         if not jobs:
             return
+        # A visitor is connected first: that <Dial> is the reply a manager's key press is waiting for
+        # (`telephony/twilio.py`), and nothing else the step does may stand before it. The rest (hang-ups
+        # of the other managers, news, texts, new rings, questions to the provider) then runs at once.
+        calls = [(job.lead, job.site, leg) for job in jobs for leg, _ in job.plan.calls]
+        bridges = [item for item in calls if item[2].role == LegRole.VISITOR]
+        await self.dialer.dial(bridges)
+        checks = [(job.lead, job.site, leg) for job in jobs for leg in job.plan.checks]
+        told, *_ = await asyncio.gather(
+            asyncio.gather(*(self.teller.tell(job.plan, job.site) for job in jobs), return_exceptions=True),
+            self.dialer.dial([item for item in calls if item[2].role != LegRole.VISITOR]),
+            self.dialer.check(checks),
+        )
         # What a step tells the world never stands between it and its dial: a failure there is logged.
-        told = await asyncio.gather(*(self.teller.tell(job.plan, job.site) for job in jobs), return_exceptions=True)
         for job, outcome in zip(jobs, told, strict=True):
             if isinstance(outcome, Exception):
                 log.warning("telling lead %s's step failed: %r", job.lead.id, outcome)
-        await self.dialer.dial([(job.lead, job.site, leg) for job in jobs for leg, _ in job.plan.calls])
         for job in jobs:
             if job.lead.wake_at is not None:
                 self._schedule((job.lead.wake_at - self.clock.now()).total_seconds())

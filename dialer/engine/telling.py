@@ -35,15 +35,17 @@ class Teller:
         self._slots = slots
         self.texter = Texter(database, provider, clock)
 
+    async def _hang_up(self, leg_id: str, sid: str, say: str | None) -> None:
+        try:
+            await self.provider.hangup(sid, say=say)
+        except ProviderError as exc:
+            log.warning("hanging up leg %s failed: %s", leg_id, exc.reason)
+
     async def tell(self, plan: apply.Plan, site: store.SiteRow) -> None:
         """Hang up what the step ended, publish the change, send the visitor's text messages."""
         lead = plan.lead
         metrics.lead_moved(lead.status, changed=plan.status_changed, calls=[leg.role for leg, _ in plan.calls])
-        for leg, hangup in plan.hangups:
-            try:
-                await self.provider.hangup(leg.provider_sid or "", say=hangup.say)
-            except ProviderError as exc:
-                log.warning("hanging up leg %s failed: %s", leg.id, exc.reason)
+        await asyncio.gather(*(self._hang_up(leg.id, leg.provider_sid or "", h.say) for leg, h in plan.hangups))
         if plan.status_changed or plan.step_changed or plan.started_waiting:
             position = None
             if lead.status == LeadStatus.QUEUED and (lead.wake_at is None or lead.wake_at > self.clock.now()):

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from dialer import metrics
-from dialer.core.events import EventSink
+from dialer.core.events import EventSink, LegEvent
 from dialer.core.states import EndReason, LegRole
 
 P = ParamSpec("P")
@@ -30,6 +30,7 @@ class CallRequest:
     caller_id: str | None = None
     whisper: str | None = None  # read to a manager before the one-digit question
     bridge_sid: str | None = None  # the manager's call the visitor is connected into
+    bridge_leg_id: str | None = None  # and that call's leg
     record: bool = False
     time_limit: int | None = None  # seconds a bridged call may last (RINGBACK_MAX_CALL_SECONDS)
 
@@ -108,6 +109,11 @@ class Provider(Protocol):
     async def call_status(self, sid: str) -> CallStatus | None:
         """What became of call `sid` (reconciliation after a restart); None: the provider has no such call.
         Raises `ProviderError` when it cannot tell now."""
+
+    async def ask(self, leg_id: str, sid: str) -> LegEvent | None:
+        """How the call `sid` stands now, as the report about leg `leg_id` that did not come (None: it
+        is still being set up or ringing, or the provider could not say). Asked before a deadline cuts
+        a call whose callbacks are missing."""
 
     async def hangup(self, sid: str, say: str | None = None) -> None: ...
 

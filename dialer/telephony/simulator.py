@@ -1,10 +1,21 @@
 """The simulated telephone network: a first-class provider for the demo, tests and benchmarks.
 
-Every number can be given a behaviour (answers after N s, never answers, busy, voicemail, presses 1).
-Numbers nobody scripted answer after a few seconds and press 1. It runs on any `Clock`, is
-deterministic under a seed, bills answered legs per started minute from a per-country rate table, and
-reports prices a little late, as real networks do. Like a real network, it outlives the engine: events
-it cannot deliver while no engine is attached wait until one is.
+Every number can be given a behaviour (answers after N s, never answers, busy, voicemail, presses 1,
+hangs up after pressing 1). Numbers nobody scripted answer after a few seconds and press 1. It runs on
+any `Clock`, is deterministic under a seed, bills answered legs per started minute from a per-country rate
+table, and reports prices a little late, as real networks do. Like a real network, it outlives the engine:
+events it cannot deliver while no engine is attached wait until one is.
+
+It models the same network as the Twilio stand-in (`tests/twilio_standin/network.py`, whose docstring
+cites Twilio's documentation for each behaviour), with Ringback's TwiML already applied:
+- What Twilio reports in asynchronous status callbacks (a manager's ringing, answer and end; the visitor's
+  ringing) is, with `hostile`, delayed, reordered, duplicated or lost (seeded). What Twilio learns from a
+  webhook it waits for (a key press; the visitor's answer, judged by answering machine detection; the
+  visitor's end, from the Dial action, which also says when the manager's call ended first) is never lost.
+- The visitor's voicemail is detected as a machine and never connected: the visitor's leg ends as
+  `voicemail`, with no answer reported.
+- When the manager's call ends while the visitor's rings or talks, the visitor's call ends with it.
+- `ask` answers how a call stands now, as fetching it from Twilio's REST API does.
 
 With a dial log (`log_path`), every placed call is appended to a file as one JSON line, and calls are
 looked up there too: several processes, each with its own simulator, then share one record of what was
@@ -62,6 +73,7 @@ DEFAULT_RATES: dict[str, Decimal] = {
 DEFAULT_RATE = Decimal("0.0800")
 RING_DELAY = 1.0  # seconds from dialing to the first ring
 PRICE_DELAY = 5.0  # seconds after hang-up before the price is known (and a recording ready)
+DETECTION_SECONDS = 2.0  # answering machine detection's verdict on the visitor's answer
 RECORDING_PREFIX = "sim://recordings/"
 
 
@@ -90,6 +102,7 @@ class Behaviour:
     presses: str | None = "1"  # digits a manager presses after hearing the whisper
     press_after: float = 4.0
     talk_for: float = 60.0  # seconds of conversation before this person hangs up
+    hangs_up_after: float | None = None  # a manager: seconds after pressing 1 at which they hang up anyway
 
     @classmethod
     def never_answers(cls) -> Behaviour:
@@ -108,6 +121,11 @@ class Behaviour:
         return cls(answer_after=after, presses="1", talk_for=talk_for)
 
     @classmethod
+    def presses_1_then_hangs_up(cls, after: float = 3.0, hangs_up_after: float = 1.0) -> Behaviour:
+        """A manager who presses 1 and hangs up a moment later (while the visitor rings, or talks)."""
+        return cls(answer_after=after, presses="1", hangs_up_after=hangs_up_after)
+
+    @classmethod
     def answers(cls, after: float = 3.0, talk_for: float = 60.0, presses: str | None = None) -> Behaviour:
         return cls(answer_after=after, presses=presses, talk_for=talk_for)
 
@@ -124,7 +142,22 @@ class SimCall:
     partner: SimCall | None = None
     timers: list[Timer] = field(default_factory=list)
     ended_at_s: float | None = None  # how long it was answered, once over
+    ringing: bool = False
     end_reason: EndReason | None = None
+    connected: bool = False  # the visitor: a person answered and was bridged
+    unreported: bool = False  # its end goes unsaid (a Dial action never requested)
+
+
+@dataclass(frozen=True)
+class Hostility:
+    """How unkind the network is to asynchronous status callbacks (seeded by the simulator's seed)."""
+
+    delay: float = 8.0  # seconds a callback may be held back (so callbacks of a call arrive reordered)
+    duplicate: float = 0.2  # probability a callback is delivered twice
+    lose: float = 0.15  # probability a callback never arrives
+    # Probability the Dial action (the visitor's end) is requested at all once the manager hung up
+    # during it: not confirmed by Twilio's documentation either way.
+    action_after_hangup: float = 0.5
 
 
 _Step = Callable[[SimCall], Awaitable[None]]
@@ -175,7 +208,10 @@ class SimulatedProvider:
         rates: dict[str, Decimal] | None = None,
         currency: str = "USD",
         log_path: str | None = None,
+        hostile: Hostility | None = None,
     ) -> None:
+        self.hostile = hostile
+        self.lost = 0  # callbacks the hostile network lost (a test reports it)
         self.clock = clock
         self.rates = dict(DEFAULT_RATES if rates is None else rates)
         self.currency = currency
@@ -259,6 +295,17 @@ class SimulatedProvider:
     @metered("find_call")
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
         return self._by_leg.get(request.leg_id) or self._logged_sid(request.leg_id)
+
+    async def ask(self, leg_id: str, sid: str) -> LegEvent | None:
+        call = self._calls.get(sid)
+        if call is None:
+            return None
+        if call.ended:
+            duration = round(call.ended_at_s or 0)
+            return LegEnded(leg_id, sid, reason=call.end_reason or EndReason.COMPLETED, duration=duration)
+        if call.answered_at is not None and (call.request.role is LegRole.MANAGER or call.connected):
+            return LegAnswered(leg_id, sid)
+        return LegRinging(leg_id, sid) if call.ringing else None
 
     def _log(self, call: SimCall) -> None:
         line = {
@@ -354,7 +401,8 @@ class SimulatedProvider:
         if b.busy:
             await self._end(call, EndReason.BUSY)
             return
-        await self._emit(LegRinging(call.request.leg_id, call.sid))
+        call.ringing = True
+        await self._emit(LegRinging(call.request.leg_id, call.sid), callback=True)
         if b.answer_after is None or b.answer_after > timeout:
             self._after(call, max(0.0, timeout - RING_DELAY), self._no_answer)
         else:
@@ -365,22 +413,35 @@ class SimulatedProvider:
 
     async def _answer(self, call: SimCall) -> None:
         call.answered_at = self.clock.now()
-        await self._emit(LegAnswered(call.request.leg_id, call.sid))
         b = call.behaviour
         if call.request.role is LegRole.VISITOR:
-            self._after(call, b.talk_for, self._hang_up_by_person)
-        elif b.voicemail:
+            # Answering machine detection runs before any bridge: a machine is hung up on, a person joined.
+            self._after(call, DETECTION_SECONDS, self._voicemail if b.voicemail else self._connect)
+            return
+        await self._emit(LegAnswered(call.request.leg_id, call.sid), callback=True)
+        if b.voicemail:
             self._after(call, b.voicemail_seconds, self._hang_up_by_person)
         elif b.presses:
             self._after(call, b.press_after, self._press)
         else:
             self._after(call, 15.0, self._hang_up_by_person)  # listened to the whisper, said nothing
 
+    async def _voicemail(self, call: SimCall) -> None:
+        await self._end(call, EndReason.VOICEMAIL)
+
+    async def _connect(self, call: SimCall) -> None:
+        call.connected = True
+        await self._emit(LegAnswered(call.request.leg_id, call.sid))
+        # The call lasts `talk_for` from the answer, detection included (as the provider bills it).
+        self._after(call, max(0.0, call.behaviour.talk_for - DETECTION_SECONDS), self._hang_up_by_person)
+
     async def _press(self, call: SimCall) -> None:
         digits = call.behaviour.presses or ""
         await self._emit(KeyPressed(call.request.leg_id, call.sid, digits=digits))
         # After 1 the manager waits for the visitor; after another key the whisper ends the call.
         self._after(call, 60.0 if digits.startswith("1") else 1.0, self._hang_up_if_alone)
+        if digits.startswith("1") and call.behaviour.hangs_up_after is not None:
+            self._after(call, call.behaviour.hangs_up_after, self._hang_up_by_person)
 
     async def _hang_up_if_alone(self, call: SimCall) -> None:
         if call.partner is None or call.partner.ended:
@@ -402,7 +463,17 @@ class SimulatedProvider:
         duration = round((now - call.answered_at).total_seconds()) if call.answered_at else 0
         if self.log_path:
             self._log_end(call, reason, duration)
-        await self._emit(LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration))
+        call.ended_at_s = float(duration)
+        ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration)
+        partner = call.partner
+        in_dial = partner is not None and not partner.ended
+        if in_dial and partner is not None and self.hostile is not None and call.request.role is LegRole.MANAGER:
+            call.unreported = partner.unreported = self._rng.random() >= self.hostile.action_after_hangup
+        if (call.request.role is LegRole.VISITOR or in_dial) and not call.unreported:
+            # The visitor's end is the Dial action's; a manager's end during a Dial is said in it too.
+            await self._emit(ended)
+        if call.request.role is LegRole.MANAGER:
+            await self._emit(ended, callback=True)  # the manager's own status callback
         minutes = math.ceil(duration / 60) if call.answered_at else 0
         price = (self.rate_for(call.request.to) * minutes).quantize(Decimal("0.00001"))
 
@@ -410,20 +481,33 @@ class SimulatedProvider:
             await self._emit(PriceKnown(call.request.leg_id, call.sid, price=price, unit=self.currency))
 
         self.clock.call_later(PRICE_DELAY, bill)
-        call.ended_at_s = float(duration)
-        if call.request.record and call.answered_at is not None and call.request.role is LegRole.VISITOR:
+        if call.request.record and call.connected:
             url = f"{RECORDING_PREFIX}{call.sid}.wav"
 
             async def recorded() -> None:
                 await self._emit(RecordingReady(call.request.leg_id, call.sid, url=url))
 
             self.clock.call_later(PRICE_DELAY, recorded)
-        partner = call.partner
-        if partner is not None and not partner.ended and partner.answered_at is not None and call.answered_at:
-            # A bridged conversation ends for both sides when one hangs up.
-            await self._end(partner, EndReason.COMPLETED)
+        if partner is not None and not partner.ended:
+            if call.request.role is LegRole.MANAGER:
+                # The manager's call is over: the Dial to the visitor ends with it, ringing or talking.
+                await self._end(partner, EndReason.COMPLETED if partner.connected else EndReason.CANCELED)
+            elif call.connected and partner.answered_at is not None:
+                # A bridged conversation ends for both sides when one hangs up.
+                await self._end(partner, EndReason.COMPLETED)
 
-    async def _emit(self, event: LegEvent) -> None:
+    async def _emit(self, event: LegEvent, *, callback: bool = False) -> None:
+        """Deliver a report. A `callback` is an asynchronous status callback: a hostile network holds it
+        back, repeats it or loses it."""
+        if callback and self.hostile is not None:
+            hostile, rng = self.hostile, self._rng
+            if rng.random() < hostile.lose:
+                self.lost += 1
+                return
+            copies = 2 if rng.random() < hostile.duplicate else 1
+            for _ in range(copies):
+                self.clock.call_later(rng.uniform(0, hostile.delay), lambda: self._emit(event))
+            return
         if self._sink is None:
             self._backlog.append(event)
             return

@@ -3,8 +3,9 @@
 The manager's leg is created through the REST API; Twilio fetches its whisper (TwiML) from our webhooks
 and reports its progress to them. Pressing 1 is answered, inside that same webhook, with a `<Dial>` to
 the visitor. Webhooks (`server/twilio_hooks.py`) turn what Twilio posts into `dialer.events` with the
-helpers below and hand them to the engine; what the engine then asks of this provider for the call
-being answered becomes the webhook's TwiML reply rather than a second REST request (see `answering`).
+helpers below and hand them to the engine; what the engine then asks of this provider for a call whose
+webhook is waiting for its reply becomes that reply rather than a second REST request. Replies are kept
+by call (`awaiting`), not in the context of the task that happens to run the engine's step.
 
 Creating a call is never retried blindly: a create whose answer was lost is looked up first.
 
@@ -16,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextvars
 import logging
 import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -127,16 +127,25 @@ class _TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the libr
             )
 
 
+# AnsweredBy values of answering machine detection that are not a person
+# (https://www.twilio.com/docs/voice/answering-machine-detection). `unknown` (detection ran out of time)
+# is taken for a person: hanging up on somebody who said "hello" is worse than a manager hearing a greeting.
+MACHINES = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
+
+
 @dataclass
 class Reply:
-    """The TwiML a webhook answers with, filled in by what the engine asks for that call meanwhile."""
+    """The TwiML a webhook about call `sid` answers with, filled in by what the engine asks for that call
+    while the webhook waits (`TwilioProvider.awaiting`)."""
 
     sid: str
+    written: asyncio.Event = field(default_factory=asyncio.Event)
     document: str | None = None
-    open: bool = True
 
-
-_answering: contextvars.ContextVar[Reply | None] = contextvars.ContextVar("twilio_answering", default=None)
+    def write(self, document: str) -> None:
+        if self.document is None:
+            self.document = document
+            self.written.set()
 
 
 class TwilioProvider:
@@ -175,6 +184,8 @@ class TwilioProvider:
         # Where price fetches are kept to outlive a restart (dialer/engine/jobs.py; set by the runtime);
         # None: fetched in this process's memory.
         self.price_jobs: Callable[[str, str], Awaitable[object]] | None = None
+        self._replies: dict[str, Reply] = {}  # call sid -> the reply a webhook about that call awaits
+        self.machines: OrderedDict[str, str] = OrderedDict()  # visitor call sid -> AnsweredBy, when a machine
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioProvider:
@@ -261,9 +272,9 @@ class TwilioProvider:
 
     @metered("hangup")
     async def hangup(self, sid: str, say: str | None = None) -> None:
-        reply = _answering.get()
-        if reply is not None and reply.open and reply.sid == sid:
-            reply.document = twiml.say_and_hang_up(say)
+        reply = self._replies.get(sid)
+        if reply is not None and reply.document is None:
+            reply.write(twiml.say_and_hang_up(say))
             return
         if not sid:
             return
@@ -341,6 +352,8 @@ class TwilioProvider:
             "from_": request.caller_id,
             "url": self.hooks.url("whisper", request.leg_id),
             "method": "POST",
+            "fallback_url": self.hooks.url("fallback", request.leg_id),
+            "fallback_method": "POST",
             "status_callback": self.hooks.url("status", request.leg_id),
             "status_callback_event": ["initiated", "ringing", "answered", "completed"],
             "status_callback_method": "POST",
@@ -396,9 +409,9 @@ class TwilioProvider:
     async def _dial_into(self, request: CallRequest) -> str | None:
         """The visitor is dialed from the manager's call; Twilio reports the new call's sid later."""
         document = twiml.dial_visitor(request, self.hooks)
-        reply = _answering.get()
-        if reply is not None and reply.open and request.bridge_sid in (None, reply.sid):
-            reply.document = document  # we are answering that manager's key press right now
+        reply = self._replies.get(request.bridge_sid or "")
+        if reply is not None and reply.document is None:
+            reply.write(document)  # the manager's key press is waiting for exactly this reply
             return None
         if not request.bridge_sid:
             raise ProviderError("the manager's call is gone; the visitor cannot be connected", permanent=False)
@@ -417,15 +430,40 @@ class TwilioProvider:
         return bool(signature) and bool(self.validator.validate(url, dict(params), signature))
 
     @contextmanager
-    def answering(self, sid: str) -> Iterator[Reply]:
-        """While a webhook about call `sid` is handled, what the engine asks for that call becomes its reply."""
+    def awaiting(self, sid: str) -> Iterator[Reply]:
+        """While a webhook about call `sid` waits, what the engine asks for that call (dial the visitor
+        into it, hang it up with a sentence) becomes the webhook's reply instead of a REST request. Once
+        the webhook has answered, the same asks go through the REST API."""
         reply = Reply(sid)
-        token = _answering.set(reply)
+        previous = self._replies.get(sid)
+        self._replies[sid] = reply
         try:
             yield reply
         finally:
-            reply.open = False  # timers started meanwhile inherit the context; they must not write here
-            _answering.reset(token)
+            if self._replies.get(sid) is reply:
+                if previous is not None and previous.document is None:
+                    self._replies[sid] = previous
+                else:
+                    del self._replies[sid]
+
+    def remember_machine(self, sid: str, answered_by: str) -> None:
+        self.machines[sid] = answered_by
+        if len(self.machines) > PRICED_MEMORY:
+            self.machines.popitem(last=False)
+
+    async def ask(self, leg_id: str, sid: str) -> LegEvent | None:
+        """How call `sid` stands on Twilio now, as the callback about it that did not come
+        (https://www.twilio.com/docs/voice/api/call-resource#fetch-a-call-resource)."""
+        client = await self._client()
+        try:
+            call = await client.calls(sid).fetch_async()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return None
+            raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(_unreachable(exc), permanent=False) from None
+        return fetched_event(leg_id, sid, str(call.status or ""), call.answered_by, _int(call.duration))
 
     def report_price_later(self, leg_id: str, sid: str, answered: bool, report: PriceReport) -> None:
         """Fetch the call's price with backoff until Twilio fills it in, then report it (once per call)."""
@@ -544,8 +582,17 @@ class TwilioProvider:
 
 
 def status_event(leg_id: str, form: Mapping[str, str]) -> LegEvent | None:
-    """A call status callback (manager legs, and the visitor's ringing and answer)."""
-    sid, status = form.get("CallSid"), form.get("CallStatus", "")
+    """A call status callback (manager legs, and the visitor's ringing)."""
+    return fetched_event(leg_id, form.get("CallSid"), form.get("CallStatus", ""), form.get("AnsweredBy"),
+                         _int(form.get("CallDuration")), detail=_error_detail(form))
+
+
+def fetched_event(
+    leg_id: str, sid: str | None, status: str, answered_by: str | None, duration: int | None,
+    detail: str | None = None,
+) -> LegEvent | None:
+    """A call's status (a callback's `CallStatus`, or a fetched call's `status`) as a report on the leg."""
+    machine = answered_by in MACHINES
     if status == "ringing":
         return LegRinging(leg_id, sid)
     if status == "initiated":
@@ -553,25 +600,55 @@ def status_event(leg_id: str, form: Mapping[str, str]) -> LegEvent | None:
         # (the `initiated` event carries CallStatus=initiated: twilio/twilio-java#321).
         return LegInitiated(leg_id, sid)
     if status == "in-progress":
-        return LegAnswered(leg_id, sid)
+        return _machine_ended(leg_id, sid, answered_by) if machine else LegAnswered(leg_id, sid)
     if status in _STATUS_ENDED:
-        return LegEnded(leg_id, sid, reason=_STATUS_ENDED[status], duration=_int(form.get("CallDuration")),
-                        detail=_error_detail(form))
+        if machine:
+            return _machine_ended(leg_id, sid, answered_by)
+        return LegEnded(leg_id, sid, reason=_STATUS_ENDED[status], duration=duration, detail=detail)
     return None  # queued: the sid is known from the create
 
 
-def dial_event(leg_id: str, form: Mapping[str, str]) -> LegEnded:
-    """The Dial action: how the visitor's call ended."""
+def screen_event(leg_id: str, form: Mapping[str, str]) -> LegEvent:
+    """The visitor's `<Number url>` fetch, after answering machine detection: a person (or detection could
+    not tell) is the visitor's answer; a machine ends the leg as their voicemail."""
+    answered_by = form.get("AnsweredBy")
+    if answered_by in MACHINES:
+        return _machine_ended(leg_id, form.get("CallSid"), answered_by)
+    return LegAnswered(leg_id, form.get("CallSid"))
+
+
+def _machine_ended(leg_id: str, sid: str | None, answered_by: str | None) -> LegEnded:
+    return LegEnded(leg_id, sid, reason=EndReason.VOICEMAIL,
+                    detail=f"answering machine detection: {answered_by} (not connected)")
+
+
+def dial_event(leg_id: str, form: Mapping[str, str], answered_by: str | None = None) -> LegEnded:
+    """The Dial action (https://www.twilio.com/docs/voice/twiml/dial#action): how the visitor's call ended.
+    `DialBridged=false` with `completed`: the visitor's phone answered but was never connected to the
+    manager (their voicemail, hung up on by our screen, or a hang-up during it) — never a conversation."""
     status = form.get("DialCallStatus", "failed")
     code = _int(form.get("ErrorCode"))
+    sid = form.get("DialCallSid")
     detail: str | None
+    if answered_by in MACHINES:
+        return _machine_ended(leg_id, sid, answered_by)
     if code in NUMBER_REFUSED:
         reason, detail = EndReason.REJECTED, f"{NUMBER_REFUSED[code]} (error {code})"
+    elif status in ("completed", "answered") and not dial_bridged(form):
+        reason, detail = EndReason.NO_ANSWER, "answered, but never connected to the manager"
     else:
         reason = EndReason.COMPLETED if status == "answered" else _STATUS_ENDED.get(status, EndReason.FAILED)
         detail = _error_detail(form)
-    return LegEnded(leg_id, form.get("DialCallSid"), reason=reason,
-                    duration=_int(form.get("DialCallDuration")), detail=detail)
+    return LegEnded(leg_id, sid, reason=reason, duration=_int(form.get("DialCallDuration")), detail=detail)
+
+
+def dial_bridged(form: Mapping[str, str]) -> bool:
+    """Whether the Dial's two parties were connected: `DialBridged`, or (where it is missing) a completed
+    dial."""
+    bridged = form.get("DialBridged")
+    if bridged is not None:
+        return bridged.lower() == "true"
+    return form.get("DialCallStatus") in ("completed", "answered")
 
 
 def _error_detail(form: Mapping[str, str]) -> str | None:

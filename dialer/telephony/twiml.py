@@ -17,6 +17,12 @@ GATHER_SECONDS = 6  # silence after the whisper before it is said once more
 RECORDING_NOTICE = "This call is recorded."
 NOT_NEEDED = "Thank you. This callback has been taken care of. Goodbye."
 GOODBYE = "Goodbye."
+HOLD = "Connecting you to the visitor."
+SORRY = "Sorry, something went wrong on our side. Goodbye."
+SAFE_WHISPER = "A callback request. Press 1 to connect."
+# Synchronous answering machine detection on the visitor's <Number>: the bridge waits for its verdict, so
+# it is kept short (3 s is Twilio's minimum; https://www.twilio.com/docs/voice/twiml/number).
+MACHINE_DETECTION_TIMEOUT = 5
 
 
 @dataclass(frozen=True)
@@ -25,8 +31,9 @@ class Hooks:
 
     public_url: str
 
-    def url(self, name: str, leg_id: str | None = None) -> str:
-        query = f"?{urlencode({'leg': leg_id})}" if leg_id else ""
+    def url(self, name: str, leg_id: str | None = None, **extra: str) -> str:
+        params = {"leg": leg_id, **extra} if leg_id else extra
+        query = f"?{urlencode(params)}" if params else ""
         return f"{self.public_url.rstrip('/')}{HOOKS_PATH}/{name}{query}"
 
 
@@ -47,8 +54,11 @@ def whisper(text: str, gather_url: str) -> str:
 def dial_visitor(request: CallRequest, hooks: Hooks) -> str:
     """Connect the manager who pressed 1 to the visitor: the site's caller ID, a timeout, an action URL.
 
-    The visitor's ringing and answer come from the Number's status callback; how their call ended comes
-    from the Dial action. With recording on, both parties hear a notice first.
+    The visitor's ringing comes from the Number's status callback. Their answer comes from the Number's
+    `url` (the screen), fetched once answering machine detection has decided: a person is connected, a
+    machine is hung up on before any bridge. How their call ended comes from the Dial action, which names
+    the manager's leg too (`bridge`): when the manager hung up first, that request says so. With
+    recording on, both parties hear a notice first.
     """
     response = VoiceResponse()
     record = {}
@@ -61,22 +71,45 @@ def dial_visitor(request: CallRequest, hooks: Hooks) -> str:
             "recording_status_callback_method": "POST",
         }
     limit = {"time_limit": request.time_limit} if request.time_limit else {}  # the conversation's limit
+    bridge = {"bridge": request.bridge_leg_id} if request.bridge_leg_id else {}
     dial = response.dial(
         caller_id=request.caller_id,
         timeout=request.timeout,
         **limit,
-        action=hooks.url("dial", request.leg_id),
+        action=hooks.url("dial", request.leg_id, **bridge),
         method="POST",
         **record,
     )
-    notice = {"url": hooks.url("notice"), "method": "POST"} if request.record else {}
     dial.number(
         request.to,
         status_callback=hooks.url("status", request.leg_id),
-        status_callback_event="ringing answered",
+        status_callback_event="ringing",
         status_callback_method="POST",
-        **notice,
+        url=hooks.url("screen", request.leg_id, **({"record": "1"} if request.record else {})),
+        method="POST",
+        machine_detection="Enable",
+        machine_detection_timeout=MACHINE_DETECTION_TIMEOUT,
     )
+    return str(response)
+
+
+def screened(person: bool, record: bool) -> str:
+    """The screen's answer on the visitor's side: a person hears the recording notice (if any) and is
+    connected; a machine is hung up on, so the manager is never bridged to a greeting."""
+    response = VoiceResponse()
+    if not person:
+        response.hangup()
+    elif record:
+        response.say(RECORDING_NOTICE)
+    return str(response)
+
+
+def hold() -> str:
+    """The reply to a key press whose `<Dial>` is not ready within our deadline: the manager hears one
+    sentence and waits; the `<Dial>` then comes through the REST API."""
+    response = VoiceResponse()
+    response.say(HOLD)
+    response.pause(length=60)
     return str(response)
 
 

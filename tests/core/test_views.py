@@ -26,6 +26,7 @@ def test_legs_and_the_promise_as_the_machine_sees_them() -> None:
     leg = manager_leg(4, LegStatus.ENDED, step="a3:m4", accepted=True, end_reason="error", end_detail="outage")
     lead = lead_row(LeadStatus.SCHEDULED, attempt=3, scheduled_for=NOW, confirmed_at=NOW, preferred_manager_id=4)
     view = lead_view(lead, [], [leg])
-    assert view.legs == (LegView("m4", 3, LegRole.MANAGER, LegStatus.ENDED, 4, True, EndReason.ERROR, "outage"),)
+    assert view.legs == (LegView("m4", 3, LegRole.MANAGER, LegStatus.ENDED, 4, True, EndReason.ERROR, "outage",
+                                 has_sid=True),)
     assert (view.status, view.attempt, view.confirmed, view.reminded, view.preferred_manager_id) == (
         LeadStatus.SCHEDULED, 3, True, False, 4)

@@ -118,25 +118,25 @@ async def test_a_visitor_who_does_not_answer_is_retried_and_the_manager_is_told(
     assert twilio.network.calls_to(VISITOR)[0].status == "no-answer"
 
 
-async def test_a_number_twilio_refuses_is_skipped_or_ends_the_lead_with_a_clear_reason(
+async def test_a_number_twilio_refuses_is_skipped_and_a_failed_dial_to_the_visitor_is_retried(
     twilio: TwilioStandIn, two_managers: Line
 ) -> None:
     line = two_managers
     twilio.people[MANAGER_PHONES[0]] = Person.invalid(21211)
     twilio.people[MANAGER_PHONES[1]] = Person.pressing("1")
-    twilio.people[VISITOR] = Person.invalid(13224)  # refused when the manager's call dials it
+    # Refused when the manager's call dials it: the Dial action says `failed` and (Twilio documents no
+    # error code there) nothing more, so it is taken for a phone that could not be reached.
+    twilio.people[VISITOR] = Person.invalid(13224)
     lead = await line.request_callback()
-    done = await line.until_status(lead["id"], "failed")
-    # The refused manager number was skipped with Twilio's reason; the visitor's ends the lead, no retry.
+    retry = await line.until_status(lead["id"], "scheduled")
+    # The refused manager number was skipped with Twilio's reason (the REST error says it).
     timeline = await line.timeline(lead["id"])
     assert any(f"Twilio refused {MANAGER_PHONES[0]}: it is not a valid phone number (error 21211)" in t
                for t in timeline)
-    assert done.outcome == ("the visitor's number cannot be called: "
-                            "the number is invalid or Twilio does not call it (error 13224)")
-    assert done.wake_at is None
+    assert retry.attempt == 2
     (manager,) = twilio.network.calls_to(MANAGER_PHONES[1])
     await twilio.until_over(manager)
-    assert manager.heard[-1] == "The visitor's number cannot be called. Goodbye."
+    assert manager.heard[-1] == "The visitor's phone could not be reached. We will try again in 10 minutes."
 
 
 async def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(
@@ -191,8 +191,9 @@ async def test_duplicated_and_late_callbacks_change_nothing(twilio: TwilioStandI
                  if p.params.get("CallStatus") == "completed" or "DialCallStatus" in p.params]
     assert len(completed) == 2  # the manager's call ended, and the Dial's outcome
     late = [p for p in twilio.network.posted
-            if "/status?" in p.url and p.params.get("CallStatus") in ("ringing", "in-progress")]
-    assert len(late) == 4  # both calls' ringing and answer, now arriving after the end
+            if "/status?" in p.url and p.params.get("CallStatus") in ("ringing", "in-progress")
+            or "/screen?" in p.url]
+    assert len(late) == 4  # both calls' ringing, the manager's answer and the visitor's (the screen), late
     for posted in [*completed, *late]:
         assert await line.replay(posted.url, posted.params) in (200, 204)
     assert await snapshot() == before

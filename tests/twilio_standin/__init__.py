@@ -3,6 +3,9 @@
     with TwilioStandIn() as twilio:
         twilio.people["+12025550101"] = Person.never_answers()
         ... point Ringback at twilio.url (TWILIO_API_BASE_URL) with twilio.account_sid / twilio.auth_token ...
+
+`TwilioStandIn(hostile=Hostility(seed=…))` is the hostile network: status callbacks held back, repeated
+and lost. The behaviours, and the Twilio documentation each follows, are listed in `network.py`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from typing import TypeVar
 
 from tests.harness.serving import ThreadedServer, listening_socket, url_of
 from tests.twilio_standin.app import Faults, create_app
-from tests.twilio_standin.network import Call, Network, Person, Posted
+from tests.twilio_standin.network import SECOND, TWIML_DEADLINE, Call, Hostility, Network, Person, Posted
 from tests.twilio_standin.pace import Pace
 from tests.twilio_standin.sms import Sms
 
 __all__ = [
-    "Call", "Faults", "Network", "Pace", "Person", "Sms", "Posted", "ThreadedServer", "TwilioStandIn", "listening_socket", "url_of",
+    "Call", "Faults", "Hostility", "Network", "Pace", "Person", "Posted", "Sms", "ThreadedServer", "TwilioStandIn",
+    "listening_socket", "url_of",
 ]
 
 
@@ -28,7 +32,11 @@ T = TypeVar("T")
 
 
 class TwilioStandIn:
-    def __init__(self, *, price_lag: int = 2, pace: Pace | None = None) -> None:
+    def __init__(
+        self, *, price_lag: int = 2, pace: Pace | None = None, hostile: Hostility | None = None,
+        second: float = SECOND, twiml_deadline: float = TWIML_DEADLINE,
+    ) -> None:
+        self._options = {"hostile": hostile, "second": second, "twiml_deadline": twiml_deadline}
         self.account_sid = "AC" + secrets.token_hex(16)
         self.auth_token = secrets.token_hex(16)
         self.faults = Faults()
@@ -55,8 +63,9 @@ class TwilioStandIn:
     async def until_over(self, *calls: Call, timeout: float = 30.0) -> None:
         """Wait until each of `calls` has ended on the stand-in's network (from the test's event loop)."""
         assert self._server is not None
+        network = self.network
         for call in calls:
-            await asyncio.wait_for(self._server.arun(call.finished.wait), timeout)
+            await asyncio.wait_for(self._server.arun(lambda c=call: network.settled(c)), timeout)
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run `work` in the stand-in's event loop (where its network lives), from the test's loop."""
@@ -65,7 +74,8 @@ class TwilioStandIn:
 
     def __enter__(self) -> TwilioStandIn:
         sock = listening_socket()
-        network = Network(self.account_sid, self.auth_token, url_of(sock), price_lag=self._price_lag)
+        network = Network(self.account_sid, self.auth_token, url_of(sock), price_lag=self._price_lag,
+                          **self._options)  # type: ignore[arg-type]
         self._network = network
         async def shut_down() -> None:
             await self.pace.close()

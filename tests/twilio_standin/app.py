@@ -1,4 +1,5 @@
-"""The stand-in's REST API: the part of Twilio's `2010-04-01` API Ringback uses, as JSON over HTTP."""
+"""The stand-in's REST API: the part of Twilio's `2010-04-01` API Ringback uses, as JSON over HTTP
+(https://www.twilio.com/docs/voice/api/call-resource). What the calls then do is `network.py`'s."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Faults:
         self.slow_create: dict[str, float] = {}  # number -> seconds the answer is held after creating
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in order
         self.created: dict[str, dict[str, str]] = {}  # call sid -> the create's parameters
+        self.slow_update = 0.0  # seconds the answer to a call's update (hang up, redirect) is held
 
 
 def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | None = None,
@@ -88,6 +90,8 @@ def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | N
             to=to,
             from_=from_,
             url=str(form.get("Url", "")) or None,
+            fallback_url=str(form.get("FallbackUrl", "")) or None,
+            machine_detection=str(form.get("MachineDetection", "")) or None,
             status_callback=str(form.get("StatusCallback", "")) or None,
             status_events=frozenset(str(v) for v in form.getlist("StatusCallbackEvent")) or frozenset({"completed"}),
             timeout=int(str(form.get("Timeout", "60"))),
@@ -110,7 +114,13 @@ def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | N
                 return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
             if form.get("Twiml"):
                 found.redirect = str(form["Twiml"])
+            elif form.get("Status") in ("completed", "canceled"):
+                found.redirect = None
+            else:
+                return JSONResponse(network.to_json(found))
             found.hangup.set()
+            if faults.slow_update:
+                await asyncio.sleep(faults.slow_update)
         return JSONResponse(network.to_json(found))
 
     async def recording(request: Request) -> Response:

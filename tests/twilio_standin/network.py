@@ -1,8 +1,45 @@
 """The telephone network behind the stand-in: scripted people at numbers, and calls that play our TwiML.
 
-Calls run as tasks in the stand-in's event loop. They fetch TwiML from the `Url` given at create, follow
-`<Say>`, `<Gather>`, `<Dial><Number>` and `<Hangup>`, and post signed status, action and recording
-callbacks, the way Twilio does (on a compressed time scale: a "ring" lasts a few milliseconds).
+Calls run as tasks in the stand-in's event loop, on a compressed time scale (`Network.second` real
+seconds per second of the call: a 20 s ring lasts 0.2 s). They fetch TwiML and post signed callbacks the
+way Twilio does. One set of behaviours, each following Twilio's documentation:
+
+- Status callbacks are asynchronous: the call goes on while they travel, and only the events asked for
+  in `StatusCallbackEvent` (or `<Number statusCallbackEvent>`) are sent, else only `completed`. They carry
+  `CallSid`, `CallStatus`, `Timestamp`, `CallbackSource`, `SequenceNumber` and the common parameters
+  (`AccountSid`, `ApiVersion`, `Direction`, `From`, `To`, `ParentCallSid` on a `<Dial>` leg), plus
+  `CallDuration` once completed and `AnsweredBy` where machine detection ran.
+  https://www.twilio.com/docs/voice/api/call-resource#statuscallback ,
+  https://www.twilio.com/docs/voice/twiml/number#attributes-status-callback-event
+  In **hostile** mode (`Hostility`, seeded) a status callback may be held back (so a call's callbacks
+  arrive reordered), delivered twice, or lost: Twilio does not promise order, retries webhooks, and a
+  request can fail for good (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides).
+  TwiML fetches (the call's `Url`, a `<Gather>` or `<Dial>` action, a `<Number url>`) are requests the call
+  waits on: never lost or repeated, but bounded by the deadline below.
+- Twilio waits 15 s in all for a TwiML answer (`twiml_deadline`); when the `Url` fails (late, not 2xx, not
+  TwiML) the call's `FallbackUrl` is requested with `ErrorCode` and `ErrorUrl`, else the caller hears "An
+  application error has occurred" and the call ends. An action URL that fails ends the call likewise.
+  https://www.twilio.com/docs/errors/11205 , https://www.twilio.com/docs/usage/security/availability-reliability
+- Ring timeouts are honoured: `Timeout` on a REST call (default 60), `<Dial timeout>` (default 30); a
+  phone not answered by then ends `no-answer`. https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource ,
+  https://www.twilio.com/docs/voice/twiml/dial#timeout
+- Answering machine detection (`MachineDetection` on a REST call, `<Number machineDetection>` on a
+  `<Dial>` leg, synchronous there): once the phone answers, `AnsweredBy` is `human` for a person and
+  `machine_start` for a voicemail greeting (`DetectMessageEnd` waits for its end: `machine_end_beep`),
+  sent with the first TwiML fetch of that call (the `Url`, or the Number's `url`) and its status
+  callbacks, and kept on the call resource (`answered_by`). Which requests carry it on a `<Dial>` leg is not
+  confirmed in Twilio's documentation: Ringback reads it wherever it comes.
+  https://www.twilio.com/docs/voice/answering-machine-detection , https://www.twilio.com/docs/voice/twiml/number
+- `<Number url>` runs on the called party after they answer and before the bridge; a `<Hangup>` there
+  ends that leg unbridged. The `<Dial>` action gets `DialCallStatus`, `DialCallSid`, `DialCallDuration`
+  and `DialBridged` (true only when the parties were connected), with the parent call's own `CallStatus`
+  (`completed` when the caller hung up during the dial). https://www.twilio.com/docs/voice/twiml/dial#action
+  Whether the action is requested after the caller hung up is not confirmed: the kind network requests it,
+  the hostile one at random.
+- A manager can hang up while the visitor rings or talks (`Person.hangs_up_after`): the `<Dial>` ends with
+  the parent call. A REST update with `Twiml` replaces what the call is doing (an interrupted `<Dial>` ends
+  its leg and requests no action); `Status=completed` hangs it up.
+  https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource
 """
 
 from __future__ import annotations
@@ -11,17 +48,21 @@ import asyncio
 import contextlib
 import itertools
 import math
+import random
 import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from email.utils import format_datetime
 from typing import Any
 
 import aiohttp
 from twilio.request_validator import RequestValidator
 
-TICK = 0.01  # seconds: one "moment" on the stand-in's network
+SECOND = 0.01  # real seconds per second of a call, by default
+TWIML_DEADLINE = 15.0  # real seconds Twilio waits for a TwiML answer
+APPLICATION_ERROR = "An application error has occurred."
 
 
 @dataclass(frozen=True)
@@ -32,9 +73,11 @@ class Person:
     busy: bool = False
     voicemail: bool = False  # a greeting answers and listens; it never presses a key
     presses: str | None = None  # digits pressed at the first Gather
-    talk_for: int = 42  # seconds of conversation (reported as the duration; played in a moment)
+    talk_for: int = 42  # seconds of conversation, then this person hangs up
     refuse_code: int | None = None  # Twilio refuses the number with this error code
-    ring_for: float = 0.0  # real seconds an unanswered phone rings (a test may act meanwhile)
+    ring_for: float = 0.0  # real seconds an unanswered phone rings at least (a test may act meanwhile)
+    answer_after: float = 1.0  # seconds of ringing before they pick up
+    hangs_up_after: float | None = None  # seconds after pressing a key at which they hang up anyway
 
     @classmethod
     def never_answers(cls) -> Person:
@@ -49,12 +92,23 @@ class Person:
         return cls(voicemail=True)
 
     @classmethod
-    def pressing(cls, digits: str = "1", talk_for: int = 42) -> Person:
-        return cls(presses=digits, talk_for=talk_for)
+    def pressing(cls, digits: str = "1", talk_for: int = 42, hangs_up_after: float | None = None) -> Person:
+        return cls(presses=digits, talk_for=talk_for, hangs_up_after=hangs_up_after)
 
     @classmethod
     def invalid(cls, code: int = 21211) -> Person:
         return cls(refuse_code=code)
+
+
+@dataclass(frozen=True)
+class Hostility:
+    """How unkind the network is to status callbacks; the same seed gives the same misfortunes."""
+
+    seed: int = 0
+    delay: float = 0.5  # real seconds a callback may be held back
+    duplicate: float = 0.2  # probability a callback is delivered twice
+    lose: float = 0.1  # probability a callback is never delivered
+    action_after_hangup: float = 0.5  # probability the Dial action is requested once the caller hung up
 
 
 @dataclass
@@ -64,23 +118,29 @@ class Call:
     to: str
     from_: str
     url: str | None = None
+    fallback_url: str | None = None
     status_callback: str | None = None
     status_events: frozenset[str] = frozenset()
     timeout: int = 60
+    machine_detection: str | None = None
     parent_sid: str | None = None
     status: str = "queued"
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: datetime | None = None
     ended: datetime | None = None
     duration: int | None = None
+    answered_by: str | None = None
     heard: list[str] = field(default_factory=list)  # what was said to this person
     pressed: list[str] = field(default_factory=list)
     dial_attrs: dict[str, str] = field(default_factory=dict)  # the <Dial> that placed this child call
     price_fetches: int = 0
-    hangup: asyncio.Event = field(default_factory=asyncio.Event)
+    hangup: asyncio.Event = field(default_factory=asyncio.Event)  # hung up or redirected (REST, or the person)
     finished: asyncio.Event = field(default_factory=asyncio.Event)  # set when the call is over
     redirect: str | None = None
+    bridged: bool = False
     sequence: itertools.count[int] = field(default_factory=itertools.count)
+    outbox: list[asyncio.Task[None]] = field(default_factory=list)  # its callbacks on their way
+    _queue: asyncio.Task[None] | None = None  # the kind network's in-order delivery
 
     @property
     def over(self) -> bool:
@@ -94,16 +154,40 @@ class Posted:
     status: int
 
 
+class _Failed(Exception):
+    """A TwiML fetch that did not give TwiML in time (Twilio's 11200/11205)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class Network:
-    def __init__(self, account_sid: str, auth_token: str, base_url: str, *, price_lag: int = 2) -> None:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        base_url: str,
+        *,
+        price_lag: int = 2,
+        hostile: Hostility | None = None,
+        second: float = SECOND,
+        twiml_deadline: float = TWIML_DEADLINE,
+    ) -> None:
         self.messages: list[tuple[str, str, str]] = []  # (to, from, body) of text messages sent
         self.account_sid = account_sid
         self.validator = RequestValidator(auth_token)
         self.base_url = base_url
         self.price_lag = price_lag  # fetches that see no price yet, after a call ends
+        self.hostile = hostile
+        self.second = second
+        self.twiml_deadline = twiml_deadline
+        self.rng = random.Random(hostile.seed if hostile else 0)
+        self.lost: list[Posted] = []  # callbacks the hostile network never delivered
         self.people: dict[str, Person] = {}
         self.calls: dict[str, Call] = {}
         self.posted: list[Posted] = []
+        self.replies: dict[str, str] = {}  # what Ringback answered to each TwiML fetch, by URL (the last)
         self.recordings: dict[str, bytes] = {}
         self.rates = {"+1": Decimal("0.0140"), "+48": Decimal("0.0350")}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -133,9 +217,19 @@ class Network:
 
     def start(self, call: Call) -> None:
         self.calls[call.sid] = call
-        task = asyncio.ensure_future(self._run(call))
+        self._spawn(self._run(call))
+
+    def _spawn(self, work: Any) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def settled(self, call: Call) -> None:
+        """The call is over and each of its callbacks delivered (or lost)."""
+        await call.finished.wait()
+        while any(not t.done() for t in call.outbox):
+            await asyncio.gather(*call.outbox, return_exceptions=True)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -146,15 +240,38 @@ class Network:
 
     # talking to Ringback ----------------------------------------------------------------------------
 
-    async def post(self, url: str, params: dict[str, str]) -> str:
+    async def post(self, url: str, params: dict[str, str], *, timeout: float | None = None) -> str:
         """A signed webhook request, as Twilio sends it; returns the body (TwiML, or nothing)."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+            self._session = aiohttp.ClientSession()
         headers = {"X-Twilio-Signature": self.validator.compute_signature(url, params)}
-        async with self._session.post(url, data=params, headers=headers) as response:
+        limit = aiohttp.ClientTimeout(total=timeout or self.twiml_deadline)
+        async with self._session.post(url, data=params, headers=headers, timeout=limit) as response:
             body = await response.text()
             self.posted.append(Posted(url, dict(params), response.status))
             return body if response.status == 200 else ""
+
+    async def fetch_twiml(self, url: str, params: dict[str, str]) -> list[ET.Element]:
+        """The verbs of the TwiML at `url`; `_Failed` when Twilio would not get it (late, not 2xx, not XML)."""
+        try:
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+            headers = {"X-Twilio-Signature": self.validator.compute_signature(url, params)}
+            limit = aiohttp.ClientTimeout(total=self.twiml_deadline)
+            async with self._session.post(url, data=params, headers=headers, timeout=limit) as response:
+                body = await response.text()
+                self.posted.append(Posted(url, dict(params), response.status))
+                self.replies[url] = body
+        except TimeoutError:
+            self.posted.append(Posted(url, dict(params), 0))
+            raise _Failed(11205) from None
+        if response.status != 200:
+            raise _Failed(11200)
+        try:
+            root = ET.fromstring(body) if body.strip() else ET.Element("Response")
+        except ET.ParseError:
+            raise _Failed(12100) from None
+        return list(root)
 
     def _params(self, call: Call, **extra: object) -> dict[str, str]:
         params = {
@@ -168,78 +285,143 @@ class Network:
         }
         if call.parent_sid:
             params["ParentCallSid"] = call.parent_sid
+        if call.answered_by:
+            params["AnsweredBy"] = call.answered_by
         params.update({k: str(v) for k, v in extra.items() if v is not None})
         return params
 
-    async def _status(self, call: Call, status: str, event: str) -> None:
+    def _status(self, call: Call, status: str, event: str) -> None:
+        """The call's status moves on; its status callback (if asked for) leaves, and the call goes on."""
         call.status = status
-        if call.status_callback and event in call.status_events:
-            extra: dict[str, object] = {"SequenceNumber": next(call.sequence), "CallbackSource": "call-progress-events"}
-            if call.over:
-                extra.update(CallDuration=call.duration or 0, Duration=math.ceil((call.duration or 0) / 60))
-            await self.post(call.status_callback, self._params(call, **extra))
+        if not (call.status_callback and event in call.status_events):
+            return
+        extra: dict[str, object] = {
+            "SequenceNumber": next(call.sequence),
+            "CallbackSource": "call-progress-events",
+            "Timestamp": format_datetime(datetime.now(UTC)),
+        }
+        if call.over:
+            extra.update(CallDuration=call.duration or 0)
+        posted = Posted(call.status_callback, self._params(call, **extra), 0)
+        if self.hostile is None:
+            previous = call._queue
+            call._queue = self._spawn(self._in_turn(previous, posted))
+            call.outbox.append(call._queue)
+            return
+        if self.rng.random() < self.hostile.lose:
+            self.lost.append(posted)
+            return
+        copies = 2 if self.rng.random() < self.hostile.duplicate else 1
+        for _ in range(copies):
+            call.outbox.append(self._spawn(self._later(self.rng.uniform(0, self.hostile.delay), posted)))
 
-    async def _end(self, call: Call, status: str, duration: int = 0) -> None:
+    async def _in_turn(self, previous: asyncio.Task[None] | None, posted: Posted) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(previous)
+        await self._deliver(posted)
+
+    async def _later(self, delay: float, posted: Posted) -> None:
+        await asyncio.sleep(delay)
+        await self._deliver(posted)
+
+    async def _deliver(self, posted: Posted) -> None:
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):  # Ringback away: the callback is lost
+            await self.post(posted.url, posted.params)
+
+    def _end(self, call: Call, status: str, duration: int = 0) -> None:
         if call.over:
             return
         call.ended, call.duration = datetime.now(UTC), duration
+        self._status(call, status, "completed")
         call.finished.set()
-        await self._status(call, status, "completed")
 
     # playing a call ---------------------------------------------------------------------------------
 
-    async def _wait(self, call: Call, seconds: float = TICK) -> bool:
-        """Let a moment pass; True if the call was hung up or redirected through the REST API meanwhile."""
+    async def _wait(self, call: Call, seconds: float) -> bool:
+        """Let `seconds` of the call pass; True if it was hung up or redirected meanwhile."""
         try:
-            await asyncio.wait_for(call.hangup.wait(), max(seconds, TICK))
+            await asyncio.wait_for(call.hangup.wait(), max(seconds * self.second, 0.001))
         except TimeoutError:
-            return False
+            return call.hangup.is_set()
         return True
 
     async def _run(self, call: Call) -> None:
         with contextlib.suppress(aiohttp.ClientError):  # Ringback went away (the test is over)
             await self._play_call(call)
 
+    async def _ring(self, call: Call, person: Person, timeout: float) -> str | None:
+        """Ring the phone: None once answered, else how the call ends (no-answer, canceled)."""
+        if person.ring_for and not person.answers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.hangup.wait(), person.ring_for)
+            if call.hangup.is_set():
+                return "canceled"
+        answers = person.answers and person.answer_after <= timeout
+        if await self._wait(call, person.answer_after if answers else timeout):
+            return "canceled"
+        return None if answers else "no-answer"
+
+    def _detect(self, call: Call, person: Person) -> None:
+        if call.machine_detection:
+            if not person.voicemail:
+                call.answered_by = "human"
+            else:
+                call.answered_by = "machine_end_beep" if call.machine_detection == "DetectMessageEnd" else "machine_start"
+
     async def _play_call(self, call: Call) -> None:
         person = self.person(call.to)
-        await self._status(call, "initiated", "initiated")
-        if await self._wait(call):
-            await self._end(call, "canceled")
+        self._status(call, "initiated", "initiated")
+        if await self._wait(call, 0):
+            self._end(call, "canceled")
             return
         if person.busy:
-            await self._end(call, "busy")
+            self._end(call, "busy")
             return
-        await self._status(call, "ringing", "ringing")
-        if await self._wait(call, 0 if person.answers else person.ring_for) or not person.answers:
-            await self._end(call, "canceled" if call.hangup.is_set() else "no-answer")
+        self._status(call, "ringing", "ringing")
+        ended = await self._ring(call, person, call.timeout)
+        if ended is not None:
+            self._end(call, ended)
             return
         call.started = datetime.now(UTC)
-        await self._status(call, "in-progress", "answered")
+        self._detect(call, person)
+        self._status(call, "in-progress", "answered")
         talked = 30 if person.voicemail else 20
-        document = await self.post(call.url or "", self._params(call)) if call.url else "<Response/>"
-        talked += await self._play(call, person, document)
-        await self._end(call, "completed", duration=talked)
+        try:
+            verbs = await self.fetch_twiml(call.url, self._params(call)) if call.url else []
+        except _Failed as failed:
+            verbs = await self._fallback(call, failed.code)
+        talked += await self._play(call, person, verbs)
+        self._end(call, "completed", duration=talked)
 
-    async def _play(self, call: Call, person: Person, document: str) -> int:
-        """Follow one TwiML document (and those it leads to); returns the seconds the call lasted."""
+    async def _fallback(self, call: Call, code: int) -> list[ET.Element]:
+        if call.fallback_url:
+            try:
+                return await self.fetch_twiml(call.fallback_url, self._params(call, ErrorCode=code, ErrorUrl=call.url))
+            except _Failed:
+                pass
+        call.heard.append(APPLICATION_ERROR)
+        return []
+
+    async def _play(self, call: Call, person: Person, verbs: list[ET.Element]) -> int:
+        """Follow TwiML (and the documents it leads to); returns the seconds the call lasted."""
         seconds = 0
         while True:
-            try:
-                verbs = list(ET.fromstring(document)) if document.strip() else []
-            except ET.ParseError:
-                call.heard.append("An application error has occurred.")
-                return seconds
-            next_document = None
+            next_verbs: list[ET.Element] | None = None
             for verb in verbs:
                 if call.hangup.is_set():
                     if call.redirect is None:
                         return seconds
-                    next_document, call.redirect = call.redirect, None
+                    next_verbs, call.redirect = _verbs(call.redirect), None
                     call.hangup.clear()
                     break
                 if verb.tag == "Say":
                     call.heard.append((verb.text or "").strip())
                     seconds += 3
+                elif verb.tag == "Pause":
+                    length = int(verb.get("length", "1"))
+                    await self._wait(call, length)
+                    seconds += length
                 elif verb.tag == "Hangup":
                     return seconds
                 elif verb.tag == "Gather":
@@ -248,25 +430,41 @@ class Network:
                     digits = None if person.voicemail or call.pressed else person.presses
                     if digits:
                         call.pressed.append(digits)
+                        if person.hangs_up_after is not None:
+                            self._spawn(self._hang_up_later(call, person.hangs_up_after))
                         action = verb.get("action") or call.url or ""
-                        next_document = await self.post(action, self._params(call, Digits=digits, FinishedOnKey=""))
+                        next_verbs = await self._action(call, action, Digits=digits, FinishedOnKey="")
                         break
-                    await self._wait(call)
+                    await self._wait(call, int(verb.get("timeout", "5")))
                 elif verb.tag == "Dial":
-                    talked, next_document = await self._dial(call, verb)
+                    talked, next_verbs = await self._dial(call, verb)
                     seconds += talked
-                    if next_document is None:
-                        return seconds
                     break
-            if next_document is None:
-                return seconds
-            document = next_document
+            if next_verbs is None:
+                if call.hangup.is_set() and call.redirect is not None:
+                    next_verbs, call.redirect = _verbs(call.redirect), None
+                    call.hangup.clear()
+                else:
+                    return seconds
+            verbs = next_verbs
 
-    async def _dial(self, parent: Call, dial: ET.Element) -> tuple[int, str | None]:
+    async def _action(self, call: Call, url: str, **extra: object) -> list[ET.Element] | None:
+        try:
+            return await self.fetch_twiml(url, self._params(call, **extra))
+        except _Failed:
+            call.heard.append(APPLICATION_ERROR)
+            return None
+
+    async def _hang_up_later(self, call: Call, seconds: float) -> None:
+        await asyncio.sleep(seconds * self.second)
+        call.redirect = None
+        call.hangup.set()
+
+    async def _dial(self, parent: Call, dial: ET.Element) -> tuple[int, list[ET.Element] | None]:
         number = dial.find("Number")
         if number is None or not (number.text or "").strip():
             return 0, None
-        attrs = {k: v for k, v in dial.attrib.items()}
+        attrs = dict(dial.attrib)
         child = Call(
             sid=self.new_sid(),
             account_sid=self.account_sid,
@@ -275,6 +473,7 @@ class Network:
             status_callback=number.get("statusCallback"),
             status_events=frozenset((number.get("statusCallbackEvent") or "completed").split()),
             timeout=int(attrs.get("timeout", "30")),
+            machine_detection=number.get("machineDetection"),
             parent_sid=parent.sid,
             dial_attrs=attrs,
         )
@@ -283,34 +482,68 @@ class Network:
         result: dict[str, object] = {"DialCallSid": child.sid}
         duration = 0
         if person.refuse_code is not None:
-            await self._end(child, "failed")
-            result.update(DialCallStatus="failed", ErrorCode=person.refuse_code,
-                          ErrorMessage="Dial: Twilio does not support calling this number or the number is invalid")
+            self._end(child, "failed")
+            result.update(DialCallStatus="failed")
         elif person.busy:
-            await self._end(child, "busy")
+            self._end(child, "busy")
             result.update(DialCallStatus="busy")
         else:
-            await self._status(child, "ringing", "ringing")
-            if not person.answers:
-                await self._wait(parent)
-                await self._end(child, "no-answer")
-                result.update(DialCallStatus="no-answer")
-            else:
-                child.started = datetime.now(UTC)
-                await self._status(child, "in-progress", "answered")
-                if number.get("url"):
-                    notice = await self.post(number.get("url") or "", self._params(child))
-                    child.heard.extend((s.text or "").strip() for s in ET.fromstring(notice).iter("Say"))
-                await self._wait(parent)  # the conversation
-                duration = person.talk_for
-                await self._end(child, "completed", duration=duration)
-                result.update(DialCallStatus="completed", DialCallDuration=duration)
-                if attrs.get("record", "do-not-record").startswith("record") and attrs.get("recordingStatusCallback"):
-                    await self._recorded(parent, attrs["recordingStatusCallback"], duration)
+            duration, status = await self._connect(parent, child, person, number)
+            result.update(DialCallStatus=status, DialCallDuration=duration)
+            recorded = attrs.get("record", "do-not-record").startswith("record")
+            if child.bridged and recorded and attrs.get("recordingStatusCallback"):
+                self._spawn(self._recorded(parent, attrs["recordingStatusCallback"], duration))
+        result["DialBridged"] = "true" if child.bridged else "false"
         action = attrs.get("action")
+        if parent.hangup.is_set() and parent.redirect is not None:
+            return duration, None  # redirected through the REST API: the Dial ends, no action
+        if parent.hangup.is_set():  # the caller hung up during the dial
+            self._end(parent, "completed", duration=20 + duration)
+            hostile = self.hostile
+            if action and (hostile is None or self.rng.random() < hostile.action_after_hangup):
+                with contextlib.suppress(_Failed, TimeoutError):
+                    await self.fetch_twiml(action, self._params(parent, **result))  # its answer is not played
+            return duration, None
         if not action:
             return duration, None
-        return duration, await self.post(action, self._params(parent, **result))
+        return duration, await self._action(parent, action, **result)
+
+    async def _connect(self, parent: Call, child: Call, person: Person, number: ET.Element) -> tuple[int, str]:
+        """Ring the dialed number and, once answered (and screened), bridge it: the duration and
+        DialCallStatus."""
+        self._status(child, "ringing", "ringing")
+        ringing = asyncio.ensure_future(self._ring(child, person, child.timeout))
+        hung_up = asyncio.ensure_future(parent.hangup.wait())
+        await asyncio.wait({ringing, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+        hung_up.cancel()
+        if not ringing.done():  # the caller hung up (or was redirected) while it rang
+            ringing.cancel()
+            self._end(child, "canceled")
+            return 0, "canceled"
+        if ringing.result() is not None:
+            self._end(child, ringing.result() or "no-answer")
+            return 0, "no-answer"
+        child.started = datetime.now(UTC)
+        self._detect(child, person)
+        self._status(child, "in-progress", "answered")
+        seconds = 2 if child.machine_detection else 0
+        if number.get("url"):
+            try:
+                verbs = await self.fetch_twiml(number.get("url") or "", self._params(child))
+            except _Failed:
+                verbs = [ET.Element("Hangup")]
+            child.heard.extend((v.text or "").strip() for v in verbs if v.tag == "Say")
+            if any(v.tag == "Hangup" for v in verbs) or parent.hangup.is_set():
+                self._end(child, "completed", duration=seconds + 1)
+                return seconds + 1, "completed"
+        child.bridged = True
+        talk = max(1, (30 if person.voicemail else person.talk_for) - seconds)  # `talk_for` counts from the answer
+        started = asyncio.get_running_loop().time()
+        await self._wait(parent, talk)  # the conversation, until one of them hangs up
+        elapsed = (asyncio.get_running_loop().time() - started) / self.second
+        duration = seconds + (talk if not parent.hangup.is_set() else max(1, round(elapsed)))
+        self._end(child, "completed", duration=duration)
+        return duration, "completed"
 
     async def _recorded(self, parent: Call, callback: str, duration: int) -> None:
         sid = self.new_sid("RE")
@@ -326,11 +559,9 @@ class Network:
             "RecordingChannels": "2",
             "RecordingSource": "DialVerb",
         }
-        await self.post(callback, params)
+        await self._deliver(Posted(callback, params, 0))
 
     def to_json(self, call: Call) -> dict[str, Any]:
-        from email.utils import format_datetime
-
         def when(value: datetime | None) -> str | None:
             return format_datetime(value) if value else None
 
@@ -341,6 +572,7 @@ class Network:
             "to": call.to,
             "from": call.from_,
             "status": call.status,
+            "answered_by": call.answered_by,
             "direction": "outbound-dial" if call.parent_sid else "outbound-api",
             "date_created": when(call.created),
             "date_updated": when(call.ended or call.started or call.created),
@@ -352,3 +584,10 @@ class Network:
             "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{call.account_sid}/Calls/{call.sid}.json",
         }
+
+
+def _verbs(document: str) -> list[ET.Element]:
+    try:
+        return list(ET.fromstring(document))
+    except ET.ParseError:
+        return [ET.Element("Hangup")]
