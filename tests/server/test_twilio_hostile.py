@@ -20,7 +20,7 @@ from tests.twilio_standin.ringback import MANAGER_PHONES, Line, eventually
 
 # Seconds, compressed: the engine's own deadlines come in a few seconds when a callback is lost.
 FAST = Policy(ring_timeout=5, whisper_seconds=3, grace=1, check_seconds=1, retry_delay=1, visitor_retries=1,
-              queue_poll=2, connected_check=2)
+              connected_check=2)
 TERMINAL = ("completed", "missed", "unreachable", "failed")
 
 

@@ -126,9 +126,12 @@ async def test_a_morning_of_callbacks_due_at_once_rings_every_manager_in_time(
     assert {c.dial_attrs.get("timeLimit") for c in network.calls.values() if c.parent_sid} == {"14400"}
     assert {f.get("TimeLimit") for f in twilio.faults.created.values()} == {str(14400 + 120)}
 
+    # The first word that a manager's phone rang: its "ringing" line, or "answered" or "pressed" when the
+    # status callbacks (sent apart from the call, as Twilio does) came after the key press's webhook, and
+    # the late "ringing" changed nothing.
     first_ring: dict[str, datetime] = {}
     for event in lines:
-        if event.kind == "leg" and event.detail.startswith("manager") and event.detail.endswith(": ringing"):
+        if event.kind == "leg" and event.detail.startswith("manager") and (event.detail.endswith((": ringing", ": answered")) or ": pressed" in event.detail):
             first_ring.setdefault(event.lead_id, event.at)
     waits = sorted((first_ring[i] - due).total_seconds() for i in ids)
     p50, p99 = statistics.median(waits), waits[min(len(waits) - 1, int(len(waits) * 0.99))]
