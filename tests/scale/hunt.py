@@ -36,7 +36,7 @@ from dialer.retrying import database_down
 from dialer.sites.admin import add_manager, add_site
 from tests.scale.cluster import Process, free_port
 
-LEADS = 24
+LEADS = 16
 SITES = 3
 MANAGERS_PER_SITE = 5
 PROBE_MANAGERS = 6
