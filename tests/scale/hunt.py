@@ -36,7 +36,7 @@ from dialer.retrying import database_down
 from dialer.sites.admin import add_manager, add_site
 from tests.scale.cluster import Process, free_port
 
-LEADS = 24
+LEADS = 16
 SITES = 3
 MANAGERS_PER_SITE = 5
 PROBE_MANAGERS = 6
@@ -63,6 +63,7 @@ class Hunt:
     dial_log: Path
     sites: list[str]  # keys of the bulk sites
     probe_site: str
+    probe_site_id: int
     zone: str = field(default_factory=daytime_zone)
     processes: list[Process] = field(default_factory=list)
     seen: dict[str, float] = field(default_factory=dict)  # leg id → when (monotonic) its dial was logged
@@ -233,6 +234,7 @@ class Hunt:
 async def seed(url: str, tmp_path: Path, redis_url: str) -> Hunt:
     engine = db.create_engine(url)
     keys = []
+    ids = []
     async with db.sessionmaker(engine)() as session, session.begin():
         now = datetime.now(UTC)
         for s in range(SITES + 1):
@@ -243,6 +245,8 @@ async def seed(url: str, tmp_path: Path, redis_url: str) -> Hunt:
             for m in range(PROBE_MANAGERS if probe else MANAGERS_PER_SITE):
                 await add_manager(session, site=site, name=f"M{s}.{m}", phone=f"+1202555{s:02d}{m:02d}")
             keys.append(key)
+            await session.flush()
+            ids.append(site.id)
     await engine.dispose()
     dial_log = tmp_path / "dials.jsonl"
     env = {
@@ -254,7 +258,7 @@ async def seed(url: str, tmp_path: Path, redis_url: str) -> Hunt:
     }
     if redis_url:
         env.update(RINGBACK_REDIS_URL=redis_url, RINGBACK_REDIS_PREFIX=f"test-{secrets.token_hex(6)}:")
-    return Hunt(url, env, tmp_path, dial_log, keys[:-1], keys[-1])
+    return Hunt(url, env, tmp_path, dial_log, keys[:-1], keys[-1], ids[-1])
 
 
 async def _shared_server(work: Callable[[], Awaitable[T]]) -> T:
