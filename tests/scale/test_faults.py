@@ -11,10 +11,10 @@ leads up is measured with probe leads and printed on a `FAULT …` line (never a
 - the worker killed with SIGKILL during bridged calls: the restarted worker asks the provider about the
   calls it had (reconciliation) and frees their managers within a minute.
 
-A provider report whose step fails on the database (a killed connection, a deadlock between two steps)
-is still dropped today (one lock order, and keeping such reports to apply later, are another part of
-issue 12), so a visitor may be called again in a later attempt: that is counted and printed
-(`called_again…`), to become `once_each=True` once reports are kept.
+A provider report whose step fails on the database is held and applied later, so with connections killed
+and with Redis away everybody is called once (`once_each=True`). With the database refusing for 10 s (200 s
+of the sped-up hunt) and after a kill -9, a visitor may still be called again in a later attempt: that is
+counted and printed (`called_again…`).
 """
 
 from __future__ import annotations
@@ -67,14 +67,8 @@ async def _baseline(hunt: Hunt) -> list[float]:
     return await hunt.probe_delays(await hunt.probe(PROBES, first=100))
 
 
-# A report whose step failed on the database is dropped until reports are kept to apply later (issue 12,
-# stored events, another part): then its leg waits for "no word from the provider" and the hunt may run
-# out of managers (a lead `missed`). Seen on this branch under load; to go once reports are kept.
-REPORTS_DROPPED = pytest.mark.xfail(reason="provider reports dropped with a failed step (stored events pending)",
-                                    strict=False)
 
 
-@REPORTS_DROPPED
 async def test_engine_connections_killed_several_times(hunt: Hunt) -> None:
     await hunt.start("serve")
     await hunt.start("worker")
@@ -98,12 +92,11 @@ async def test_engine_connections_killed_several_times(hunt: Hunt) -> None:
         await engine.dispose()
     assert killed >= 4, "no engine connection was killed: nothing was tested"
     delays = await hunt.probe_delays(probes)
-    again = await hunt.check_every_lead_ended_right(once_each=False)
+    again = await hunt.check_every_lead_ended_right(once_each=True)
     report("pg_terminate_backend x4", connections_killed=killed, probe_normal=spread(normal),
            probe_after_kill=spread(delays), called_again_in_a_later_attempt=again)
 
 
-@REPORTS_DROPPED
 async def test_database_refusing_connections_for_ten_seconds(hunt: Hunt) -> None:
     where = urlsplit(hunt.url.replace("postgresql+asyncpg", "postgresql"))
     proxy = TcpProxy(where.hostname or "127.0.0.1", where.port or 5432)
@@ -123,6 +116,9 @@ async def test_database_refusing_connections_for_ten_seconds(hunt: Hunt) -> None
         await proxy.resume()
         back = time.monotonic()
         delays = await hunt.probe_delays(probes, since=back)
+        # Counted, not yet asserted: 10 s away is 200 s of the sped-up hunt, and deadlines that fall due
+        # when the database is back may still be stepped before the reports held meanwhile (seen: 3
+        # visitors called again in a later attempt, each lead still completed).
         again = await hunt.check_every_lead_ended_right(once_each=False)
     finally:
         await proxy.close()
@@ -164,7 +160,7 @@ async def test_redis_stopped_and_restarted(postgresql_url: str, tmp_path: Path) 
                             break
         finally:
             await ears.close()
-        again = await hunt.check_every_lead_ended_right(once_each=False)
+        again = await hunt.check_every_lead_ended_right(once_each=True)
         assert server.pid and worker.pid and all(p._proc and p._proc.returncode is None for p in (server, worker))
     finally:
         await hunt.close()
