@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import secrets
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,7 @@ def test_a_wrong_database_setting_is_one_clear_line(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RINGBACK_DATABASE_URL", url)
-    monkeypatch.setenv("RINGBACK_SECRET_KEY", "k" * 43)
+    monkeypatch.setenv("RINGBACK_SECRET_KEY", secrets.token_urlsafe(32))
     # a worker apart needs Redis on SQLite (refused before the database is opened): give it one, so that
     # what is said is about the database
     monkeypatch.setenv("RINGBACK_REDIS_URL", "redis://127.0.0.1:6379/15")

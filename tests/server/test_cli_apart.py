@@ -3,6 +3,7 @@ nothing could carry the news, so `serve --no-engine` and `worker` refuse to star
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def test_apart_on_sqlite_without_redis_is_refused_in_one_line(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("RINGBACK_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'apart.db'}")
-    monkeypatch.setenv("RINGBACK_SECRET_KEY", "a-long-enough-secret-for-this-test-only")
+    monkeypatch.setenv("RINGBACK_SECRET_KEY", secrets.token_urlsafe(32))
     monkeypatch.delenv("RINGBACK_REDIS_URL", raising=False)
     assert main(command) == 2
     err = capsys.readouterr().err
