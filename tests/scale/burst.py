@@ -50,10 +50,10 @@ class CountingSimulator(SimulatedProvider):
         self.reported = 0
         self.lost: list[tuple[LegEvent, str]] = []
 
-    async def _emit(self, event: LegEvent) -> None:
+    async def _emit(self, event: LegEvent, *, callback: bool = False) -> None:
         self.reported += 1
         try:
-            await super()._emit(event)
+            await super()._emit(event, callback=callback)
         except Exception as exc:  # noqa: BLE001 - what the engine answered; counted, not raised
             self.lost.append((event, repr(exc)))
 
