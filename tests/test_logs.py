@@ -89,7 +89,10 @@ def test_a_served_hunt_logs_no_phone_number_and_no_token(sqlite_url: str, captur
     for secret in (lead["token"], VISITOR, VISITOR[3:], *MANAGER_PHONES, SECRET):
         assert secret not in text
     # ... and not because nothing was logged: the access log and the refused dial are there, masked.
-    assert any("live?token=***" in line["message"] for line in lines), "the access log was not captured"
+    # the access log's line of the WebSocket: its query hidden whole (server/access_log.py) or, where that
+    # filter is not installed, the token masked by the redactor
+    assert any(("live?…" in line["message"] or "live?token=***" in line["message"]) for line in lines), \
+        "the access log was not captured"
     assert any("+12*******01" in line["message"] for line in lines), "the refused dial was not logged"
     about_lead = [line for line in lines if line.get("lead") == lead["id"]]
     assert about_lead and all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
