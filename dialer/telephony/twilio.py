@@ -254,15 +254,9 @@ class TwilioProvider:
         in-progress, canceled, completed, failed, busy, no-answer; `duration` in seconds once over; see
         https://www.twilio.com/docs/voice/api/call-resource#call-status-values). A 404 (error 20404): Twilio
         has no such call."""
-        client = await self._client()
-        try:
-            call = await client.calls(sid).fetch_async()
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return None
-            raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ProviderError(_unreachable(exc), permanent=False) from None
+        call = await self._fetch_call(sid)
+        if call is None:
+            return None
         status = str(call.status or "")
         if status not in _STATUS_ENDED:
             return CallStatus(ended=False, answered=status == "in-progress")
@@ -451,9 +445,8 @@ class TwilioProvider:
         if len(self.machines) > PRICED_MEMORY:
             self.machines.popitem(last=False)
 
-    async def ask(self, leg_id: str, sid: str) -> LegEvent | None:
-        """How call `sid` stands on Twilio now, as the callback about it that did not come
-        (https://www.twilio.com/docs/voice/api/call-resource#fetch-a-call-resource)."""
+    async def _fetch_call(self, sid: str) -> Any:
+        """GET /Calls/{sid}; None on a 404 (Twilio has no such call); ProviderError when it cannot tell."""
         client = await self._client()
         try:
             call = await client.calls(sid).fetch_async()
@@ -463,6 +456,14 @@ class TwilioProvider:
             raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ProviderError(_unreachable(exc), permanent=False) from None
+        return call
+
+    async def ask(self, leg_id: str, sid: str) -> LegEvent | None:
+        """How call `sid` stands on Twilio now, as the callback about it that did not come
+        (https://www.twilio.com/docs/voice/api/call-resource#fetch-a-call-resource)."""
+        call = await self._fetch_call(sid)
+        if call is None:
+            return None
         return fetched_event(leg_id, sid, str(call.status or ""), call.answered_by, _int(call.duration))
 
     def report_price_later(self, leg_id: str, sid: str, answered: bool, report: PriceReport) -> None:
