@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.clock import Clock
+from dialer.core.call_status import missing_reports
 from dialer.core.events import LegEnded, LegEvent
 from dialer.core.machine import Policy
 from dialer.core.records import LeadRow, LegRow
@@ -215,24 +216,29 @@ class Dialer:
 
     async def check(self, items: list[Item]) -> None:
         """Ask the provider how these calls stand (their callbacks did not come before a deadline) and
-        report what it says as the missing callback would have. A call whose id we never learned (a
-        visitor dialed from the manager's call) is looked up first."""
+        report what it says as the missing callbacks would have (`core.call_status.missing_reports`). A
+        call whose id we never learned (a visitor dialed from the manager's call) is looked up first. A
+        provider that cannot tell now, or has no such call, reports nothing: the lead's next deadline
+        decides."""
         answers = await asyncio.gather(*(self._check(lead, site, leg) for lead, site, leg in items))
         # The visitor's first: how long a conversation lasted is the visitor's call's to say.
-        for _, event in sorted(zip(items, answers, strict=True), key=lambda x: x[0][2].role != LegRole.VISITOR):
-            if event is not None:
+        for _, events in sorted(zip(items, answers, strict=True), key=lambda x: x[0][2].role != LegRole.VISITOR):
+            for event in events:
                 log.info("leg %s: the provider says %s", event.leg_id, type(event).__name__)
                 await self._report(event)
 
-    async def _check(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> LegEvent | None:
+    async def _check(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> tuple[LegEvent, ...]:
         try:
             sid = leg.provider_sid
             if not sid:
                 sid = await self.provider.find_call(await self._request(lead, site, leg), leg.created_at)
-            return await self.provider.ask(leg.id, sid) if sid else None
+            status = await self.provider.call_status(sid) if sid else None
         except ProviderError as exc:
             log.warning("asking about leg %s failed: %s", leg.id, exc.reason)
-            return None
+            return ()
+        if sid is None or status is None:
+            return ()
+        return missing_reports(leg.id, sid, LegRole(leg.role), LegStatus(leg.status), status)
 
     async def _place(self, request: CallRequest) -> Placed:
         try:

@@ -6,8 +6,9 @@ was lost, nothing else ends it before the policy's call-length cut-off (hours), 
 meanwhile. So at start-up, and every `interval` seconds after, the engine asks the provider about such
 legs and settles each from the answer, as if the provider had reported it:
 
-- the call is over: its end (how, and how long it talked) is applied;
-- it is still going on: left alone (its reports will come);
+- the call is over: its end (how, and how long it talked) is applied, with its answer first when that
+  went unreported too; a machine's answer is the visitor's voicemail, never a conversation;
+- it is still going on: what the leg's records lack of it is reported (an answer), else left alone;
 - the provider has no such call: it can never report one, so the leg is ended, saying so (an answered
   call "completed", one never answered "failed");
 - the provider cannot tell now: asked again next round.
@@ -29,8 +30,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.clock import Clock, Timer
+from dialer.core.call_status import missing_reports
 from dialer.core.events import LegEnded, LegEvent
-from dialer.core.states import TERMINAL, EndReason, LegStatus
+from dialer.core.states import TERMINAL, EndReason, LegRole, LegStatus
 from dialer.db.models import CallLeg, Lead, table_of
 from dialer.retrying import Backoff, QuietLog
 from dialer.telephony.base import CallStatus, Provider, ProviderError
@@ -47,7 +49,7 @@ UNKNOWN = "the telephony provider has no record of this call (its end was lost, 
 _legs = table_of(CallLeg)
 _leads = table_of(Lead)
 _UNSETTLED = (
-    select(_legs.c.id, _legs.c.provider_sid, _legs.c.answered_at)
+    select(_legs.c.id, _legs.c.provider_sid, _legs.c.role, _legs.c.status, _legs.c.answered_at)
     .join(_leads, _leads.c.id == _legs.c.lead_id)
     .where(
         _legs.c.provider_sid.is_not(None),
@@ -140,30 +142,34 @@ class Reconciler:
             rows = (await conn.execute(_UNSETTLED, {"before": before, "limit": PAGE})).all()
         answers = await asyncio.gather(*(self._ask(row.provider_sid) for row in rows), return_exceptions=True)
         done = Round(asked=len(rows))
-        events: list[LegEvent] = []
+        settling: list[tuple[LegEvent, ...]] = []  # each leg's reports, in order (its answer before its end)
         for row, answer in zip(rows, answers, strict=True):
             if isinstance(answer, BaseException):
                 why = answer.reason if isinstance(answer, ProviderError) else repr(answer)
                 self._quiet.error("asking the provider about a call", answer, now=time.monotonic(),
                                   detail=why, trace=False)
                 continue  # it cannot tell now: asked again next round
-            if answer is not None and not answer.ended:
-                continue
             if answer is None:
                 done.unknown += 1
                 answered = row.answered_at is not None
                 reason = EndReason.COMPLETED if answered else EndReason.FAILED
-                events.append(LegEnded(row.id, row.provider_sid, reason=reason, detail=UNKNOWN))
-            else:
-                done.ended += 1
-                events.append(LegEnded(row.id, row.provider_sid, reason=answer.reason or EndReason.COMPLETED,
-                                       duration=answer.duration))
-        for outcome in await asyncio.gather(*(self._report(e) for e in events), return_exceptions=True):
+                settling.append((LegEnded(row.id, row.provider_sid, reason=reason, detail=UNKNOWN),))
+                continue
+            done.ended += answer.ended
+            settling.append(missing_reports(row.id, row.provider_sid, LegRole(row.role), LegStatus(row.status),
+                                            answer))
+        for outcome in await asyncio.gather(*(self._settle(reports) for reports in settling if reports),
+                                            return_exceptions=True):
             if isinstance(outcome, Exception):
                 self._quiet.error("settling a call", outcome, now=time.monotonic())
         self.rounds = [*self.rounds[-9:], done]
         return done
 
+    async def _settle(self, reports: tuple[LegEvent, ...]) -> None:
+        for report in reports:
+            await self._report(report)
+
     async def _ask(self, sid: str) -> CallStatus | None:
         async with self._asking:
             return await self.provider.call_status(sid)
+

@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from dialer import metrics
-from dialer.core.events import EventSink, LegEvent
-from dialer.core.states import EndReason, LegRole
+from dialer.core.call_status import CallStatus as CallStatus  # what `call_status` answers (kept in core)
+from dialer.core.events import EventSink
+from dialer.core.states import LegRole
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,16 +34,6 @@ class CallRequest:
     bridge_leg_id: str | None = None  # and that call's leg
     record: bool = False
     time_limit: int | None = None  # seconds a bridged call may last (RINGBACK_MAX_CALL_SECONDS)
-
-
-@dataclass(frozen=True)
-class CallStatus:
-    """What the provider says of a call it knows: still going on, or over (how, and how long it talked)."""
-
-    ended: bool
-    reason: EndReason | None = None
-    duration: int | None = None
-    answered: bool = False
 
 
 class ProviderError(Exception):
@@ -107,13 +98,11 @@ class Provider(Protocol):
         """The call placed for this request, if any: used before dialing a step whose fate is unknown."""
 
     async def call_status(self, sid: str) -> CallStatus | None:
-        """What became of call `sid` (reconciliation after a restart); None: the provider has no such call.
-        Raises `ProviderError` when it cannot tell now."""
-
-    async def ask(self, leg_id: str, sid: str) -> LegEvent | None:
-        """How the call `sid` stands now, as the report about leg `leg_id` that did not come (None: it
-        is still being set up or ringing, or the provider could not say). Asked before a deadline cuts
-        a call whose callbacks are missing."""
+        """How call `sid` stands now: queued, ringing, in progress or ended (how, how long, whether it was
+        answered and what answering machine detection said). None: the provider has no such call, and
+        never will report one. Raises `ProviderError` when it cannot tell now: nothing is to be concluded
+        from that. Asked before a deadline cuts a call whose callbacks are missing, and by reconciliation;
+        `dialer.core.call_status.missing_reports` turns the answer into the reports that did not come."""
 
     async def hangup(self, sid: str, say: str | None = None) -> None: ...
 

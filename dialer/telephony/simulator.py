@@ -15,7 +15,8 @@ cites Twilio's documentation for each behaviour), with Ringback's TwiML already 
 - The visitor's voicemail is detected as a machine and never connected: the visitor's leg ends as
   `voicemail`, with no answer reported.
 - When the manager's call ends while the visitor's rings or talks, the visitor's call ends with it.
-- `ask` answers how a call stands now, as fetching it from Twilio's REST API does.
+- `call_status` answers how a call stands now, as fetching it from Twilio's REST API does (the visitor's
+  answering machine detection verdict in `answered_by`).
 
 With a dial log (`log_path`), every placed call is appended to a file as one JSON line, and calls are
 looked up there too: several processes, each with its own simulator, then share one record of what was
@@ -45,6 +46,7 @@ from typing import Any
 import phonenumbers
 
 from dialer.clock import Clock, Timer
+from dialer.core.call_status import CallState
 from dialer.core.events import (
     EventSink,
     KeyPressed,
@@ -172,6 +174,16 @@ def _append(path: str, line: dict[str, object]) -> None:
         os.close(fd)
 
 
+def _answered_by(call: SimCall, reason: EndReason | None) -> str | None:
+    """Answering machine detection's verdict on a visitor's call, in Twilio's words; None before it decided
+    (and on managers' calls, where it does not run)."""
+    if call.request.role is not LegRole.VISITOR:
+        return None
+    if call.connected:
+        return "human"
+    return "machine_start" if reason is EndReason.VOICEMAIL else None
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -296,17 +308,6 @@ class SimulatedProvider:
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
         return self._by_leg.get(request.leg_id) or self._logged_sid(request.leg_id)
 
-    async def ask(self, leg_id: str, sid: str) -> LegEvent | None:
-        call = self._calls.get(sid)
-        if call is None:
-            return None
-        if call.ended:
-            duration = round(call.ended_at_s or 0)
-            return LegEnded(leg_id, sid, reason=call.end_reason or EndReason.COMPLETED, duration=duration)
-        if call.answered_at is not None and (call.request.role is LegRole.MANAGER or call.connected):
-            return LegAnswered(leg_id, sid)
-        return LegRinging(leg_id, sid) if call.ringing else None
-
     def _log(self, call: SimCall) -> None:
         line = {
             "at": call.placed_at.isoformat(),
@@ -319,7 +320,8 @@ class SimulatedProvider:
         _append(self.log_path or "", line)
 
     def _log_end(self, call: SimCall, reason: EndReason, duration: int) -> None:
-        line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None}
+        line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None,
+                "answered_by": _answered_by(call, reason)}
         _append(f"{self.log_path}.ended", line)
 
 
@@ -328,14 +330,21 @@ class SimulatedProvider:
         line = self._logged_line(self.log_path, "leg_id", leg_id)
         return str(line["sid"]) if line is not None else None
 
+    @metered("call_status")
     async def call_status(self, sid: str) -> CallStatus | None:
+        """How the call stands now, as fetching it from Twilio's REST API tells (its answering machine
+        detection verdict included)."""
         call = self._calls.get(sid)
-        if call is not None:
-            if not call.ended:
-                return CallStatus(ended=False, answered=call.answered_at is not None)
-            return CallStatus(ended=True, reason=call.end_reason, duration=round(call.ended_at_s or 0),
-                              answered=call.answered_at is not None)
-        return self._logged_status(sid)
+        if call is None:
+            return self._logged_status(sid)
+        answered = call.answered_at is not None
+        answered_by = _answered_by(call, call.end_reason)
+        if call.ended:
+            return CallStatus(CallState.ENDED, reason=call.end_reason, duration=round(call.ended_at_s or 0),
+                              answered=answered, answered_by=answered_by)
+        if answered:
+            return CallStatus(CallState.IN_PROGRESS, answered=True, answered_by=answered_by)
+        return CallStatus(CallState.RINGING if call.ringing else CallState.QUEUED)
 
     def _logged_status(self, sid: str) -> CallStatus | None:
         """Another process's call, from the shared logs: over (as it logged), still going on (its process
@@ -345,10 +354,12 @@ class SimulatedProvider:
             return None
         ended = self._logged_line(f"{self.log_path}.ended", "sid", sid)
         if ended is not None:
-            return CallStatus(ended=True, reason=EndReason(ended["reason"]), duration=int(ended["duration"]),
-                              answered=bool(ended["answered"]))
+            return CallStatus(CallState.ENDED, reason=EndReason(ended["reason"]), duration=int(ended["duration"]),
+                              answered=bool(ended["answered"]), answered_by=ended.get("answered_by"))
         if int(placed["pid"]) != os.getpid() and _alive(int(placed["pid"])):
-            return CallStatus(ended=False)
+            # Going on, in a network only its own process sees: said as not ringing yet, which adds
+            # nothing to what the leg records (its own process reports the rest).
+            return CallStatus(CallState.QUEUED)
         return None
 
     @staticmethod

@@ -36,6 +36,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from dialer.config import ConfigError, Settings
+from dialer.core.call_status import MACHINES, CallState, machine_ended
 from dialer.core.events import (
     EventSink,
     LegAnswered,
@@ -126,11 +127,6 @@ class _TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the libr
                 method, url, params, data, headers, None, timeout or self.timeout, allow_redirects
             )
 
-
-# AnsweredBy values of answering machine detection that are not a person
-# (https://www.twilio.com/docs/voice/answering-machine-detection). `unknown` (detection ran out of time)
-# is taken for a person: hanging up on somebody who said "hello" is worse than a manager hearing a greeting.
-MACHINES = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
 
 
 @dataclass
@@ -249,20 +245,16 @@ class TwilioProvider:
             raise ProviderError(_unreachable(exc), permanent=False) from None
         return _lost_create(calls, request, since)
 
+    @metered("call_status")
     async def call_status(self, sid: str) -> CallStatus | None:
-        """The call as Twilio has it now (GET /Calls/{sid}: its `status` is one of queued, ringing,
-        in-progress, canceled, completed, failed, busy, no-answer; `duration` in seconds once over; see
-        https://www.twilio.com/docs/voice/api/call-resource#call-status-values). A 404 (error 20404): Twilio
-        has no such call."""
+        """The call as Twilio has it now (GET /Calls/{sid}, https://www.twilio.com/docs/voice/api/call-resource):
+        its `status` (queued, ringing, in-progress, canceled, completed, failed, busy, no-answer), its
+        `duration` in seconds once over, and `answered_by` where answering machine detection ran (the
+        visitor's `<Number>`). A 404 (error 20404): Twilio has no such call."""
         call = await self._fetch_call(sid)
         if call is None:
             return None
-        status = str(call.status or "")
-        if status not in _STATUS_ENDED:
-            return CallStatus(ended=False, answered=status == "in-progress")
-        duration = _int(str(call.duration)) if call.duration is not None else None
-        return CallStatus(ended=True, reason=_STATUS_ENDED[status], duration=duration,
-                          answered=status == "completed")
+        return fetched_status(str(call.status or ""), call.answered_by, _int(call.duration))
 
     @metered("hangup")
     async def hangup(self, sid: str, say: str | None = None) -> None:
@@ -458,14 +450,6 @@ class TwilioProvider:
             raise ProviderError(_unreachable(exc), permanent=False) from None
         return call
 
-    async def ask(self, leg_id: str, sid: str) -> LegEvent | None:
-        """How call `sid` stands on Twilio now, as the callback about it that did not come
-        (https://www.twilio.com/docs/voice/api/call-resource#fetch-a-call-resource)."""
-        call = await self._fetch_call(sid)
-        if call is None:
-            return None
-        return fetched_event(leg_id, sid, str(call.status or ""), call.answered_by, _int(call.duration))
-
     def report_price_later(self, leg_id: str, sid: str, answered: bool, report: PriceReport) -> None:
         """Fetch the call's price with backoff until Twilio fills it in, then report it (once per call)."""
         if sid in self._priced:
@@ -584,15 +568,15 @@ class TwilioProvider:
 
 def status_event(leg_id: str, form: Mapping[str, str]) -> LegEvent | None:
     """A call status callback (manager legs, and the visitor's ringing)."""
-    return fetched_event(leg_id, form.get("CallSid"), form.get("CallStatus", ""), form.get("AnsweredBy"),
-                         _int(form.get("CallDuration")), detail=_error_detail(form))
+    return _callback_event(leg_id, form.get("CallSid"), form.get("CallStatus", ""), form.get("AnsweredBy"),
+                           _int(form.get("CallDuration")), detail=_error_detail(form))
 
 
-def fetched_event(
+def _callback_event(
     leg_id: str, sid: str | None, status: str, answered_by: str | None, duration: int | None,
     detail: str | None = None,
 ) -> LegEvent | None:
-    """A call's status (a callback's `CallStatus`, or a fetched call's `status`) as a report on the leg."""
+    """A status callback's `CallStatus` as a report on the leg."""
     machine = answered_by in MACHINES
     if status == "ringing":
         return LegRinging(leg_id, sid)
@@ -601,12 +585,27 @@ def fetched_event(
         # (the `initiated` event carries CallStatus=initiated: twilio/twilio-java#321).
         return LegInitiated(leg_id, sid)
     if status == "in-progress":
-        return _machine_ended(leg_id, sid, answered_by) if machine else LegAnswered(leg_id, sid)
+        return machine_ended(leg_id, sid, answered_by) if machine else LegAnswered(leg_id, sid)
     if status in _STATUS_ENDED:
         if machine:
-            return _machine_ended(leg_id, sid, answered_by)
+            return machine_ended(leg_id, sid, answered_by)
         return LegEnded(leg_id, sid, reason=_STATUS_ENDED[status], duration=duration, detail=detail)
     return None  # queued: the sid is known from the create
+
+
+def fetched_status(status: str, answered_by: str | None, duration: int | None) -> CallStatus:
+    """A fetched call's `status`, `answered_by` and `duration` as a `CallStatus`. Twilio's `completed` is a
+    call that was answered and then ended (https://www.twilio.com/docs/voice/api/call-resource#call-status-values);
+    `queued` (and `initiated`, which callbacks carry) one not ringing yet."""
+    answered_by = answered_by or None
+    if status in _STATUS_ENDED:
+        return CallStatus(CallState.ENDED, reason=_STATUS_ENDED[status], duration=duration,
+                          answered=status == "completed", answered_by=answered_by)
+    if status == "in-progress":
+        return CallStatus(CallState.IN_PROGRESS, answered=True, answered_by=answered_by)
+    if status == "ringing":
+        return CallStatus(CallState.RINGING)
+    return CallStatus(CallState.QUEUED)
 
 
 def screen_event(leg_id: str, form: Mapping[str, str]) -> LegEvent:
@@ -614,13 +613,8 @@ def screen_event(leg_id: str, form: Mapping[str, str]) -> LegEvent:
     not tell) is the visitor's answer; a machine ends the leg as their voicemail."""
     answered_by = form.get("AnsweredBy")
     if answered_by in MACHINES:
-        return _machine_ended(leg_id, form.get("CallSid"), answered_by)
+        return machine_ended(leg_id, form.get("CallSid"), answered_by)
     return LegAnswered(leg_id, form.get("CallSid"))
-
-
-def _machine_ended(leg_id: str, sid: str | None, answered_by: str | None) -> LegEnded:
-    return LegEnded(leg_id, sid, reason=EndReason.VOICEMAIL,
-                    detail=f"answering machine detection: {answered_by} (not connected)")
 
 
 def dial_event(leg_id: str, form: Mapping[str, str], answered_by: str | None = None) -> LegEnded:
@@ -632,7 +626,7 @@ def dial_event(leg_id: str, form: Mapping[str, str], answered_by: str | None = N
     sid = form.get("DialCallSid")
     detail: str | None
     if answered_by in MACHINES:
-        return _machine_ended(leg_id, sid, answered_by)
+        return machine_ended(leg_id, sid, answered_by)
     if code in NUMBER_REFUSED:
         reason, detail = EndReason.REJECTED, f"{NUMBER_REFUSED[code]} (error {code})"
     elif status in ("completed", "answered") and not dial_bridged(form):
