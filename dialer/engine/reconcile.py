@@ -49,7 +49,7 @@ UNKNOWN = "the telephony provider has no record of this call (its end was lost, 
 _legs = table_of(CallLeg)
 _leads = table_of(Lead)
 _UNSETTLED = (
-    select(_legs.c.id, _legs.c.provider_sid, _legs.c.role, _legs.c.status, _legs.c.answered_at)
+    select(_legs.c.id, _legs.c.lead_id, _legs.c.provider_sid, _legs.c.role, _legs.c.status, _legs.c.answered_at)
     .join(_leads, _leads.c.id == _legs.c.lead_id)
     .where(
         _legs.c.provider_sid.is_not(None),
@@ -142,7 +142,9 @@ class Reconciler:
             rows = (await conn.execute(_UNSETTLED, {"before": before, "limit": PAGE})).all()
         answers = await asyncio.gather(*(self._ask(row.provider_sid) for row in rows), return_exceptions=True)
         done = Round(asked=len(rows))
-        settling: list[tuple[LegEvent, ...]] = []  # each leg's reports, in order (its answer before its end)
+        # Each lead's reports, its visitor's first (how long a conversation lasted is the visitor's call's
+        # to say), each leg's in order (its answer before its end).
+        settling: dict[str, list[LegEvent]] = {}
         for row, answer in zip(rows, answers, strict=True):
             if isinstance(answer, BaseException):
                 why = answer.reason if isinstance(answer, ProviderError) else repr(answer)
@@ -153,19 +155,20 @@ class Reconciler:
                 done.unknown += 1
                 answered = row.answered_at is not None
                 reason = EndReason.COMPLETED if answered else EndReason.FAILED
-                settling.append((LegEnded(row.id, row.provider_sid, reason=reason, detail=UNKNOWN),))
-                continue
-            done.ended += answer.ended
-            settling.append(missing_reports(row.id, row.provider_sid, LegRole(row.role), LegStatus(row.status),
-                                            answer))
-        for outcome in await asyncio.gather(*(self._settle(reports) for reports in settling if reports),
+                found: tuple[LegEvent, ...] = (LegEnded(row.id, row.provider_sid, reason=reason, detail=UNKNOWN),)
+            else:
+                done.ended += answer.ended
+                found = missing_reports(row.id, row.provider_sid, LegRole(row.role), LegStatus(row.status), answer)
+            reports = settling.setdefault(row.lead_id, [])
+            reports[:] = [*found, *reports] if row.role == LegRole.VISITOR else [*reports, *found]
+        for outcome in await asyncio.gather(*(self._settle(reports) for reports in settling.values() if reports),
                                             return_exceptions=True):
             if isinstance(outcome, Exception):
                 self._quiet.error("settling a call", outcome, now=time.monotonic())
         self.rounds = [*self.rounds[-9:], done]
         return done
 
-    async def _settle(self, reports: tuple[LegEvent, ...]) -> None:
+    async def _settle(self, reports: list[LegEvent]) -> None:
         for report in reports:
             await self._report(report)
 

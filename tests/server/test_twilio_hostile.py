@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dialer.core.events import LegAnswered, LegEnded, LegEvent
 from dialer.core.machine import Policy
 from dialer.reports.costs import Period, cost_report
 from dialer.reports.filters import LeadFilter
@@ -22,6 +23,28 @@ from tests.twilio_standin.ringback import MANAGER_PHONES, Line, eventually
 FAST = Policy(ring_timeout=5, whisper_seconds=3, grace=1, check_seconds=1, retry_delay=1, visitor_retries=1,
               connected_check=2)
 TERMINAL = ("completed", "missed", "unreachable", "failed")
+
+
+# Only the deadlines ask here: a connected call is not asked about again (reconciliation finds its end).
+ASKING = Policy(ring_timeout=3, whisper_seconds=3, grace=1, check_seconds=1, retry_delay=1, visitor_retries=1,
+                connected_check=3600)
+
+
+def losing(line: Line, monkeypatch: pytest.MonkeyPatch, lost: Callable[[LegEvent], bool]) -> list[LegEvent]:
+    """The engine never hears the webhooks' reports that `lost` picks (as if their requests had failed for
+    good); what it learns by asking Twilio itself still reaches it. Returns the reports lost."""
+    engine = line.runtime.engine
+    heard = engine.on_provider_event
+    dropped: list[LegEvent] = []
+
+    async def on_provider_event(event: LegEvent) -> None:
+        if lost(event):
+            dropped.append(event)
+        else:
+            await heard(event)
+
+    monkeypatch.setattr(engine, "on_provider_event", on_provider_event)  # the webhooks look it up each time
+    return dropped
 
 
 @pytest.fixture
@@ -139,3 +162,61 @@ async def test_the_press_1_reply_is_the_dial_while_the_engine_is_busy_and_three_
             assert "<Dial" in reply and "Connecting you" not in reply
             assert twilio.network.calls_to("+48501234567")[0].parent_sid == winner.sid
             assert twilio_hooks.PRESS_DEADLINE < 15
+
+
+async def test_a_lost_answer_does_not_cut_the_conversation_and_its_lost_end_is_reconciled_as_talked(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every webhook report of the visitor's answer and of the call's end is lost. The visitor deadline asks
+    Twilio (GET /Calls/{sid}: in progress, a person detected) instead of hanging up; once they have
+    hung up, reconciliation asks again and ends the lead as the conversation it was, with its length."""
+    visitor = "+48501230002"
+    with TwilioStandIn(second=0.02) as twilio:
+        async with Line(twilio, database_url, managers=1, policy=ASKING, recording=False) as line:
+            twilio.people[MANAGER_PHONES[0]] = Person.pressing("1")
+            twilio.people[visitor] = Person(talk_for=400)  # 8 s: longer than the visitor deadline (4 s)
+
+            def lost(event: LegEvent) -> bool:
+                answer = isinstance(event, LegAnswered) and event.sid in {c.sid for c in twilio.network.calls_to(visitor)}
+                return answer or isinstance(event, LegEnded)
+
+            dropped = losing(line, monkeypatch, lost)
+            lead = await line.request_callback(visitor)
+            await line.until_status(lead["id"], "connected", timeout=30)
+            (call,) = twilio.network.calls_to(visitor)
+            await twilio.until_over(call, *twilio.network.calls_to(MANAGER_PHONES[0]))
+            assert call.duration == 400  # nobody cut it: the visitor hung up after talking
+            await eventually(lambda: [e for e in dropped if isinstance(e, LegEnded) and e.sid == call.sid])
+            assert any(isinstance(e, LegAnswered) for e in dropped)
+            assert (await line.lead(lead["id"])).status == "connected"  # its end went unreported
+            reconciler = line.runtime.engine.reconciler
+            assert line._server is not None
+            await line._server.arun(lambda: reconciler.run_once(older_than=0))
+            done = await line.until_status(lead["id"], *TERMINAL, timeout=30)
+            assert (done.status, done.outcome) == ("completed", "talked")
+            legs = {leg.role: leg for leg in await line.legs(lead["id"])}
+            assert (legs["visitor"].end_reason, legs["visitor"].duration) == ("completed", 400)
+            assert legs["manager"].status == "ended"
+            timeline = await line.timeline(lead["id"])
+            assert any("asking it how the calls stand" in t for t in timeline)
+
+
+async def test_a_voicemail_found_by_asking_is_voicemail_never_talked(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every report of how the calls ended is lost (the screen's machine verdict, the Dial action, the
+    manager's status callback): at the visitor deadline Twilio is asked, and its call resource's
+    `answered_by` (machine_start on a call `completed`) makes the visitor's leg voicemail, not a talk."""
+    visitor = "+48501230003"
+    with TwilioStandIn(second=0.02) as twilio:
+        async with Line(twilio, database_url, managers=1, policy=ASKING, recording=False) as line:
+            twilio.people[MANAGER_PHONES[0]] = Person.pressing("1")
+            twilio.people[visitor] = Person.voicemail_box()
+            dropped = losing(line, monkeypatch, lambda event: isinstance(event, LegEnded))
+            lead = await line.request_callback(visitor)
+            done = await line.until_status(lead["id"], *TERMINAL, timeout=60)
+            assert done.status == "unreachable" and "voicemail" in (done.outcome or ""), done.outcome
+            assert [(c.answered_by, c.bridged) for c in twilio.network.calls_to(visitor)] == [("machine_start", False)] * 2
+            visitor_legs = [leg for leg in await line.legs(lead["id"]) if leg.role == "visitor"]
+            assert [(leg.end_reason, leg.answered_at) for leg in visitor_legs] == [("voicemail", None)] * 2
+            assert any(e.reason == "voicemail" for e in dropped if isinstance(e, LegEnded))  # the webhooks' word, lost
