@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
 
 from dialer.clock import ManualClock
+from dialer.core.events import LegAnswered, LegEnded, LegEvent
 from dialer.core.machine import Policy
 from dialer.db.models import CallLeg, Lead, LeadEvent
 from dialer.telephony.simulator import Behaviour, Hostility, SimulatedProvider
-from tests.conftest import MANAGER_PHONES, World
+from tests.conftest import MANAGER_PHONES, World, make_world
 from tests.harness.world import add_shop, build_runtime
 
 POLICY = Policy(retry_delay=120, visitor_retries=1, connected_check=120)
@@ -32,6 +34,21 @@ async def hostile_world(
     world = World(runtime, clock, sim, shop)
     await world.engine.start()
     return world
+
+
+def losing(world: World, lost: Callable[[LegEvent], bool]) -> list[LegEvent]:
+    """The engine never hears the simulator's reports that `lost` picks (even those Twilio waits on: as if
+    their webhooks had failed for good); what it learns by asking still reaches it. Returns those lost."""
+    dropped: list[LegEvent] = []
+
+    async def sink(event: LegEvent) -> None:
+        if lost(event):
+            dropped.append(event)
+        else:
+            await world.engine.on_provider_event(event)
+
+    world.sim.attach(sink)
+    return dropped
 
 
 async def legs_of(world: World, lead_id: str) -> list[CallLeg]:
@@ -140,3 +157,39 @@ async def test_a_manager_who_hangs_up_while_the_visitor_rings_has_one_outcome_wh
         outcomes.add((done.status, done.outcome, tuple(t.split(":")[1][:20] for t in texts)))
         await world.runtime.close()
     assert outcomes == {("missed", "the manager hung up before the visitor answered", (" sorry, nobody could",))}
+
+
+async def test_a_lost_answer_does_not_cut_the_conversation_at_the_visitor_deadline(database_url: str) -> None:
+    world = await make_world(database_url, managers=1, policy=POLICY)
+    world.sim.script(MANAGER_PHONES[0], Behaviour.presses_1(after=2))
+    visitor = "+48501230004"
+    world.sim.script(visitor, Behaviour.answers(after=3, talk_for=300))  # far past the visitor deadline (30 s)
+    await world.engine.start()
+    dropped = losing(world, lambda e: isinstance(e, LegAnswered) and e.sid in {c.sid for c in world.sim.calls_to(visitor)})
+    lead = await world.submit(visitor)
+    done = await world.until_status(lead.id, *TERMINAL)
+    assert dropped  # the answer was never heard
+    assert (done.status, done.outcome) == ("completed", "talked")
+    (call,) = world.sim.calls_to(visitor)
+    assert call.ended_at_s == 300  # the visitor hung up after talking: nobody cut them off
+    (leg,) = [leg for leg in await legs_of(world, lead.id) if leg.role == "visitor"]
+    assert (leg.end_reason, leg.duration) == ("completed", 300)
+    assert any("asking it how the calls stand" in line for line in await timeline(world, lead.id))
+    await world.runtime.close()
+
+
+async def test_a_voicemail_found_by_asking_is_voicemail_never_talked(database_url: str) -> None:
+    world = await make_world(database_url, managers=1, policy=POLICY)
+    world.sim.script(MANAGER_PHONES[0], Behaviour.presses_1(after=2))
+    visitor = "+48501230005"
+    world.sim.script(visitor, Behaviour.voicemail_after(3))
+    await world.engine.start()
+    dropped = losing(world, lambda e: isinstance(e, LegEnded) and e.sid in {c.sid for c in world.sim.calls_to(visitor)})
+    lead = await world.submit(visitor)
+    done = await world.until_status(lead.id, *TERMINAL)
+    assert len(dropped) == 2  # each attempt's voicemail, never reported
+    assert done.status == "unreachable" and "voicemail" in (done.outcome or ""), done.outcome
+    legs = [leg for leg in await legs_of(world, lead.id) if leg.role == "visitor"]
+    assert [(leg.end_reason, leg.answered_at) for leg in legs] == [("voicemail", None)] * 2
+    assert all("answering machine detection: machine_start" in (leg.end_detail or "") for leg in legs)
+    await world.runtime.close()

@@ -87,8 +87,12 @@ async def test_an_end_the_provider_knows_is_applied_as_it_reports_it(database_ur
         async with world.runtime.sessions() as session:
             legs = list((await session.execute(select(CallLeg).where(CallLeg.lead_id == lead_id))).scalars())
         assert all(leg.status == LegStatus.ENDED and leg.end_detail != reconcile.UNKNOWN for leg in legs)
+        assert lead.outcome == "talked"
+        # The conversation lasted as long as the provider says (the visitor's call is settled first: the
+        # manager's end applied before it would hang the visitor up with a length of our own guessing).
         visitor = next(leg for leg in legs if leg.role == "visitor")
-        assert visitor.duration is not None and visitor.duration > 0
+        (call,) = world.sim.calls_to(VISITOR)
+        assert visitor.duration == call.ended_at_s and visitor.end_reason == "completed"
     finally:
         await restarted.close()
         await world.runtime.close()

@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from dialer.core.states import EndReason, LegRole
+from dialer.core.call_status import CallState, CallStatus, missing_reports
+from dialer.core.events import LegEnded
+from dialer.core.states import EndReason, LegRole, LegStatus
 from dialer.telephony.base import CallRequest, ProviderError
 from dialer.telephony.twilio import TwilioProvider
 from tests.twilio_standin import Person, TwilioStandIn, listening_socket, url_of
@@ -150,18 +152,37 @@ async def test_outside_a_webhook_the_visitor_is_dialed_by_redirecting_the_manage
 async def test_call_status_tells_a_call_going_on_one_over_and_one_twilio_never_had(
     twilio: TwilioStandIn, provider: TwilioProvider
 ) -> None:
-    """Reconciliation's question (GET /Calls/{sid}): a call placed a moment ago is going on; one Twilio
-    has as over is over, how Twilio says; a 404 is a call Twilio has no record of."""
+    """The one question asked of a call whose callbacks are missing (GET /Calls/{sid}): a call placed a
+    moment ago is not answered yet; one Twilio has as in progress or over is that, how Twilio says, with
+    the call resource's `answered_by`; a 404 is a call Twilio has no record of."""
     twilio.people[NUMBER] = Person.never_answers()
     sid = await provider.place_call(manager_call())
     assert sid is not None
     status = await provider.call_status(sid)
-    assert status is not None and not status.ended
+    assert status is not None and status.state in (CallState.QUEUED, CallState.RINGING) and not status.answered
     (call,) = twilio.network.calls_to(NUMBER)
-    call.status, call.ended, call.duration = "completed", call.created, 42  # as Twilio would have it
+    call.status, call.answered_by = "in-progress", "human"  # as Twilio would have it
+    assert await provider.call_status(sid) == CallStatus(CallState.IN_PROGRESS, answered=True, answered_by="human")
+    call.status, call.ended, call.duration = "completed", call.created, 42
     over = await provider.call_status(sid)
-    assert over is not None and over.ended and over.reason == EndReason.COMPLETED and over.duration == 42
+    assert over == CallStatus(CallState.ENDED, EndReason.COMPLETED, duration=42, answered=True, answered_by="human")
     assert await provider.call_status("CA" + "0" * 32) is None
+
+
+async def test_a_machines_answer_found_by_asking_is_the_visitors_voicemail(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    """A visitor's call that answering machine detection gave to a machine is `completed` on Twilio, with
+    `answered_by` saying so: asked about, it ends the visitor's leg as voicemail, never a conversation."""
+    twilio.people[NUMBER] = Person.never_answers()
+    sid = await provider.place_call(manager_call())
+    assert sid is not None
+    (call,) = twilio.network.calls_to(NUMBER)
+    call.status, call.answered_by, call.ended, call.duration = "completed", "machine_start", call.created, 4
+    status = await provider.call_status(sid)
+    assert status is not None and status.ended and status.machine
+    (report,) = missing_reports("leg2", sid, LegRole.VISITOR, LegStatus.RINGING, status)
+    assert isinstance(report, LegEnded) and report.reason == EndReason.VOICEMAIL
 
 
 @pytest.mark.parametrize("level", [None, "DEBUG"])
