@@ -128,7 +128,6 @@ class _TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the libr
             )
 
 
-
 @dataclass
 class Reply:
     """The TwiML a webhook about call `sid` answers with, filled in by what the engine asks for that call
