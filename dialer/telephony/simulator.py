@@ -16,6 +16,18 @@ cites Twilio's documentation for each behaviour), with Ringback's TwiML already 
   `voicemail`, with no answer reported.
 - When the manager's call ends while the visitor's rings or talks, the visitor's call ends with it.
 - `ask` answers how a call stands now, as fetching it from Twilio's REST API does.
+- With `calls_per_second`, the account keeps Twilio's pace (`dialer/telephony/account.py`, the model the
+  stand-in keeps too): a REST-created call (a manager's) waits in the account's queue, `1 / cps` seconds
+  after the one before it, and the create answers at once with the wait (`PlacedCall.queue_seconds`,
+  Twilio's `queue_time`: https://www.twilio.com/docs/voice/api/call-resource, "Calls Per Second";
+  https://help.twilio.com/articles/223180028). The call reports `initiated` (a status callback) as it
+  leaves the queue and rings a moment later; hung up while queued, it ends `canceled` and never rings.
+  The visitor's leg, dialed by `<Dial>` from the manager's call, is not paced (same page). With
+  `concurrent_requests`, creates in flight together past it are refused unprocessed with 20429, and a
+  full queue with 22005, each as the Twilio provider reports them: a rate-limited `ProviderError` the
+  engine puts back (https://www.twilio.com/docs/api/errors/20429, /22005). The queue runs on the
+  simulator's clock (a manual one in tests). Without `calls_per_second` (the default; `ringback demo`
+  keeps Twilio's 1 per second) every call is placed at once and no `initiated` is reported.
 
 With a dial log (`log_path`), every placed call is appended to a file as one JSON line, and calls are
 looked up there too: several processes, each with its own simulator, then share one record of what was
