@@ -2,7 +2,8 @@
 per second (the create says how long they wait, `initiated` says when they leave), `<Dial>` legs are not
 paced, a call cancelled in the queue never rings, too many creates at once are refused with 20429
 (dialer/telephony/account.py cites the documents). And a morning of 120 callbacks due at once, at 1 call
-per second, rings every manager before their deadline counts, on the manual clock (seconds, not minutes).
+per second, rings every manager before their deadline counts, on the manual clock (seconds, not minutes),
+with status callbacks held back, repeated and lost.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dialer.db.models import CallLeg, Lead, LeadEvent
 from dialer.runtime import Runtime
 from dialer.sites.admin import add_manager, add_site
 from dialer.telephony.base import CallRequest, PlacedCall, ProviderError
-from dialer.telephony.simulator import Behaviour, SimulatedProvider
+from dialer.telephony.simulator import Behaviour, Hostility, SimulatedProvider
 from tests.harness.world import build_runtime, relaxed_abuse
 
 LEADS = 120
@@ -111,8 +112,9 @@ async def test_a_morning_of_callbacks_due_at_once_rings_every_manager_in_time(
     database_url: str, ringback_paces: bool
 ) -> None:
     clock = ManualClock()
-    # Twilio's default pace, ten REST requests in flight at most.
-    sim = SimulatedProvider(clock, seed=5, calls_per_second=CPS, concurrent_requests=10)
+    # Twilio's default pace, ten REST requests in flight at most, and status callbacks (`initiated` among
+    # them) held back, repeated and lost.
+    sim = SimulatedProvider(clock, seed=5, calls_per_second=CPS, concurrent_requests=10, hostile=Hostility())
     runtime = build_runtime(database_url, clock=clock, provider=sim, poll_interval=1.0)
     if not ringback_paces:
         # Ringback's pacer out of the picture (another program creating calls on the account, or a
