@@ -58,6 +58,18 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def _simulator_cps(value: str) -> float | None:
+    if value.strip().lower() in ("", "none", "off"):
+        return None
+    try:
+        cps = float(value)
+    except ValueError:
+        raise ConfigError("RINGBACK_SIMULATOR_CALLS_PER_SECOND must be a number (e.g. 1), or empty for no pace") from None
+    if not cps > 0:
+        raise ConfigError("RINGBACK_SIMULATOR_CALLS_PER_SECOND must be greater than 0 (empty: no pace)")
+    return cps
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -72,6 +84,9 @@ class Settings:
     simulator_speed: float = 1.0
     simulator_seed: int = 0
     simulator_log: str | None = None  # a file the simulator appends one JSON line to per placed call
+    # The simulated account's pace for REST-created calls, as Twilio's (None: every call starts at once).
+    # `ringback demo` keeps Twilio's default of 1, so that the demo shows what a real account does.
+    simulator_calls_per_second: float | None = None
     redis_url: str | None = None
     redis_prefix: str = "ringback:"  # every Redis key and channel starts with it
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
@@ -103,6 +118,7 @@ class Settings:
                               "a whole number (e.g. 10)") from None
         if cps <= 0 or concurrent <= 0:
             raise ConfigError("TWILIO_CALLS_PER_SECOND and TWILIO_CONCURRENT_REQUESTS must be greater than 0")
+        sim_cps = _simulator_cps(env.get("RINGBACK_SIMULATOR_CALLS_PER_SECOND", "1" if demo else ""))
         telephony = env.get("RINGBACK_TELEPHONY", "simulator")
         if telephony not in ("simulator", "twilio"):
             raise ConfigError("RINGBACK_TELEPHONY must be 'simulator' or 'twilio'")
@@ -122,6 +138,7 @@ class Settings:
             simulator_speed=speed,
             simulator_seed=int(env.get("RINGBACK_SIMULATOR_SEED", "0") or 0),
             simulator_log=env.get("RINGBACK_SIMULATOR_LOG") or None,
+            simulator_calls_per_second=sim_cps,
             redis_url=env.get("RINGBACK_REDIS_URL") or None,
             redis_prefix=env.get("RINGBACK_REDIS_PREFIX") or "ringback:",
             max_call_seconds=max_call,

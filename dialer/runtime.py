@@ -28,7 +28,8 @@ def make_provider(settings: Settings, clock: Clock) -> Provider:
         return TwilioProvider.from_settings(settings)
     from dialer.telephony.simulator import SimulatedProvider
 
-    return SimulatedProvider(clock, seed=settings.simulator_seed, log_path=settings.simulator_log)
+    return SimulatedProvider(clock, seed=settings.simulator_seed, log_path=settings.simulator_log,
+                             calls_per_second=settings.simulator_calls_per_second)
 
 
 def make_broadcast(settings: Settings) -> Broadcast:
@@ -101,6 +102,10 @@ class Runtime:
         if settings.telephony == "twilio":
             pacer = make_pacer(database, clock, settings.twilio_calls_per_second, settings.redis_url,
                                settings.redis_prefix)
+        elif isinstance(getattr(provider, "pace_key", None), str):
+            # The simulator modelling a paced account (RINGBACK_SIMULATOR_CALLS_PER_SECOND): kept to its pace.
+            account_cps = float(getattr(provider, "calls_per_second", 1.0))
+            pacer = make_pacer(database, clock, account_cps, settings.redis_url, settings.redis_prefix)
         engine = Engine(
             sessions, provider, clock, broadcast, policy,
             poll_interval=poll_interval, notices=notices, concurrency=concurrency, sites=SiteCache(clock),

@@ -15,3 +15,13 @@ def test_the_twilio_pace_is_read_and_refused_when_unusable() -> None:
                 {"TWILIO_CONCURRENT_REQUESTS": "-1"}):
         with pytest.raises(ConfigError, match="TWILIO_CALLS_PER_SECOND"):
             Settings.from_env(bad)
+
+
+def test_the_demos_simulated_account_keeps_twilios_default_pace_and_serve_has_none_unless_asked() -> None:
+    assert Settings.from_env({}, demo=True).simulator_calls_per_second == 1.0
+    assert Settings.from_env({}).simulator_calls_per_second is None
+    assert Settings.from_env({"RINGBACK_SIMULATOR_CALLS_PER_SECOND": "5"}).simulator_calls_per_second == 5.0
+    assert Settings.from_env({"RINGBACK_SIMULATOR_CALLS_PER_SECOND": ""}, demo=True).simulator_calls_per_second is None
+    for bad in ("fast", "0", "-2", "nan"):
+        with pytest.raises(ConfigError, match="RINGBACK_SIMULATOR_CALLS_PER_SECOND"):
+            Settings.from_env({"RINGBACK_SIMULATOR_CALLS_PER_SECOND": bad})

@@ -17,6 +17,18 @@ cites Twilio's documentation for each behaviour), with Ringback's TwiML already 
 - When the manager's call ends while the visitor's rings or talks, the visitor's call ends with it.
 - `call_status` answers how a call stands now, as fetching it from Twilio's REST API does (the visitor's
   answering machine detection verdict in `answered_by`).
+- With `calls_per_second`, the account keeps Twilio's pace (`dialer/telephony/account.py`, the model the
+  stand-in keeps too): a REST-created call (a manager's) waits in the account's queue, `1 / cps` seconds
+  after the one before it, and the create answers at once with the wait (`PlacedCall.queue_seconds`,
+  Twilio's `queue_time`: https://www.twilio.com/docs/voice/api/call-resource, "Calls Per Second";
+  https://help.twilio.com/articles/223180028). The call reports `initiated` (a status callback) as it
+  leaves the queue and rings a moment later; hung up while queued, it ends `canceled` and never rings.
+  The visitor's leg, dialed by `<Dial>` from the manager's call, is not paced (same page). With
+  `concurrent_requests`, creates in flight together past it are refused unprocessed with 20429, and a
+  full queue with 22005, each as the Twilio provider reports them: a rate-limited `ProviderError` the
+  engine puts back (https://www.twilio.com/docs/api/errors/20429, /22005). The queue runs on the
+  simulator's clock (a manual one in tests). Without `calls_per_second` (the default; `ringback demo`
+  keeps Twilio's 1 per second) every call is placed at once and no `initiated` is reported.
 
 With a dial log (`log_path`), every placed call is appended to a file as one JSON line, and calls are
 looked up there too: several processes, each with its own simulator, then share one record of what was
@@ -39,7 +51,7 @@ import struct
 import wave
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -53,12 +65,14 @@ from dialer.core.events import (
     LegAnswered,
     LegEnded,
     LegEvent,
+    LegInitiated,
     LegRinging,
     PriceKnown,
     RecordingReady,
 )
 from dialer.core.states import EndReason, LegRole
-from dialer.telephony.base import CallRequest, CallStatus, ProviderError, metered
+from dialer.telephony.account import QUEUE_FULL, QUEUE_LIMIT, TOO_MANY_REQUESTS, CallQueue, RequestLimit
+from dialer.telephony.base import CallRequest, CallStatus, PlacedCall, ProviderError, metered
 
 log = logging.getLogger("ringback.simulator")
 
@@ -77,6 +91,8 @@ RING_DELAY = 1.0  # seconds from dialing to the first ring
 PRICE_DELAY = 5.0  # seconds after hang-up before the price is known (and a recording ready)
 DETECTION_SECONDS = 2.0  # answering machine detection's verdict on the visitor's answer
 RECORDING_PREFIX = "sim://recordings/"
+PACE_KEY = "simulator"  # the simulated account whose calls per second Ringback's pacer keeps to
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _tone_wav(seconds: float, rate: int = 8000) -> bytes:
@@ -148,6 +164,7 @@ class SimCall:
     end_reason: EndReason | None = None
     connected: bool = False  # the visitor: a person answered and was bridged
     unreported: bool = False  # its end goes unsaid (a Dial action never requested)
+    queued: bool = False  # waiting in the account's calls-per-second queue: not dialed yet
 
 
 @dataclass(frozen=True)
@@ -221,8 +238,19 @@ class SimulatedProvider:
         currency: str = "USD",
         log_path: str | None = None,
         hostile: Hostility | None = None,
+        calls_per_second: float | None = None,
+        concurrent_requests: int | None = None,
+        queue_limit: int = QUEUE_LIMIT,
     ) -> None:
         self.hostile = hostile
+        # The account's limits, as Twilio's (dialer/telephony/account.py): None, None is a kind account,
+        # every call placed at once (tests and benchmarks about other things keep their speed).
+        self.calls_per_second = calls_per_second
+        self.queue = CallQueue(calls_per_second, queue_limit)
+        self.requests = RequestLimit(concurrent_requests)
+        self.queue_times: dict[str, float] = {}  # sid -> seconds the create said it would wait (queue_time)
+        self.left_queue: dict[str, datetime] = {}  # sid -> when it left the queue (its `initiated`)
+        self.cancelled_in_queue: set[str] = set()  # hung up while queued: never rang
         self.lost = 0  # callbacks the hostile network lost (a test reports it)
         self.clock = clock
         self.rates = dict(DEFAULT_RATES if rates is None else rates)
@@ -284,8 +312,37 @@ class SimulatedProvider:
         if sink is not None and self._backlog:
             self.clock.call_later(0, self._flush)
 
+    @property
+    def pace_key(self) -> str | None:
+        """The account Ringback's pacer keeps the pace of (`dialer.engine.pacing`); None: not paced."""
+        return PACE_KEY if self.calls_per_second is not None else None
+
     @metered("place_call")
     async def place_call(self, request: CallRequest) -> str | None:
+        if self._dialed_in_call(request):
+            return self._place(request)  # dialed by `<Dial>` from the manager's call: neither REST nor paced
+        # A REST create: refused unprocessed past the account's requests in flight (20429), or when the
+        # queue is full (22005); then queued at the account's calls per second.
+        if not self.requests.enter():
+            raise ProviderError(f"Twilio's rate limit was reached (error {TOO_MANY_REQUESTS})",
+                                code=str(TOO_MANY_REQUESTS), permanent=False, rate_limited=True)
+        try:
+            if self.requests.concurrent is not None:
+                # The answer comes back on the loop's next turn (no time passes, on any clock): creates
+                # sent together, not one after another's answer, are in flight together.
+                await asyncio.sleep(0)
+            if self.queue.full:
+                raise ProviderError(f"Twilio's call queue is full (error {QUEUE_FULL})", code=str(QUEUE_FULL),
+                                    permanent=False, rate_limited=True)
+            return self._place(request)
+        finally:
+            self.requests.leave()
+
+    @staticmethod
+    def _dialed_in_call(request: CallRequest) -> bool:
+        return request.role is LegRole.VISITOR or request.bridge_sid is not None
+
+    def _place(self, request: CallRequest) -> PlacedCall:
         if request.to in self.refuse:
             raise self.refuse[request.to]
         sid = f"{self._sid_prefix}{next(self._ids):08d}"
@@ -301,8 +358,26 @@ class SimulatedProvider:
             call.partner = self._calls.get(request.bridge_sid)
             if call.partner is not None:
                 call.partner.partner = call
+        if self._dialed_in_call(request):
+            self._after(call, RING_DELAY, self._ring)
+            return PlacedCall(sid)
+        wait = self.queue.admit((call.placed_at - _EPOCH).total_seconds())
+        if self.calls_per_second is None:  # a kind account: no queue, nothing `initiated` would add
+            self._after(call, RING_DELAY, self._ring)
+            return PlacedCall(sid)
+        self.queue_times[sid] = wait
+        call.queued = wait > 0
+        # Twilio posts `initiated` as the call leaves the queue (at once when nothing waits before it).
+        self._after(call, wait, self._leave_queue)
+        return PlacedCall(sid, wait)
+
+    async def _leave_queue(self, call: SimCall) -> None:
+        if call.queued:
+            call.queued = False
+            self.queue.left()
+        self.left_queue[call.sid] = self.clock.now()
+        await self._emit(LegInitiated(call.request.leg_id, call.sid), callback=True)
         self._after(call, RING_DELAY, self._ring)
-        return sid
 
     @metered("find_call")
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
@@ -465,6 +540,10 @@ class SimulatedProvider:
         if call.ended:
             return
         call.ended, call.ended_at, call.end_reason = True, self.clock.now(), reason
+        if call.queued:  # cancelled in the account's queue: it never rings
+            call.queued = False
+            self.queue.left()
+            self.cancelled_in_queue.add(call.sid)
         self._live -= 1
         if self._live == 0:
             self._quiet.set()

@@ -1,5 +1,6 @@
 """The stand-in's account limits: the calls-per-second queue of REST-created calls, and the cap on REST
-requests in flight.
+requests in flight. The model is the simulator's too (`dialer/telephony/account.py`, whose docstring
+cites Twilio's documentation); here it is served over HTTP:
 
 - Calls created through the REST API leave the account at its calls per second (1 by default); the
   others wait in a queue, and the create answers at once with `queue_time`, Twilio's estimate in
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialer.telephony.account import QUEUE_LIMIT, TOO_MANY_REQUESTS, CallQueue, RequestLimit
 from tests.twilio_standin.network import Call, Network
 
 Scope = MutableMapping[str, Any]
@@ -43,39 +45,43 @@ class Pace:
     concurrent_requests: int | None = None  # None: no limit on REST requests in flight
     speed: float = 1.0  # stand-in seconds per real second
     latency: float = 0.0  # real seconds each REST request takes to answer (so that requests overlap)
-    queue_limit: int = 86_400
+    queue_limit: int = QUEUE_LIMIT
     left_queue: dict[str, float] = field(default_factory=dict)
     queue_times: dict[str, int] = field(default_factory=dict)  # sid -> the queue_time answered (ms)
     cancelled_in_queue: set[str] = field(default_factory=set)
-    refused: int = 0  # requests answered 20429
-    most_in_flight: int = 0
-    _in_flight: int = 0
-    _next_free: float = 0.0
-    _waiting: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.queue = CallQueue(self.calls_per_second, self.queue_limit)  # on the stand-in's seconds
+        self.requests = RequestLimit(self.concurrent_requests)
+
+    @property
+    def refused(self) -> int:
+        """Requests answered 20429."""
+        return self.requests.refused
+
+    @property
+    def most_in_flight(self) -> int:
+        return self.requests.most_in_flight
 
     # the calls-per-second queue --------------------------------------------------------------------
 
     def full(self) -> bool:
-        return self._waiting >= self.queue_limit
+        return self.queue.full
 
     def place(self, network: Network, call: Call) -> int:
         """Queue a created call at the account's pace; returns its `queue_time` (stand-in milliseconds)."""
-        loop = asyncio.get_running_loop()
+        now = asyncio.get_running_loop().time()
         if self.calls_per_second is None:
-            self._leave_queue(network, call, loop.time())
+            self._leave_queue(network, call, now)
             return 0
-        now = loop.time()
-        start = max(now, self._next_free)
-        self._next_free = start + 1.0 / (self.calls_per_second * self.speed)
+        wait = self.queue.admit(now * self.speed) / self.speed  # real seconds
         network.calls[call.sid] = call  # listed (status queued) while it waits
-        wait = start - now
         queue_time = round(wait * self.speed * 1000)
         self.queue_times[call.sid] = queue_time
         if wait <= 0:
             self._leave_queue(network, call, now)
             return queue_time
-        self._waiting += 1
         task = asyncio.ensure_future(self._after(wait, network, call))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -85,7 +91,7 @@ class Pace:
         try:
             await asyncio.sleep(wait)
         finally:
-            self._waiting -= 1
+            self.queue.left()
         if call.hangup.is_set():  # cancelled while queued: it never rings
             self.cancelled_in_queue.add(call.sid)
             await network._end(call, "canceled")  # noqa: SLF001 - the network's own way of ending a call
@@ -110,25 +116,22 @@ class Pace:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            if self.concurrent_requests is not None and self._in_flight >= self.concurrent_requests:
-                self.refused += 1
+            if not self.requests.enter():
                 await _too_many(send)
                 return
-            self._in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self._in_flight)
             try:
                 if self.latency:
                     await asyncio.sleep(self.latency)
                 await app(scope, receive, send)
             finally:
-                self._in_flight -= 1
+                self.requests.leave()
 
         return guarded
 
 
 async def _too_many(send: Send) -> None:
-    body = json.dumps({"code": 20429, "message": "Too Many Requests", "status": 429,
-                       "more_info": "https://www.twilio.com/docs/errors/20429"}).encode()
+    body = json.dumps({"code": TOO_MANY_REQUESTS, "message": "Too Many Requests", "status": 429,
+                       "more_info": f"https://www.twilio.com/docs/errors/{TOO_MANY_REQUESTS}"}).encode()
     await send({"type": "http.response.start", "status": 429,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
