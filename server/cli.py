@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = Settings.from_env(demo=args.command == "demo")
-        logs.configure(settings.log_format, secrets=(settings.secret_key, settings.twilio_auth_token))
+        logs.configure(settings.log_format, secrets=settings.secrets)
         if args.command == "migrate":
             db.migrate(settings.database_url)
             print("database is up to date")
