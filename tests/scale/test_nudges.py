@@ -4,7 +4,6 @@ Redis, with no poll to fall back on. (Two runtimes on one database stand for two
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 
 from dialer.broadcast.redis_pubsub import RedisBroadcast
@@ -13,9 +12,7 @@ from dialer.intake.accept import CallbackRequest, accept
 from dialer.runtime import Runtime
 from dialer.sites.admin import add_manager, add_site
 from dialer.telephony.simulator import Behaviour, SimulatedProvider
-from tests.harness import build_runtime
-
-REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.harness import REDIS_URL, build_runtime
 
 
 def _runtime(url: str, prefix: str) -> tuple[Runtime, SimulatedProvider]:
