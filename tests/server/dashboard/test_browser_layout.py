@@ -141,3 +141,33 @@ def test_nothing_is_wider_than_a_phone_or_cut_off_on_a_laptop(live: LiveServer, 
         assert page.locator(f"{panel} [data-source]").first.is_visible()
     due = page.locator(f'#queue [data-lead="{ids["later"]}"] [data-due]')
     expect(due).to_contain_text("calls at")
+
+
+def _chart_text_sizes(page: Any) -> list[list[Any]]:
+    """Each chart word on the page and the size it is drawn at, in CSS px (an SVG's own px scaled with it)."""
+    return list(page.evaluate("""() => {
+      const out = [];
+      for (const text of document.querySelectorAll('svg.chart text')) {
+        const svg = text.ownerSVGElement;
+        const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+        out.push([text.textContent, parseFloat(getComputedStyle(text).fontSize) * scale]);
+      }
+      for (const word of document.querySelectorAll('.hbars span')) {
+        out.push([word.textContent, parseFloat(getComputedStyle(word).fontSize)]);
+      }
+      return out;
+    }"""))
+
+
+def test_the_cost_charts_words_are_readable_on_a_375_px_phone(live: LiveServer, browser: Any) -> None:
+    _leads(live)
+    page = browser.new_page(viewport={"width": 375, "height": 812})
+    sign_in(page, live.url)
+    for period in ("today", "30d"):
+        page.goto(f"{live.url}/dashboard/costs?period={period}")
+        shot(page, f"phone-375-costs-{period}")
+        sizes = _chart_text_sizes(page)
+        assert len(sizes) >= 6, sizes  # day labels, the day's count, sources and managers with their figures
+        small = [(word, round(size, 1)) for word, size in sizes if size < 11]
+        assert small == [], f"chart words drawn smaller than 11 px at 375 px ({period}): {small}"
+        assert [p for p in _overflow(page) if p.startswith("page")] == []
