@@ -45,6 +45,18 @@ def check_secret_key(key: str) -> None:
         )
 
 
+MIN_METRICS_TOKEN_BITS = 128
+
+
+def check_metrics_token(token: str) -> None:
+    """A bearer token travels in a header: visible ASCII without spaces, and long and random enough."""
+    if any(not ("!" <= c <= "~") for c in token) or secret_bits(token) < MIN_METRICS_TOKEN_BITS:
+        raise ConfigError(
+            "RINGBACK_METRICS_TOKEN is too weak or holds spaces or non-ASCII characters: it needs at least 16 "
+            f"random bytes, e.g. `{NEW_SECRET}` (or leave it unset: /metrics then answers this machine only)"
+        )
+
+
 def _read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     if not path.is_file():
@@ -91,6 +103,7 @@ class Settings:
     redis_prefix: str = "ringback:"  # every Redis key and channel starts with it
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
     log_format: str = "text"  # or "json": one object per line (dialer/logs.py)
+    metrics_token: str | None = field(default=None, repr=False)  # /metrics wants it as a bearer token
     demo: bool = False
     public_url_given: bool = False  # RINGBACK_PUBLIC_URL was set; else `serve` and `demo` take their address
 
@@ -143,10 +156,16 @@ class Settings:
             redis_prefix=env.get("RINGBACK_REDIS_PREFIX") or "ringback:",
             max_call_seconds=max_call,
             log_format=log_format,
+            metrics_token=env.get("RINGBACK_METRICS_TOKEN") or None,  # empty is unset, as for the secret key
             demo=demo,
             public_url_given=bool(env.get("RINGBACK_PUBLIC_URL")),
         )
         return settings
+
+    @property
+    def secrets(self) -> tuple[str | None, ...]:
+        """What the logs must never show (dialer/logs.py replaces each wherever it appears)."""
+        return (self.secret_key, self.twilio_auth_token, self.metrics_token)
 
     def served_at(self, host: str, port: int) -> Settings:
         """These settings for a server listening on `host:port`: unless RINGBACK_PUBLIC_URL says otherwise,
@@ -165,5 +184,7 @@ class Settings:
             )
         if not self.demo:
             check_secret_key("" if self.secret_key == DEMO_SECRET_KEY else self.secret_key)
+        if self.metrics_token is not None:
+            check_metrics_token(self.metrics_token)
         if self.telephony == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
             raise ConfigError("RINGBACK_TELEPHONY=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")

@@ -1,7 +1,7 @@
 """How a Ringback process logs: plain lines, or one JSON object per line with `RINGBACK_LOG_FORMAT=json`;
 either way never a full phone number, a lead's token or a secret.
 
-    configure("json", secrets=(settings.secret_key, settings.twilio_auth_token))
+    configure("json", secrets=settings.secrets)  # the secret key, the Twilio auth token, the metrics token
 
 Every line goes through `Redactor` (a logging filter on the one handler, which uvicorn's loggers reach
 too): phone numbers (`+` and 7 to 15 digits, or a bare run of 9 to 15 digits) keep their first three and

@@ -37,13 +37,18 @@ def uvicorn_config(app: Any, host: str, port: int, *, proxy_headers: bool = Fals
                    forwarded_allow_ips: str | None = None) -> Any:
     """uvicorn's settings for `serve`. Proxy headers (X-Forwarded-For, -Proto) are believed only with
     `--proxy-headers`, and only from the addresses `--forwarded-allow-ips` lists (uvicorn's own default
-    trusts them from 127.0.0.1, which lets anything on the machine pose as any visitor to the limits)."""
+    trusts them from 127.0.0.1, which lets anything on the machine pose as any visitor to the limits).
+    A WebSocket message from a browser is refused (1009) past a few kilobytes, not uvicorn's 16 MB: the
+    sockets only ever tell the browser things (server/live.py)."""
     import uvicorn
+
+    from server.live import MAX_CLIENT_MESSAGE
 
     config = uvicorn.Config(
         # log_config=None: uvicorn's lines go through our one handler (dialer/logs.py: redacted, text or JSON)
         app, host=host, port=port, log_level="info", lifespan="on", log_config=None,
         proxy_headers=proxy_headers, forwarded_allow_ips=(forwarded_allow_ips or "") if proxy_headers else "",
+        ws_max_size=MAX_CLIENT_MESSAGE,
     )
     access_log.install()  # after uvicorn set its logging up: no lead tokens or reschedule signatures logged
     return config
@@ -154,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = Settings.from_env(demo=args.command == "demo")
-        logs.configure(settings.log_format, secrets=(settings.secret_key, settings.twilio_auth_token))
+        logs.configure(settings.log_format, secrets=settings.secrets)
         if args.command == "migrate":
             db.migrate(settings.database_url)
             print("database is up to date")

@@ -6,14 +6,18 @@ schema is the one this code expects (`ringback migrate` was run), and, when this
 the engine ticked recently. 200 with what was checked, else 503 naming what is wrong.
 
 `/metrics` serves `dialer.metrics` (every process's in multiprocess mode, see there) and the leads by
-status read from the database. Neither carries a secret or a phone number; keep `/metrics` for your
-monitoring (a reverse proxy need not expose it).
+status read from the database. Neither carries a secret or a phone number, but traffic and lead counts are
+the owner's business: with `RINGBACK_METRICS_TOKEN` set, a scrape must send `Authorization: Bearer <it>`
+(401 otherwise); without it, only this machine is answered (403 otherwise), and a request a reverse proxy
+forwarded (it says so in `Forwarded`, `X-Forwarded-For` or `X-Real-IP`) is not from this machine, even
+though the proxy's connection is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,11 +29,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dialer import db, metrics
+from dialer.core.compare import same_secret
 from dialer.db.models import Lead
 from dialer.runtime import Runtime
+from server.errors import error_response
 
 CHECK_TIMEOUT = 3.0  # seconds the database gets to answer a check
 STALE_AFTER = 30.0  # an engine that has not ticked for this long (or 3 poll intervals) is not ticking
+FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")  # a proxy passed the request on
+CHALLENGE = 'Bearer realm="ringback metrics"'
 
 
 @functools.cache
@@ -107,8 +115,40 @@ async def lead_counts(rt: Runtime) -> dict[str, int] | None:
         return None
 
 
+def from_this_machine(request: Request) -> bool:
+    if any(name in request.headers for name in FORWARDED):
+        return False
+    try:
+        address = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:  # no address (a Unix socket) or a name: not known to be local
+        return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return (mapped or address).is_loopback
+
+
+def metrics_refusal(request: Request, token: str | None) -> Response | None:
+    """Why this request may not read `/metrics` (401 or 403), or None when it may."""
+    if token is None:
+        if from_this_machine(request):
+            return None
+        return error_response(403, "forbidden", "/metrics answers this machine only: set RINGBACK_METRICS_TOKEN "
+                                                "to scrape it from elsewhere with that bearer token")
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    sent = sent.strip()
+    if scheme.lower() == "bearer" and same_secret(sent, token):
+        return None
+    response = error_response(401, "unauthorized", "/metrics needs the header Authorization: Bearer "
+                                                   "<RINGBACK_METRICS_TOKEN>")
+    # RFC 6750 section 3: a token was sent but is not the one, or none was sent at all.
+    response.headers["WWW-Authenticate"] = CHALLENGE + (', error="invalid_token"' if sent else "")
+    return response
+
+
 async def metrics_endpoint(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
+    refused = metrics_refusal(request, rt.settings.metrics_token)
+    if refused is not None:
+        return refused
     return Response(metrics.exposition(await lead_counts(rt)), media_type=metrics.CONTENT_TYPE,
                     headers={"Cache-Control": "no-store"})
 

@@ -25,7 +25,6 @@ import contextlib
 import json
 import logging
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,7 +32,7 @@ import asyncpg  # type: ignore[import-untyped]  # no type information shipped
 from sqlalchemy.engine import make_url
 
 from dialer import metrics
-from dialer.broadcast.memory import Message, SubscriberQueue, encode
+from dialer.broadcast.memory import Message, SubscriberQueue, Subscribers, encode
 
 log = logging.getLogger("ringback.pg_notify")
 
@@ -61,7 +60,7 @@ class PgNotifyBroadcast:
         self._conn: Any = None
         self._listening = asyncio.Event()
         self._query = asyncio.Lock()  # one statement at a time on the connection (asyncpg's rule)
-        self._subscribers: dict[str, set[SubscriberQueue]] = defaultdict(set)
+        self._subscribers = Subscribers()
         self._keeper: asyncio.Task[None] | None = None
         self._outbox: list[tuple[str, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
@@ -103,17 +102,14 @@ class PgNotifyBroadcast:
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[SubscriberQueue]:
         self._start()
-        sub = SubscriberQueue()
-        self._subscribers[channel].add(sub)
+        sub = self._subscribers.join(channel)
         try:
             # Listening before the caller reads the database, so nothing published after its read is missed.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._listening.wait(), CONFIRM_TIMEOUT)
             yield sub
         finally:
-            self._subscribers[channel].discard(sub)
-            if not self._subscribers[channel]:
-                del self._subscribers[channel]
+            self._subscribers.leave(channel, sub)
 
     async def close(self) -> None:
         self._closed = True
@@ -206,13 +202,11 @@ class PgNotifyBroadcast:
 
     def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         channel, _, data = payload.partition("\n")
-        subscribers = self._subscribers.get(channel)
-        if not subscribers:
+        if channel not in self._subscribers:
             return
         try:
             message = json.loads(data)
         except ValueError:
             log.warning("ignored a message on %s that is not JSON", channel)
             return
-        for sub in list(subscribers):
-            sub.queue.put_nowait(message)
+        self._subscribers.deliver(channel, message)

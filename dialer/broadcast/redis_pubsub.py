@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,7 +28,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from dialer import metrics
-from dialer.broadcast.memory import Message, SubscriberQueue, encode
+from dialer.broadcast.memory import Message, SubscriberQueue, Subscribers, encode
 
 log = logging.getLogger("ringback.redis")
 
@@ -53,7 +52,7 @@ class RedisBroadcast:
         )
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
-        self._subscribers: dict[str, set[SubscriberQueue]] = defaultdict(set)
+        self._subscribers = Subscribers()
         self._confirmed: dict[str, asyncio.Event] = {}
         self._lock = asyncio.Lock()
         self._publishing = asyncio.Semaphore(PUBLISH_CONCURRENCY)
@@ -88,15 +87,12 @@ class RedisBroadcast:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[SubscriberQueue]:
-        sub = SubscriberQueue()
-        self._subscribers[channel].add(sub)
+        sub = self._subscribers.join(channel)
         try:
             await self._listen(channel)
             yield sub
         finally:
-            self._subscribers[channel].discard(sub)
-            if not self._subscribers[channel]:
-                del self._subscribers[channel]
+            if self._subscribers.leave(channel, sub):
                 await self._unlisten(channel)
 
     async def close(self) -> None:
@@ -186,5 +182,4 @@ class RedisBroadcast:
         except ValueError:
             log.warning("ignored a message on %s that is not JSON", channel)
             return
-        for sub in list(self._subscribers.get(channel, ())):
-            sub.queue.put_nowait(data)
+        self._subscribers.deliver(channel, data)

@@ -25,7 +25,7 @@ from server.dashboard import notices
 from server.dashboard.scope import Scope, scope
 from server.dashboard.session import Ctx, access_of_websocket, runtime
 from server.dashboard.templating import render
-from server.live import wait_for_disconnect
+from server.live import refuse, wait_for_disconnect
 
 POLICY_VIOLATION = 1008
 TODAY_LIMIT = 200
@@ -102,8 +102,11 @@ async def live_socket(websocket: WebSocket) -> None:
         async for message in updates:
             await websocket.send_json({**message, "site_id": site_id})
 
+    refused: int | None = None
+
     async def until_disconnect() -> None:
-        await wait_for_disconnect(websocket)
+        nonlocal refused
+        refused = await wait_for_disconnect(websocket)
         tg.cancel_scope.cancel()
 
     async with contextlib.AsyncExitStack() as stack:
@@ -118,3 +121,4 @@ async def live_socket(websocket: WebSocket) -> None:
             for site_id, updates in subscriptions:
                 tg.start_soon(forward, site_id, updates)
             tg.start_soon(until_disconnect)
+    await refuse(websocket, refused)

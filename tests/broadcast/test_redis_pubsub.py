@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator
 
 import pytest
 
 from dialer.broadcast.redis_pubsub import RedisBroadcast
-
-REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.harness import REDIS_URL
 
 
 @pytest.fixture

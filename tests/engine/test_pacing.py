@@ -4,7 +4,6 @@ from one account's bucket, in Redis or in the database, and go on when Redis is 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from datetime import timedelta
 
@@ -14,8 +13,7 @@ from dialer import db
 from dialer.clock import ManualClock
 from dialer.engine.pacing import DatabaseBucket, Pacer, RedisBucket
 from tests.broadcast.servers import closed_url
-
-REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.harness import REDIS_URL
 
 
 @pytest.mark.parametrize("where", ["database", "redis", "redis-away"])

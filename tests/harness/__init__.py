@@ -28,13 +28,14 @@ always SQLite only: the server side they exercise is tested on both databases wi
 `pytest -m browser` selects exactly them; `-m "not browser"` leaves Chromium out.
 
 `sqlite_url` and `postgresql_url` are the session's databases as they are (migrated, not emptied), for
-a test that wants one of them on purpose.
+a test that wants one of them on purpose. `REDIS_URL` is the Redis of the tests that need one
+(RINGBACK_TEST_REDIS_URL, else `redis://127.0.0.1:6379/0`), each test under a key prefix of its own.
 """
 
 from __future__ import annotations
 
 from tests.harness.apps import app_client, client_for, count, world_for_app
-from tests.harness.databases import PG_URL, empty, truncate
+from tests.harness.databases import PG_URL, REDIS_URL, empty, truncate
 from tests.harness.serving import LiveServer, ThreadedServer, listening_socket, url_of
 from tests.harness.world import (
     MANAGER_PHONES,
@@ -48,7 +49,7 @@ from tests.harness.world import (
 )
 
 __all__ = [
-    "MANAGER_PHONES", "PG_URL", "LiveServer", "Seed", "ThreadedServer", "World", "add_shop", "app_client",
+    "MANAGER_PHONES", "PG_URL", "REDIS_URL", "LiveServer", "Seed", "ThreadedServer", "World", "add_shop", "app_client",
     "build_runtime", "client_for", "count", "empty", "listening_socket", "make_world", "relaxed_abuse", "script_hunt",
     "truncate", "url_of", "world_for_app",
 ]

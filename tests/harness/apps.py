@@ -42,14 +42,16 @@ def app_client(
     base_url: str = "http://testserver",
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
     then: Callable[[World], Awaitable[Any]] | None = None,
+    peer: tuple[str, int] = ("testclient", 50000),
     **options: Any,
 ) -> Iterator[tuple[TestClient, World]]:
     """A TestClient over a world's app, and the world. `options` and `then` go to `world_for_app`;
-    `run_engine=False` leaves the engine off; `wrap` wraps the app (in middleware a test needs). The
-    runtime is closed in the app's loop at the end."""
+    `run_engine=False` leaves the engine off; `wrap` wraps the app (in middleware a test needs); `peer` is
+    the address the app sees requests come from (TestClient's own is no address at all). The runtime is
+    closed in the app's loop at the end."""
     world = world_for_app(database_url, then=then, **options)
     app: ASGIApp = create_app(runtime=world.runtime, run_engine=run_engine)
-    with TestClient(wrap(app) if wrap else app, base_url=base_url) as client:
+    with TestClient(wrap(app) if wrap else app, base_url=base_url, client=peer) as client:
         try:
             yield client, world
         finally:

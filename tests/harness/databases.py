@@ -22,6 +22,8 @@ from dialer.db.models import Base
 T = TypeVar("T")
 
 PG_URL = os.environ.get("RINGBACK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+# The Redis the tests that need one use (each under a key prefix of its own), the same for every test.
+REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TABLES = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
 DATABASES = ("sqlite", "postgresql")
 SQLITE_ONLY = "sqlite_only"

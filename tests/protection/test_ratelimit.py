@@ -14,6 +14,7 @@ from dialer import db
 from dialer.core.errors import RateLimited
 from dialer.db.models import RateLimitCounter
 from dialer.protection.ratelimit import DatabaseLimiter, Limiter, RedisLimiter, Rule, counters
+from tests.harness import REDIS_URL
 
 NOW = datetime(2026, 11, 2, 12, 0, 30, tzinfo=UTC)
 SECRET = "test-secret"
@@ -54,7 +55,7 @@ async def test_concurrent_requests_are_counted_exactly_in_the_database(database_
 
 async def test_concurrent_requests_are_counted_exactly_in_redis(database_url: str) -> None:
     prefix = f"test:{secrets.token_hex(6)}:"
-    limiters: list[Limiter] = [RedisLimiter("redis://127.0.0.1:6379/0", SECRET, prefix=prefix) for _ in range(2)]
+    limiters: list[Limiter] = [RedisLimiter(REDIS_URL, SECRET, prefix=prefix) for _ in range(2)]
     rules = [Rule("ip", "1|203.0.113.1", 5, 3600), Rule("site", "1|", 7, 3600)]
     try:
         accepted, refused = await _hit_all(database_url, limiters, rules, 20)
@@ -96,13 +97,10 @@ async def test_a_limit_of_zero_refuses_everything(database_url: str, limit: int)
 async def test_redis_keys_start_with_the_configured_prefix_and_can_be_given_back(database_url: str) -> None:
     """RINGBACK_REDIS_PREFIX holds for the rate limits as for every other key; counts of a request that
     was not written after all (its commit failed) are given back."""
-    import os
-
     from dialer.protection.ratelimit import make_limiter
 
-    url = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     prefix = f"test-{secrets.token_hex(6)}:"
-    limiter = make_limiter(SECRET, url, prefix)
+    limiter = make_limiter(SECRET, REDIS_URL, prefix)
     rules = [Rule("ip", "1|203.0.113.1", 1, 3600)]
     engine = db.create_engine(database_url)
     redis = limiter._redis  # type: ignore[attr-defined]

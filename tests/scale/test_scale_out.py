@@ -32,9 +32,9 @@ from dialer.core.states import TERMINAL
 from dialer.db.models import CallLeg, Lead
 from dialer.sites.admin import add_manager, add_site
 from tests.conftest import _truncate
+from tests.harness import REDIS_URL
 from tests.scale.cluster import Process, free_port
 
-REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LEADS = 200
 SITES = 20
 MANAGERS_PER_SITE = 5

@@ -3,7 +3,8 @@ updates and the nudges (`dialer/broadcast/pg_notify.py`).
 
 The first test runs the real thing: `ringback serve --no-engine` and `ringback worker`; a visitor's
 WebSocket on the web process follows what the worker does until the call is connected. The second shows
-the nudge alone: an engine with no poll at all hears of a lead another runtime accepted."""
+the nudge alone: an engine with no poll at all hears of a lead another runtime accepted (as
+tests/scale/test_nudges.py does through Redis; both in tests/scale/nudged.py)."""
 
 from __future__ import annotations
 
@@ -12,45 +13,25 @@ import contextlib
 import json
 import secrets
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx2
 import websockets
 
-from dialer import db
 from dialer.broadcast.pg_notify import PgNotifyBroadcast
-from dialer.clock import SystemClock
-from dialer.core.abuse_rules import UNGUARDED
-from dialer.intake.accept import CallbackRequest, accept
-from dialer.runtime import Runtime
-from dialer.sites.admin import add_manager, add_site
-from dialer.telephony.simulator import Behaviour, SimulatedProvider
 from server import live
 from tests.conftest import _truncate
-from tests.harness import build_runtime
 from tests.scale.cluster import Process, free_port
+from tests.scale.nudged import a_worker_hears_of_a_lead_the_web_accepted, seed_shop
 
 SPEED = 10
-
-
-async def _seed(url: str) -> None:
-    engine = db.create_engine(url)
-    try:
-        async with db.sessionmaker(engine)() as session, session.begin():
-            site = await add_site(session, name="Shop", key="shop", timezone="UTC", any_country=True,
-                                  now=datetime.now(UTC))
-            site.settings = {"abuse": UNGUARDED, "calling_window": ["00:00", "24:00"]}
-            await add_manager(session, site=site, name="Ann", phone="+12025550101")
-    finally:
-        await engine.dispose()
 
 
 async def test_a_visitor_on_a_web_only_process_follows_the_worker_to_connected(
     postgresql_url: str, tmp_path: Path
 ) -> None:
     _truncate(postgresql_url)
-    await _seed(postgresql_url)
+    await seed_shop(postgresql_url)
     env = {
         "PATH": "/usr/bin:/bin",
         "RINGBACK_DATABASE_URL": postgresql_url,  # and no RINGBACK_REDIS_URL
@@ -90,30 +71,5 @@ async def test_a_visitor_on_a_web_only_process_follows_the_worker_to_connected(
 
 async def test_an_engine_without_a_poll_hears_of_a_lead_another_process_accepted(postgresql_url: str) -> None:
     _truncate(postgresql_url)
-    await _seed(postgresql_url)
-
-    def runtime() -> tuple[Runtime, SimulatedProvider]:
-        clock = SystemClock(50)
-        sim = SimulatedProvider(clock)
-        sim.script("+12025550101", Behaviour.never_answers())
-        rt = build_runtime(postgresql_url, clock=clock, provider=sim, broadcast=PgNotifyBroadcast(postgresql_url))
-        return rt, sim
-
-    web, web_sim = runtime()
-    worker, worker_sim = runtime()
-    await web.start(run_engine=False)
-    await worker.start()
-    try:
-        async with web.sessions() as session, session.begin():
-            lead, _ = await accept(session, CallbackRequest(site="shop", phone="+48501234567", timezone="UTC"),
-                                   web.clock.now())
-        async with web.broadcast.subscribe(f"lead:{lead.id}") as updates:
-            web.engine.nudge()  # what the API does after accepting
-            stream = aiter(updates)
-            first = await asyncio.wait_for(anext(stream), 10)
-            last = await asyncio.wait_for(anext(stream), 10)  # Ann never answers: the lead is missed
-        assert (first["status"], last["status"]) == ("calling_manager", "missed")
-        assert [d.to for d in worker_sim.dialed] == ["+12025550101"] and web_sim.dialed == []
-    finally:
-        await worker.close()
-        await web.close()
+    await seed_shop(postgresql_url)
+    await a_worker_hears_of_a_lead_the_web_accepted(postgresql_url, lambda: PgNotifyBroadcast(postgresql_url))

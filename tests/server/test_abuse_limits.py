@@ -3,7 +3,6 @@ in the shared database (or Redis) so that they hold across processes."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,9 +15,9 @@ from sqlalchemy import func, select
 from dialer.db.models import RateLimitCounter
 from dialer.protection.ratelimit import RedisLimiter
 from dialer.runtime import Runtime
+from tests.harness import REDIS_URL
 from tests.server.test_abuse_support import VISITOR, AbuseApi, abuse_api
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # Numbers of the shop's own country (PL), all different.
 NUMBERS = [f"+4850123{i:04d}" for i in range(20)]
 
@@ -199,7 +198,6 @@ def test_limits_in_redis_hold_across_processes(redis_api: tuple[AbuseApi, str]) 
     assert api.count(RateLimitCounter) == 0  # nothing in the database when Redis keeps the counts
 
 
-TEST_REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", REDIS_URL)
 
 
 @pytest.fixture(params=["database", "redis"])
@@ -210,10 +208,10 @@ def any_limiter_api(request: pytest.FixtureRequest, database_url: str) -> Iterat
         if request.param == "redis":
             secret = api.world.runtime.settings.secret_key
             api.call(api.world.runtime.limiter.close)
-            api.world.runtime.limiter = RedisLimiter(TEST_REDIS_URL, secret, prefix=prefix)
+            api.world.runtime.limiter = RedisLimiter(REDIS_URL, secret, prefix=prefix)
         yield api
         if request.param == "redis":
-            api.call(_forget_at, TEST_REDIS_URL, prefix)
+            api.call(_forget_at, REDIS_URL, prefix)
 
 
 async def _forget_at(url: str, prefix: str) -> None:

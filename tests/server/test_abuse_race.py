@@ -5,7 +5,6 @@ leave exactly one active lead, the others refused as ever, and nothing half-writ
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -16,9 +15,8 @@ from sqlalchemy import func, select
 from dialer.db.models import Lead, LeadEvent
 from dialer.protection.ratelimit import RedisLimiter
 from server.app import create_app
-from tests.harness import World, make_world
+from tests.harness import REDIS_URL, World, make_world
 
-REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NUMBER = "+48501234567"
 REQUESTS = 30
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from server.cli import main, parser
-from tests.harness import PG_URL
+from tests.harness import PG_URL, REDIS_URL
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -112,7 +112,7 @@ def test_a_wrong_database_setting_is_one_clear_line(
     monkeypatch.setenv("RINGBACK_SECRET_KEY", secrets.token_urlsafe(32))
     # a worker apart needs Redis on SQLite (refused before the database is opened): give it one, so that
     # what is said is about the database
-    monkeypatch.setenv("RINGBACK_REDIS_URL", "redis://127.0.0.1:6379/15")
+    monkeypatch.setenv("RINGBACK_REDIS_URL", REDIS_URL)
     assert main(command) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ringback: database: ") and said in err, err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,16 @@ from server.app import create_app
 from server.ops import readiness, schema_heads
 from tests.broadcast.servers import closed_url
 from tests.conftest import World, script_hunt
-from tests.harness import app_client, build_runtime
+from tests.harness import app_client, build_runtime, client_for
 
 VISITOR = "+48501234567"
+LOCAL = ("127.0.0.1", 40000)  # without RINGBACK_METRICS_TOKEN, /metrics answers this machine only
+
+
+@pytest.fixture
+def client_world(database_url: str) -> Iterator[tuple[TestClient, World]]:
+    """The harness's fixture, its requests from this machine (tests/server/test_metrics_access.py)."""
+    yield from client_for(database_url, peer=LOCAL)
 
 
 def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -130,7 +138,7 @@ def test_not_ready_when_the_migrations_are_behind(database_url: str) -> None:
 def test_not_ready_when_the_database_is_unreachable() -> None:
     port = closed_url().rsplit(":", 1)[1].split("/")[0]
     runtime = build_runtime(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/nothing")
-    with TestClient(create_app(runtime=runtime, run_engine=False)) as client:
+    with TestClient(create_app(runtime=runtime, run_engine=False), client=LOCAL) as client:
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["problems"][0].startswith("database unreachable")

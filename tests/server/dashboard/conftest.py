@@ -1,5 +1,6 @@
 """The dashboard driven through the app: a world on the simulator, an owner, a manager of the shop and
-a manager of another site."""
+a manager of another site (`dash`); for the browser tests, the same world served by uvicorn (`live`),
+with Chromium signing in (`sign_in`) and screenshots to test-output/dashboard/ (`shot`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -18,10 +20,11 @@ from dialer.accounts import passwords
 from dialer.accounts.users import add_user
 from dialer.db.models import Site
 from dialer.sites.admin import add_manager, add_site
-from tests.harness import World, app_client
+from tests.harness import LiveServer, World, app_client, world_for_app
 
 PASSWORD = "correct horse battery"
 OWNER, ANNA, BOB = "owner@shop.example", "anna@shop.example", "bob@other.example"
+SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "dashboard"
 T = TypeVar("T")
 
 
@@ -83,6 +86,29 @@ def build_dash(database_url: str, base_url: str = "http://testserver") -> Iterat
 @pytest.fixture
 def dash(database_url: str) -> Iterator[Dash]:
     yield from build_dash(database_url)
+
+
+@pytest.fixture
+def live(database_url: str) -> Iterator[LiveServer]:
+    """The people of `add_people` in the real app under uvicorn, in its own thread and event loop, on the
+    world's manual clock."""
+    with LiveServer(world_for_app(database_url, then=add_people)) as server:
+        yield server
+
+
+def sign_in(page: Any, url: str, email: str = OWNER) -> None:
+    """Chromium's `page` signs in to the dashboard served at `url` and lands on the live board."""
+    page.goto(f"{url}/dashboard/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/dashboard/?$"))
+
+
+def shot(page: Any, name: str) -> None:
+    """The whole page, to test-output/dashboard/`name`.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 class _FormReader(HTMLParser):

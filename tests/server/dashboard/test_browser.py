@@ -3,41 +3,17 @@ reload; screenshots of the main pages go to test-output/dashboard/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dialer.accounts.users import add_user
-from dialer.sites.admin import add_site
 from dialer.telephony.simulator import Behaviour
-from tests.harness import LiveServer, World, script_hunt, world_for_app
-from tests.server.dashboard.conftest import OWNER, PASSWORD
+from tests.harness import LiveServer, script_hunt
+from tests.server.dashboard.conftest import shot, sign_in
 
-SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "dashboard"
 VISITOR = "+48501234567"
 
 pytestmark = pytest.mark.browser
-
-
-async def _owner_and_other_site(world: World) -> None:
-    async with world.runtime.sessions() as session, session.begin():
-        await add_user(session, email=OWNER, password=PASSWORD, role="owner", now=world.clock.now())
-        await add_site(session, name="Other shop", key="other", timezone="America/New_York", country="US",
-                       now=world.clock.now())
-
-
-@pytest.fixture
-def live(database_url: str) -> Iterator[LiveServer]:
-    """The real app under uvicorn in its own thread and event loop, on the world's manual clock."""
-    with LiveServer(world_for_app(database_url, then=_owner_and_other_site)) as server:
-        yield server
-
-
-def _shot(page: Any, name: str, db: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}-{db}.png"), full_page=True)
 
 
 def test_the_live_board_follows_a_lead_without_reloading(
@@ -52,10 +28,7 @@ def test_the_live_board_follows_a_lead_without_reloading(
     lead = live.call(world.submit(VISITOR, utm={"source": "google", "medium": "cpc", "campaign": "winter"}))
 
     page = browser.new_page(viewport={"width": 390, "height": 844})  # a manager's phone
-    page.goto(f"{live.url}/dashboard/")
-    page.fill("input[name=email]", OWNER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live.url)
     status = page.locator(f'#today [data-lead="{lead.id}"] [data-status]')
     expect(status).to_have_text("queued")
     expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
@@ -64,7 +37,7 @@ def test_the_live_board_follows_a_lead_without_reloading(
     live.call(world.clock.advance(0))  # the engine takes the lead: the first manager is rung
     expect(status).to_have_text("calling manager")
     expect(page.locator(f'#calling [data-lead="{lead.id}"]')).to_have_count(1)
-    _shot(page, "live-calling", db)
+    shot(page, f"live-calling-{db}")
 
     live.call(world.until_status(lead.id, "connected"))
     expect(status).to_have_text("connected")
@@ -73,19 +46,19 @@ def test_the_live_board_follows_a_lead_without_reloading(
     expect(page.locator(f'#calling [data-lead="{lead.id}"]')).to_have_count(0)
     assert page.evaluate("window.__notReloaded") is True
     live.call(world.clock.advance(10))  # prices arrive
-    _shot(page, "live-mobile", db)
+    shot(page, f"live-mobile-{db}")
 
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live.url}/dashboard/leads")
     expect(page.locator(f'[data-lead="{lead.id}"]')).to_have_count(1)
-    _shot(page, "leads", db)
+    shot(page, f"leads-{db}")
     page.click(f'[data-lead="{lead.id}"] a')
     expect(page.locator("#legs")).to_contain_text("Pressed 1")
-    _shot(page, "lead", db)
+    shot(page, f"lead-{db}")
     page.goto(f"{live.url}/dashboard/costs?period=today")
     expect(page.locator('[data-figure="leads"]')).to_have_text("1")
-    _shot(page, "costs", db)
+    shot(page, f"costs-{db}")
     page.goto(f"{live.url}/dashboard/sites/{world.site.id}")
-    _shot(page, "site-settings", db)
+    shot(page, f"site-settings-{db}")
     page.goto(f"{live.url}/dashboard/sites/{world.site.id}/managers")
-    _shot(page, "managers", db)
+    shot(page, f"managers-{db}")

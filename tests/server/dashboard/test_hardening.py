@@ -15,8 +15,10 @@ import pytest
 from dialer.core.errors import InvalidField
 from dialer.db.models import Site
 from dialer.reports.filters import LeadFilter
+from server.live import MAX_CLIENT_MESSAGE, MESSAGE_TOO_BIG
 from tests.harness import app_client
-from tests.server.dashboard.conftest import OWNER, Dash, add_people
+from tests.server.dashboard.conftest import ANNA, OWNER, Dash, add_people
+from tests.server.test_live_limits import closed_with
 
 PAGES = ["/dashboard/", "/dashboard/leads", "/dashboard/costs", "/dashboard/sites", "/dashboard/account",
          "/dashboard/users", "/dashboard/audit"]
@@ -132,3 +134,14 @@ def test_a_lead_filter_refuses_what_a_database_cannot_compare() -> None:
         assert refused.value.field == field
     with pytest.raises(InvalidField):
         LeadFilter(start=datetime(2026, 1, 1))  # noqa: DTZ001 - naive on purpose
+
+
+@pytest.mark.sqlite_only
+def test_a_too_large_message_closes_the_dashboards_socket(dash: Dash) -> None:
+    assert dash.login(ANNA).status_code == 303
+    with dash.client.websocket_connect("/dashboard/live/ws") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_text("x" * (MAX_CLIENT_MESSAGE + 1))  # the page sends nothing; more than this is refused
+        assert closed_with(ws) == MESSAGE_TOO_BIG
+    with dash.client.websocket_connect("/dashboard/live/ws") as ws:  # a new one is as good as ever
+        assert ws.receive_json()["type"] == "ready"
