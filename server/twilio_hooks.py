@@ -206,12 +206,14 @@ async def _dial(request: Request, runtime: Runtime, provider: TwilioProvider, le
     events: list[LegEvent] = []
     manager_leg = request.query_params.get("bridge")
     manager_gone = form.get("CallStatus") in ("completed", "canceled", "failed", "busy", "no-answer")
-    bridged = dial_bridged(form)
-    if manager_gone and not bridged and ended.reason is not EndReason.VOICEMAIL:
-        # The manager's call ended before the visitor was connected: the Dial was cut short by it.
+    bridged = dial_bridged(form)  # None: not said; a completed Dial's duration then tells (core.legs)
+    unbridged = bridged is False or (bridged is None and ended.reason is not EndReason.COMPLETED)
+    if manager_gone and unbridged and ended.reason is not EndReason.VOICEMAIL:
+        # The manager's call ended before the visitor was connected (while they rang, or in the instant
+        # between the screen's answer and the bridge): the Dial was cut short by it.
         ended = LegEnded(leg_id, ended.sid, reason=EndReason.CANCELED, duration=ended.duration,
-                         detail="the manager hung up before the visitor was connected")
-    if ended.reason is EndReason.COMPLETED and bridged:
+                         detail="the manager hung up before the visitor was connected", bridged=False)
+    if ended.reason is EndReason.COMPLETED and bridged is not False:
         # The visitor's answer came from the screen; should that have been lost, the Dial's word is enough.
         events.append(LegAnswered(leg_id, ended.sid))
     events.append(ended)

@@ -635,21 +635,20 @@ def dial_event(leg_id: str, form: Mapping[str, str], answered_by: str | None = N
         return _machine_ended(leg_id, sid, answered_by)
     if code in NUMBER_REFUSED:
         reason, detail = EndReason.REJECTED, f"{NUMBER_REFUSED[code]} (error {code})"
-    elif status in ("completed", "answered") and not dial_bridged(form):
+    elif status in ("completed", "answered") and dial_bridged(form) is False:
         reason, detail = EndReason.NO_ANSWER, "answered, but never connected to the manager"
     else:
         reason = EndReason.COMPLETED if status == "answered" else _STATUS_ENDED.get(status, EndReason.FAILED)
         detail = _error_detail(form)
-    return LegEnded(leg_id, sid, reason=reason, duration=_int(form.get("DialCallDuration")), detail=detail)
+    return LegEnded(leg_id, sid, reason=reason, duration=_int(form.get("DialCallDuration")), detail=detail,
+                    bridged=dial_bridged(form))
 
 
-def dial_bridged(form: Mapping[str, str]) -> bool:
-    """Whether the Dial's two parties were connected: `DialBridged`, or (where it is missing) a completed
-    dial."""
+def dial_bridged(form: Mapping[str, str]) -> bool | None:
+    """Whether the Dial's two parties were connected (`DialBridged`); None where it is missing, and the
+    visitor's duration must tell (`dialer.core.legs.judged_bridge`)."""
     bridged = form.get("DialBridged")
-    if bridged is not None:
-        return bridged.lower() == "true"
-    return form.get("DialCallStatus") in ("completed", "answered")
+    return None if bridged is None else bridged.lower() == "true"
 
 
 def _error_detail(form: Mapping[str, str]) -> str | None:
