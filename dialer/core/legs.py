@@ -83,8 +83,11 @@ def apply_report(  # noqa: C901 - one branch per kind of report
         end_leg(leg, event.reason, now, event.duration)
         leg.end_detail = event.detail
         text = f"{party}: ended ({event.reason.replace('_', ' ')}"
-        talked = leg.answered_at and event.duration and event.reason is EndReason.COMPLETED
-        text += f", talked {event.duration} s)" if talked else ")"
+        if leg.answered_at and event.duration and event.reason is EndReason.COMPLETED:
+            # Only the visitor's end knows they were bridged; a manager's call also held the whisper.
+            text += f", talked {event.duration} s)" if leg.role == LegRole.VISITOR else f", {event.duration} s)"
+        else:
+            text += ")"
         if event.detail:
             text += f": {event.detail}"
         step.timeline(lead.id, "leg", text, leg_id=leg.id)

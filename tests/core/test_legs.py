@@ -122,7 +122,7 @@ def test_a_leg_that_ends_frees_the_manager_the_lead_held() -> None:
     assert (leg.status, leg.end_reason, leg.ended_at, leg.duration) == ("ended", "completed", LATER, 25)
     assert [m.busy_lead_id for m in held] == [None, "L2"]
     assert step.freed == {"L1"}
-    assert details(step) == ["manager M1: ended (completed, talked 25 s)"]
+    assert details(step) == ["manager M1: ended (completed, 25 s)"]
 
 
 def test_an_end_report_words_the_reason_and_the_providers_detail() -> None:

@@ -139,4 +139,4 @@ async def test_a_manager_who_hangs_up_while_the_visitor_rings_has_one_outcome_wh
         texts = [t.body for t in world.sim.texts if t.to == visitor]
         outcomes.add((done.status, done.outcome, tuple(t.split(":")[1][:20] for t in texts)))
         await world.runtime.close()
-    assert outcomes == {("missed", "the manager hung up before the visitor answered", (" sorry, nobody could",))}
+    assert outcomes == {("missed", "the manager hung up before the visitor was connected", (" sorry, nobody could",))}
