@@ -1,9 +1,10 @@
 """The simulated telephone network: a first-class provider for the demo, tests and benchmarks.
 
 Every number can be given a behaviour (answers after N s, never answers, busy, voicemail, presses 1,
-hangs up after pressing 1). Numbers nobody scripted answer after a few seconds and press 1. It runs on
-any `Clock`, is deterministic under a seed, bills answered legs per started minute from a per-country rate
-table, and reports prices a little late, as real networks do. Like a real network, it outlives the engine:
+hangs up after pressing 1, or between the visitor's answer and the bridge). Numbers nobody scripted
+answer after a few seconds and press 1. It runs on any `Clock`, is deterministic under a seed, bills
+answered legs per started minute from a per-country rate table, and reports prices a little late, as
+real networks do. Like a real network, it outlives the engine:
 events it cannot deliver while no engine is attached wait until one is.
 
 It models the same network as the Twilio stand-in (`tests/twilio_standin/network.py`, whose docstring
@@ -103,6 +104,8 @@ class Behaviour:
     press_after: float = 4.0
     talk_for: float = 60.0  # seconds of conversation before this person hangs up
     hangs_up_after: float | None = None  # a manager: seconds after pressing 1 at which they hang up anyway
+    # A manager who hangs up in the instant between the visitor's screen (a person) and the bridge.
+    hangs_up_at_bridge: bool = False
 
     @classmethod
     def never_answers(cls) -> Behaviour:
@@ -430,6 +433,11 @@ class SimulatedProvider:
         await self._end(call, EndReason.VOICEMAIL)
 
     async def _connect(self, call: SimCall) -> None:
+        manager = call.partner
+        if manager is not None and manager.behaviour.hangs_up_at_bridge:
+            await self._emit(LegAnswered(call.request.leg_id, call.sid))  # the screen said a person
+            await self._end(manager, EndReason.COMPLETED)  # and the manager was gone before the bridge
+            return
         call.connected = True
         await self._emit(LegAnswered(call.request.leg_id, call.sid))
         # The call lasts `talk_for` from the answer, detection included (as the provider bills it).
@@ -464,7 +472,9 @@ class SimulatedProvider:
         if self.log_path:
             self._log_end(call, reason, duration)
         call.ended_at_s = float(duration)
-        ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration)
+        visitor = call.request.role is LegRole.VISITOR  # its end is the Dial action's: it knows the bridge
+        ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration,
+                         bridged=call.connected if visitor else None)
         partner = call.partner
         in_dial = partner is not None and not partner.ended
         if in_dial and partner is not None and self.hostile is not None and call.request.role is LegRole.MANAGER:
