@@ -44,6 +44,7 @@ log = logging.getLogger("ringback.twilio_hooks")
 TWIML = "application/xml"
 DEADLINE = 10.0  # seconds a webhook may take before it answers safe TwiML (Twilio gives up at 15)
 PRESS_DEADLINE = 8.0  # seconds the key press waits for its <Dial> before the manager is put on hold
+SCREEN_ASK_SECONDS = 3.0  # the screen asks Twilio for a detection verdict its request lacked, this long
 _behind: set[asyncio.Future[object]] = set()  # work that outlived its webhook's deadline
 
 
@@ -181,6 +182,14 @@ def _safe_gather(provider: TwilioProvider, leg_id: str) -> Response:
 
 async def _screen(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
     """The visitor's `<Number url>`: fetched once they answered and answering machine detection decided."""
+    if not form.get("AnsweredBy") and form.get("CallSid"):
+        # Twilio's documentation does not say which requests of a <Dial><Number> leg carry `AnsweredBy`:
+        # without it here, the verdict is read from the call itself before anyone is bridged.
+        try:
+            verdict = await asyncio.wait_for(provider.answered_by(form["CallSid"]), SCREEN_ASK_SECONDS)
+        except TimeoutError:
+            verdict = None
+        form = {**form, "AnsweredBy": verdict} if verdict else form
     event = screen_event(leg_id, form)
     person = isinstance(event, LegAnswered)
     if not person and event.sid:
@@ -202,7 +211,10 @@ def _safe_screen(provider: TwilioProvider, leg_id: str) -> Response:
 
 async def _dial(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
     sid = form.get("CallSid", "")
-    ended = dial_event(leg_id, form, provider.machines.get(form.get("DialCallSid", "")))
+    # The visitor's verdict as the screen learnt it; or, should the action carry one, that (the manager's
+    # own call runs no detection, so it could only be the visitor's).
+    machine = provider.machines.get(form.get("DialCallSid", "")) or form.get("AnsweredBy")
+    ended = dial_event(leg_id, form, machine)
     events: list[LegEvent] = []
     manager_leg = request.query_params.get("bridge")
     manager_gone = form.get("CallStatus") in ("completed", "canceled", "failed", "busy", "no-answer")

@@ -445,6 +445,15 @@ class TwilioProvider:
         if len(self.machines) > PRICED_MEMORY:
             self.machines.popitem(last=False)
 
+    async def answered_by(self, sid: str) -> str | None:
+        """Answering machine detection's verdict on call `sid` as its Call resource keeps it (`answered_by`,
+        https://www.twilio.com/docs/voice/api/call-resource); None when Twilio cannot tell now."""
+        try:
+            call = await self._fetch_call(sid)
+        except ProviderError:
+            return None
+        return str(call.answered_by) if call is not None and call.answered_by else None
+
     async def _fetch_call(self, sid: str) -> Any:
         """GET /Calls/{sid}; None on a 404 (Twilio has no such call); ProviderError when it cannot tell."""
         client = await self._client()

@@ -74,3 +74,21 @@ async def test_the_next_manager_takes_the_lead_and_only_that_bridge_is_a_talk(da
             assert [leg.end_reason for leg in legs][1] == "completed"
             assert legs[0].end_reason in ("canceled", "no_answer")
             assert MANAGER_LEFT in await line.timeline(lead["id"])
+
+
+async def test_a_voicemail_is_never_bridged_when_the_screens_request_lacks_answered_by(database_url: str) -> None:
+    # Which requests of a <Dial><Number> leg carry AnsweredBy is not documented: without it on the screen's
+    # request, the screen reads the verdict from the call resource before answering.
+    with TwilioStandIn(second=0.05) as twilio:
+        twilio.network.answered_by_on_screen = False
+        async with Line(twilio, database_url, managers=1, policy=FAST, recording=False) as line:
+            twilio.people[MANAGER_PHONES[0]] = Person.pressing("1")
+            visitor = "+48501239003"
+            twilio.people[visitor] = Person.voicemail_box()
+            lead = await line.request_callback(visitor)
+            done = await line.until_status(lead["id"], *TERMINAL, timeout=60)
+            assert done.status == "unreachable" and "voicemail" in (done.outcome or "")
+            calls = twilio.network.calls_to(visitor)
+            assert [(c.answered_by, c.bridged) for c in calls] == [("machine_start", False)] * 2
+            screens = [p for p in twilio.network.posted if "/screen?" in p.url]
+            assert screens and all("AnsweredBy" not in p.params for p in screens)

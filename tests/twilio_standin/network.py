@@ -200,6 +200,9 @@ class Network:
         # When a caller hangs up during a <Dial>: True, their `completed` status callback is delivered
         # before the Dial action is requested; False, only after it; None, the two race.
         self.caller_status_first: bool | None = None
+        # Whether the <Number url> fetch carries `AnsweredBy` (not confirmed by Twilio's documentation;
+        # the call resource keeps it either way).
+        self.answered_by_on_screen = True
 
     # bookkeeping ------------------------------------------------------------------------------------
 
@@ -541,7 +544,10 @@ class Network:
         seconds = 2 if child.machine_detection else 0
         if number.get("url"):
             try:
-                verbs = await self.fetch_twiml(number.get("url") or "", self._params(child))
+                screen = self._params(child)
+                if not self.answered_by_on_screen:
+                    screen.pop("AnsweredBy", None)
+                verbs = await self.fetch_twiml(number.get("url") or "", screen)
             except _Failed:
                 verbs = [ET.Element("Hangup")]
             child.heard.extend((v.text or "").strip() for v in verbs if v.tag == "Say")
