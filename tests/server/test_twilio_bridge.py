@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dialer.core.legs import UNBRIDGED_SECONDS
 from dialer.core.machine import MANAGER_LEFT
 from dialer.reports.costs import Period, cost_report
 from dialer.reports.filters import LeadFilter
+from dialer.telephony import simulator, twiml
+from dialer.telephony.twilio import dial_event
 from tests.server.test_twilio_hostile import FAST, TERMINAL
 from tests.twilio_standin import Hostility, Person, TwilioStandIn
 from tests.twilio_standin.ringback import MANAGER_PHONES, Line, eventually
@@ -55,7 +58,7 @@ async def test_a_manager_who_hangs_up_between_the_screen_and_the_bridge_never_ma
             async with line.sessions() as session:
                 report = await cost_report(session, LeadFilter(), Period("custom", now - timedelta(days=1),
                                                                          now + timedelta(days=1), "UTC"))
-            assert (report.total.leads, report.total.connected) == (1, 0)
+            assert (report.total.leads, report.total.connected, report.waits) == (1, 0, 0)
 
 
 async def test_the_next_manager_takes_the_lead_and_only_that_bridge_is_a_talk(database_url: str) -> None:
@@ -74,6 +77,13 @@ async def test_the_next_manager_takes_the_lead_and_only_that_bridge_is_a_talk(da
             assert [leg.end_reason for leg in legs][1] == "completed"
             assert legs[0].end_reason in ("canceled", "no_answer")
             assert MANAGER_LEFT in await line.timeline(lead["id"])
+            # One connection, one wait (to the bridged answer).
+            assert line.sessions is not None
+            now = datetime.now(UTC)
+            async with line.sessions() as session:
+                report = await cost_report(session, LeadFilter(), Period("custom", now - timedelta(days=1),
+                                                                         now + timedelta(days=1), "UTC"))
+            assert (report.total.connected, report.waits) == (1, 1)
 
 
 async def test_a_voicemail_is_never_bridged_when_the_screens_request_lacks_answered_by(database_url: str) -> None:
@@ -92,3 +102,21 @@ async def test_a_voicemail_is_never_bridged_when_the_screens_request_lacks_answe
             assert [(c.answered_by, c.bridged) for c in calls] == [("machine_start", False)] * 2
             screens = [p for p in twilio.network.posted if "/screen?" in p.url]
             assert screens and all("AnsweredBy" not in p.params for p in screens)
+
+
+@pytest.mark.parametrize(("form", "reason", "bridged"), [
+    ({"DialCallStatus": "completed", "DialBridged": "true", "DialCallDuration": "3"}, "completed", True),
+    ({"DialCallStatus": "completed", "DialBridged": "false", "DialCallDuration": "3"}, "no_answer", False),
+    # DialBridged missing: the Dial cannot tell, and the visitor's duration is left to say (core.legs).
+    ({"DialCallStatus": "completed", "DialCallDuration": "3"}, "completed", None),
+])
+def test_the_dial_action_says_whether_the_visitor_was_bridged(
+    form: dict[str, str], reason: str, bridged: bool | None
+) -> None:
+    ended = dial_event("v1", {"DialCallSid": "CA1", **form})
+    assert (ended.reason, ended.bridged) == (reason, bridged)
+
+
+def test_the_providers_detection_and_screen_fit_in_what_an_unbridged_call_may_last() -> None:
+    assert twiml.MACHINE_DETECTION_TIMEOUT < UNBRIDGED_SECONDS
+    assert simulator.DETECTION_SECONDS < UNBRIDGED_SECONDS

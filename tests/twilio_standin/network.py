@@ -27,9 +27,13 @@ way Twilio does. One set of behaviours, each following Twilio's documentation:
   `<Dial>` leg, synchronous there): once the phone answers, `AnsweredBy` is `human` for a person and
   `machine_start` for a voicemail greeting (`DetectMessageEnd` waits for its end: `machine_end_beep`),
   sent with the first TwiML fetch of that call (the `Url`, or the Number's `url`) and its status
-  callbacks, and kept on the call resource (`answered_by`). Which requests carry it on a `<Dial>` leg is not
-  confirmed in Twilio's documentation: Ringback reads it wherever it comes.
-  https://www.twilio.com/docs/voice/answering-machine-detection , https://www.twilio.com/docs/voice/twiml/number
+  callbacks, and kept on the call resource (`answered_by`). Confirmed: `<Number machineDetection>` and its
+  timeouts exist, synchronous detection decides before the parties are connected, the verdict stays on the
+  call resource (https://www.twilio.com/docs/voice/answering-machine-detection ,
+  https://www.twilio.com/docs/voice/twiml/number , https://www.twilio.com/docs/api/errors/21262). Not
+  confirmed: which requests of a `<Dial>` leg carry `AnsweredBy` (the `<Number url>` fetch, its status
+  callbacks, the Dial action). `Network.answered_by_on_screen = False` leaves it off the `url` fetch;
+  Ringback then reads the call resource.
 - `<Number url>` runs on the called party after they answer and before the bridge; a `<Hangup>` there
   ends that leg unbridged. The `<Dial>` action gets `DialCallStatus`, `DialCallSid`, `DialCallDuration`
   and `DialBridged` (true only when the parties were connected), with the parent call's own `CallStatus`
