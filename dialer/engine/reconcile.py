@@ -157,7 +157,7 @@ class Reconciler:
             else:
                 done.ended += 1
                 events.append(LegEnded(row.id, row.provider_sid, reason=answer.reason or EndReason.COMPLETED,
-                                       duration=answer.duration))
+                                       duration=answer.duration, bridged=answer.bridged))
         for outcome in await asyncio.gather(*(self._report(e) for e in events), return_exceptions=True):
             if isinstance(outcome, Exception):
                 self._quiet.error("settling a call", outcome, now=time.monotonic())

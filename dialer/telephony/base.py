@@ -43,6 +43,7 @@ class CallStatus:
     reason: EndReason | None = None
     duration: int | None = None
     answered: bool = False
+    bridged: bool | None = None  # a visitor's call: bridged to the manager; None when the provider cannot tell
 
 
 class ProviderError(Exception):

@@ -166,6 +166,12 @@ class Hostility:
 _Step = Callable[[SimCall], Awaitable[None]]
 
 
+def _bridged(call: SimCall) -> bool | None:
+    """A visitor's call: whether it was bridged. The simulator always knows (its durations run at
+    `RINGBACK_SIMULATOR_SPEED`, so they could not tell)."""
+    return call.connected if call.request.role is LegRole.VISITOR else None
+
+
 def _append(path: str, line: dict[str, object]) -> None:
     # One write of one line with O_APPEND: lines from several processes never interleave.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -305,7 +311,8 @@ class SimulatedProvider:
             return None
         if call.ended:
             duration = round(call.ended_at_s or 0)
-            return LegEnded(leg_id, sid, reason=call.end_reason or EndReason.COMPLETED, duration=duration)
+            return LegEnded(leg_id, sid, reason=call.end_reason or EndReason.COMPLETED, duration=duration,
+                            bridged=_bridged(call))
         if call.answered_at is not None and (call.request.role is LegRole.MANAGER or call.connected):
             return LegAnswered(leg_id, sid)
         return LegRinging(leg_id, sid) if call.ringing else None
@@ -322,7 +329,8 @@ class SimulatedProvider:
         _append(self.log_path or "", line)
 
     def _log_end(self, call: SimCall, reason: EndReason, duration: int) -> None:
-        line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None}
+        line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None,
+                "bridged": _bridged(call)}
         _append(f"{self.log_path}.ended", line)
 
 
@@ -337,7 +345,7 @@ class SimulatedProvider:
             if not call.ended:
                 return CallStatus(ended=False, answered=call.answered_at is not None)
             return CallStatus(ended=True, reason=call.end_reason, duration=round(call.ended_at_s or 0),
-                              answered=call.answered_at is not None)
+                              answered=call.answered_at is not None, bridged=_bridged(call))
         return self._logged_status(sid)
 
     def _logged_status(self, sid: str) -> CallStatus | None:
@@ -349,7 +357,7 @@ class SimulatedProvider:
         ended = self._logged_line(f"{self.log_path}.ended", "sid", sid)
         if ended is not None:
             return CallStatus(ended=True, reason=EndReason(ended["reason"]), duration=int(ended["duration"]),
-                              answered=bool(ended["answered"]))
+                              answered=bool(ended["answered"]), bridged=ended.get("bridged"))
         if int(placed["pid"]) != os.getpid() and _alive(int(placed["pid"])):
             return CallStatus(ended=False)
         return None
@@ -472,9 +480,7 @@ class SimulatedProvider:
         if self.log_path:
             self._log_end(call, reason, duration)
         call.ended_at_s = float(duration)
-        visitor = call.request.role is LegRole.VISITOR  # its end is the Dial action's: it knows the bridge
-        ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration,
-                         bridged=call.connected if visitor else None)
+        ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration, bridged=_bridged(call))
         partner = call.partner
         in_dial = partner is not None and not partner.ended
         if in_dial and partner is not None and self.hostile is not None and call.request.role is LegRole.MANAGER:
