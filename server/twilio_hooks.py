@@ -44,6 +44,7 @@ log = logging.getLogger("ringback.twilio_hooks")
 TWIML = "application/xml"
 DEADLINE = 10.0  # seconds a webhook may take before it answers safe TwiML (Twilio gives up at 15)
 PRESS_DEADLINE = 8.0  # seconds the key press waits for its <Dial> before the manager is put on hold
+SCREEN_ASK_SECONDS = 3.0  # the screen asks Twilio for a detection verdict its request lacked, this long
 _behind: set[asyncio.Future[object]] = set()  # work that outlived its webhook's deadline
 
 
@@ -181,6 +182,14 @@ def _safe_gather(provider: TwilioProvider, leg_id: str) -> Response:
 
 async def _screen(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
     """The visitor's `<Number url>`: fetched once they answered and answering machine detection decided."""
+    if not form.get("AnsweredBy") and form.get("CallSid"):
+        # Twilio's documentation does not say which requests of a <Dial><Number> leg carry `AnsweredBy`:
+        # without it here, the verdict is read from the call itself before anyone is bridged.
+        try:
+            verdict = await asyncio.wait_for(provider.answered_by(form["CallSid"]), SCREEN_ASK_SECONDS)
+        except TimeoutError:
+            verdict = None
+        form = {**form, "AnsweredBy": verdict} if verdict else form
     event = screen_event(leg_id, form)
     person = isinstance(event, LegAnswered)
     if not person and event.sid:
@@ -202,16 +211,21 @@ def _safe_screen(provider: TwilioProvider, leg_id: str) -> Response:
 
 async def _dial(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
     sid = form.get("CallSid", "")
-    ended = dial_event(leg_id, form, provider.machines.get(form.get("DialCallSid", "")))
+    # The visitor's verdict as the screen learnt it; or, should the action carry one, that (the manager's
+    # own call runs no detection, so it could only be the visitor's).
+    machine = provider.machines.get(form.get("DialCallSid", "")) or form.get("AnsweredBy")
+    ended = dial_event(leg_id, form, machine)
     events: list[LegEvent] = []
     manager_leg = request.query_params.get("bridge")
     manager_gone = form.get("CallStatus") in ("completed", "canceled", "failed", "busy", "no-answer")
-    bridged = dial_bridged(form)
-    if manager_gone and not bridged and ended.reason is not EndReason.VOICEMAIL:
-        # The manager's call ended before the visitor was connected: the Dial was cut short by it.
+    bridged = dial_bridged(form)  # None: not said; a completed Dial's duration then tells (core.legs)
+    unbridged = bridged is False or (bridged is None and ended.reason is not EndReason.COMPLETED)
+    if manager_gone and unbridged and ended.reason is not EndReason.VOICEMAIL:
+        # The manager's call ended before the visitor was connected (while they rang, or in the instant
+        # between the screen's answer and the bridge): the Dial was cut short by it.
         ended = LegEnded(leg_id, ended.sid, reason=EndReason.CANCELED, duration=ended.duration,
-                         detail="the manager hung up before the visitor was connected")
-    if ended.reason is EndReason.COMPLETED and bridged:
+                         detail="the manager hung up before the visitor was connected", bridged=False)
+    if ended.reason is EndReason.COMPLETED and bridged is not False:
         # The visitor's answer came from the screen; should that have been lost, the Dial's word is enough.
         events.append(LegAnswered(leg_id, ended.sid))
     events.append(ended)

@@ -41,6 +41,7 @@ class CallStatus:
     # Answering machine detection's verdict (`human`, `unknown`, or one of MACHINES); None where it did
     # not run (managers' calls) or has not decided yet.
     answered_by: str | None = None
+    bridged: bool | None = None  # a visitor's call: bridged to the manager; None when the provider cannot tell
 
     @property
     def ended(self) -> bool:
@@ -77,5 +78,5 @@ def missing_reports(
         reason = status.reason or EndReason.COMPLETED
         if status.answered and screened and reason is EndReason.COMPLETED and known.rank < LegStatus.ANSWERED.rank:
             reports.append(LegAnswered(leg_id, sid))  # its answer went unreported too: it was a conversation
-        reports.append(LegEnded(leg_id, sid, reason=reason, duration=status.duration))
+        reports.append(LegEnded(leg_id, sid, reason=reason, duration=status.duration, bridged=status.bridged))
     return tuple(reports)

@@ -40,6 +40,9 @@ class LegEnded(LegEvent):
     reason: EndReason = EndReason.COMPLETED
     duration: int | None = None
     detail: str | None = None
+    # A visitor's leg: whether it was bridged to the manager (Twilio's `DialBridged`); None when the report
+    # cannot tell (a status callback, a fetched call), and the leg's duration has to.
+    bridged: bool | None = None
 
 
 @dataclass(frozen=True)

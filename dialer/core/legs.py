@@ -9,6 +9,7 @@ dials them until their leg ends.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from dialer.core.events import (
@@ -78,10 +79,15 @@ def apply_report(  # noqa: C901 - one branch per kind of report
             return leg.accepted
         return False
     if isinstance(event, LegEnded):
+        event = judged_bridge(leg, event)
         end_leg(leg, event.reason, now, event.duration)
         leg.end_detail = event.detail
         text = f"{party}: ended ({event.reason.replace('_', ' ')}"
-        text += f", talked {event.duration} s)" if leg.answered_at and event.duration else ")"
+        if leg.answered_at and event.duration and event.reason is EndReason.COMPLETED:
+            # Only the visitor's end knows they were bridged; a manager's call also held the whisper.
+            text += f", talked {event.duration} s)" if leg.role == LegRole.VISITOR else f", {event.duration} s)"
+        else:
+            text += ")"
         if event.detail:
             text += f": {event.detail}"
         step.timeline(lead.id, "leg", text, leg_id=leg.id)
@@ -89,6 +95,26 @@ def apply_report(  # noqa: C901 - one branch per kind of report
             step.freed.add(lead.id)
         return True
     return False
+
+
+# The longest a visitor's answered call lasts without being bridged to the manager: answering machine
+# detection's verdict (Twilio's `machineDetectionTimeout` on the visitor's <Number>: 5 s,
+# `dialer/telephony/twiml.py`; the simulator's 2 s), then the screen's answer (with recording on, the
+# notice said to the visitor: about 3 s), and a margin. A test keeps the providers below it.
+UNBRIDGED_SECONDS = 12
+NOT_CONNECTED = "answered, but never connected to the manager"
+
+
+def judged_bridge(leg: LegRow, event: LegEnded) -> LegEnded:
+    """A visitor's call that ended answered was a conversation only if it was bridged to the manager.
+    The Dial's own report says so (`bridged`); a report that cannot tell (a status callback, the call as
+    fetched) is judged by its duration: no longer than detection and the screen take means never bridged
+    (the manager hung up in between, or the visitor did). Without any duration the answer stands."""
+    if leg.role != LegRole.VISITOR or event.reason is not EndReason.COMPLETED or event.bridged:
+        return event
+    if event.bridged is None and (event.duration is None or event.duration > UNBRIDGED_SECONDS):
+        return event
+    return replace(event, reason=EndReason.NO_ANSWER, detail=event.detail or NOT_CONNECTED)
 
 
 def end_leg(leg: LegRow, reason: EndReason, now: datetime, duration: int | None = None) -> None:

@@ -332,7 +332,7 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
         if visitor is not None and visitor.status is LegStatus.ANSWERED:
             return Decision(
                 LeadStatus.CONNECTED, _next_look(visitor, now, policy), lead.attempt,
-                notes=("visitor answered: connected",)
+                notes=("visitor answered: connecting them to the manager",)
             )
         cut_short = visitor is not None and visitor.end_reason is EndReason.CANCELED
         if accepted is None or cut_short:
@@ -353,6 +353,13 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
                 return _hunt(lead, now, policy, tuple(Hangup(leg.id) for leg in managers if leg.active),
                              MANAGER_LEFT)
             return _visitor_not_reached(lead, now, policy, managers, visitor)
+        if visitor is not None and visitor.active and accepted is None:
+            # The manager's call is over, the visitor's end not reported yet: whether the two were ever
+            # connected (the manager may have hung up in the instant between the visitor's answer and the
+            # bridge) is for the visitor's end to say. Asked about if it does not come soon.
+            soon = now + timedelta(seconds=policy.check_seconds)
+            wake = min(lead.wake_at, soon) if lead.wake_at is not None and lead.wake_at > now else soon
+            return Decision(LeadStatus.CONNECTED, wake, lead.attempt)
         live = [leg for leg in (*managers, *visitors) if leg.active]
         bridged = [leg for leg in (accepted, visitor) if leg is not None]
         if len(bridged) < 2 or any(not leg.active for leg in bridged):
@@ -369,7 +376,7 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
     return unchanged(lead)
 
 
-MANAGER_LEFT = "the manager hung up before the visitor answered"
+MANAGER_LEFT = "the manager hung up before the visitor was connected"
 
 
 def _visitor_not_reached(
@@ -468,9 +475,11 @@ def _deadline_passed(lead: LeadView, now: datetime, policy: Policy) -> Decision:
         visitor = next((leg for leg in reversed(lead.legs_now(LegRole.VISITOR)) if leg.answered_at), None)
         limit = _time_limit(visitor, now, policy)
         if live and now < limit:
-            # Not the time limit yet: the end of the conversation may have gone unreported. Ask.
-            return Decision(LeadStatus.CONNECTED, _next_look(visitor, now, policy), lead.attempt,
-                            tuple(Check(leg.id) for leg in live))
+            # Not the time limit yet: the end of the conversation may have gone unreported. Ask (soon
+            # again while only the visitor's call is left: whether they were connected is still open).
+            alone = all(leg.role is LegRole.VISITOR for leg in live)
+            look = min(limit, now + timedelta(seconds=policy.check_seconds)) if alone else _next_look(visitor, now, policy)
+            return Decision(LeadStatus.CONNECTED, look, lead.attempt, tuple(Check(leg.id) for leg in live))
     if lead.status is LeadStatus.CALLING_MANAGER:
         decision = _hunt(ended, now, policy, hangups)
     elif lead.status is LeadStatus.CALLING_VISITOR:

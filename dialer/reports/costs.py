@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import geocoder
-from sqlalchemy import Integer, Select, String, case, cast, func, literal, select, union_all
+from sqlalchemy import Integer, Select, String, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from dialer.core.states import LeadStatus, LegRole
+from dialer.core.states import EndReason, LeadStatus, LegRole
 from dialer.db.models import CallLeg, Lead, Manager
 from dialer.reports.filters import LeadFilter, campaign, landing_page, source_label, where
 from dialer.reports.money import MICRO, money, summed_micros
@@ -183,12 +183,19 @@ def _legs_per_lead(f: LeadFilter) -> Any:
             func.sum(case((CallLeg.price.is_(None), 1), else_=0)).label("pending"),
             func.min(CallLeg.price_unit).label("unit_lo"),
             func.max(CallLeg.price_unit).label("unit_hi"),
-            func.min(case((CallLeg.role == LegRole.VISITOR.value, CallLeg.answered_at))).label("answered"),
+            func.min(case((_connected_visitor(), CallLeg.answered_at))).label("answered"),
         )
         .where(CallLeg.lead_id.in_(leads))
         .group_by(CallLeg.lead_id)
         .subquery()
     )
+
+
+def _connected_visitor() -> ColumnElement[bool]:
+    """A visitor's leg that was connected to the manager: ended as a conversation, or still going on (an
+    answer that was never bridged, or a voicemail, is no connection)."""
+    ended = or_(CallLeg.end_reason.is_(None), CallLeg.end_reason == EndReason.COMPLETED.value)
+    return and_(CallLeg.role == LegRole.VISITOR.value, ended)
 
 
 def _seconds_between(session: AsyncSession, start: Any, end: Any) -> ColumnElement[Any]:

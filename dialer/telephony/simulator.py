@@ -1,9 +1,10 @@
 """The simulated telephone network: a first-class provider for the demo, tests and benchmarks.
 
 Every number can be given a behaviour (answers after N s, never answers, busy, voicemail, presses 1,
-hangs up after pressing 1). Numbers nobody scripted answer after a few seconds and press 1. It runs on
-any `Clock`, is deterministic under a seed, bills answered legs per started minute from a per-country rate
-table, and reports prices a little late, as real networks do. Like a real network, it outlives the engine:
+hangs up after pressing 1, or between the visitor's answer and the bridge). Numbers nobody scripted
+answer after a few seconds and press 1. It runs on any `Clock`, is deterministic under a seed, bills
+answered legs per started minute from a per-country rate table, and reports prices a little late, as
+real networks do. Like a real network, it outlives the engine:
 events it cannot deliver while no engine is attached wait until one is.
 
 It models the same network as the Twilio stand-in (`tests/twilio_standin/network.py`, whose docstring
@@ -121,6 +122,8 @@ class Behaviour:
     press_after: float = 4.0
     talk_for: float = 60.0  # seconds of conversation before this person hangs up
     hangs_up_after: float | None = None  # a manager: seconds after pressing 1 at which they hang up anyway
+    # A manager who hangs up in the instant between the visitor's screen (a person) and the bridge.
+    hangs_up_at_bridge: bool = False
 
     @classmethod
     def never_answers(cls) -> Behaviour:
@@ -180,6 +183,12 @@ class Hostility:
 
 
 _Step = Callable[[SimCall], Awaitable[None]]
+
+
+def _bridged(call: SimCall) -> bool | None:
+    """A visitor's call: whether it was bridged. The simulator always knows (its durations run at
+    `RINGBACK_SIMULATOR_SPEED`, so they could not tell)."""
+    return call.connected if call.request.role is LegRole.VISITOR else None
 
 
 def _append(path: str, line: dict[str, object]) -> None:
@@ -396,7 +405,7 @@ class SimulatedProvider:
 
     def _log_end(self, call: SimCall, reason: EndReason, duration: int) -> None:
         line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None,
-                "answered_by": _answered_by(call, reason)}
+                "answered_by": _answered_by(call, reason), "bridged": _bridged(call)}
         _append(f"{self.log_path}.ended", line)
 
 
@@ -416,7 +425,7 @@ class SimulatedProvider:
         answered_by = _answered_by(call, call.end_reason)
         if call.ended:
             return CallStatus(CallState.ENDED, reason=call.end_reason, duration=round(call.ended_at_s or 0),
-                              answered=answered, answered_by=answered_by)
+                              answered=answered, answered_by=answered_by, bridged=_bridged(call))
         if answered:
             return CallStatus(CallState.IN_PROGRESS, answered=True, answered_by=answered_by)
         return CallStatus(CallState.RINGING if call.ringing else CallState.QUEUED)
@@ -430,7 +439,8 @@ class SimulatedProvider:
         ended = self._logged_line(f"{self.log_path}.ended", "sid", sid)
         if ended is not None:
             return CallStatus(CallState.ENDED, reason=EndReason(ended["reason"]), duration=int(ended["duration"]),
-                              answered=bool(ended["answered"]), answered_by=ended.get("answered_by"))
+                              answered=bool(ended["answered"]), answered_by=ended.get("answered_by"),
+                              bridged=ended.get("bridged"))
         if int(placed["pid"]) != os.getpid() and _alive(int(placed["pid"])):
             # Going on, in a network only its own process sees: said as not ringing yet, which adds
             # nothing to what the leg records (its own process reports the rest).
@@ -516,6 +526,11 @@ class SimulatedProvider:
         await self._end(call, EndReason.VOICEMAIL)
 
     async def _connect(self, call: SimCall) -> None:
+        manager = call.partner
+        if manager is not None and manager.behaviour.hangs_up_at_bridge:
+            await self._emit(LegAnswered(call.request.leg_id, call.sid))  # the screen said a person
+            await self._end(manager, EndReason.COMPLETED)  # and the manager was gone before the bridge
+            return
         call.connected = True
         await self._emit(LegAnswered(call.request.leg_id, call.sid))
         # The call lasts `talk_for` from the answer, detection included (as the provider bills it).
@@ -554,7 +569,7 @@ class SimulatedProvider:
         if self.log_path:
             self._log_end(call, reason, duration)
         call.ended_at_s = float(duration)
-        ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration)
+        ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration, bridged=_bridged(call))
         partner = call.partner
         in_dial = partner is not None and not partner.ended
         if in_dial and partner is not None and self.hostile is not None and call.request.role is LegRole.MANAGER:

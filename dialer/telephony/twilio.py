@@ -436,6 +436,15 @@ class TwilioProvider:
         if len(self.machines) > PRICED_MEMORY:
             self.machines.popitem(last=False)
 
+    async def answered_by(self, sid: str) -> str | None:
+        """Answering machine detection's verdict on call `sid` as its Call resource keeps it (`answered_by`,
+        https://www.twilio.com/docs/voice/api/call-resource); None when Twilio cannot tell now."""
+        try:
+            call = await self._fetch_call(sid)
+        except ProviderError:
+            return None
+        return str(call.answered_by) if call is not None and call.answered_by else None
+
     async def _fetch_call(self, sid: str) -> Any:
         """GET /Calls/{sid}; None on a 404 (Twilio has no such call); ProviderError when it cannot tell."""
         client = await self._client()
@@ -628,21 +637,20 @@ def dial_event(leg_id: str, form: Mapping[str, str], answered_by: str | None = N
         return machine_ended(leg_id, sid, answered_by)
     if code in NUMBER_REFUSED:
         reason, detail = EndReason.REJECTED, f"{NUMBER_REFUSED[code]} (error {code})"
-    elif status in ("completed", "answered") and not dial_bridged(form):
+    elif status in ("completed", "answered") and dial_bridged(form) is False:
         reason, detail = EndReason.NO_ANSWER, "answered, but never connected to the manager"
     else:
         reason = EndReason.COMPLETED if status == "answered" else _STATUS_ENDED.get(status, EndReason.FAILED)
         detail = _error_detail(form)
-    return LegEnded(leg_id, sid, reason=reason, duration=_int(form.get("DialCallDuration")), detail=detail)
+    return LegEnded(leg_id, sid, reason=reason, duration=_int(form.get("DialCallDuration")), detail=detail,
+                    bridged=dial_bridged(form))
 
 
-def dial_bridged(form: Mapping[str, str]) -> bool:
-    """Whether the Dial's two parties were connected: `DialBridged`, or (where it is missing) a completed
-    dial."""
+def dial_bridged(form: Mapping[str, str]) -> bool | None:
+    """Whether the Dial's two parties were connected (`DialBridged`); None where it is missing, and the
+    visitor's duration must tell (`dialer.core.legs.judged_bridge`)."""
     bridged = form.get("DialBridged")
-    if bridged is not None:
-        return bridged.lower() == "true"
-    return form.get("DialCallStatus") in ("completed", "answered")
+    return None if bridged is None else bridged.lower() == "true"
 
 
 def _error_detail(form: Mapping[str, str]) -> str | None:

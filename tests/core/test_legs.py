@@ -18,6 +18,7 @@ from dialer.core.events import (
 )
 from dialer.core.legs import (
     LEG_ONLY,
+    UNBRIDGED_SECONDS,
     ManagerTaken,
     apply_report,
     claim_manager,
@@ -121,7 +122,7 @@ def test_a_leg_that_ends_frees_the_manager_the_lead_held() -> None:
     assert (leg.status, leg.end_reason, leg.ended_at, leg.duration) == ("ended", "completed", LATER, 25)
     assert [m.busy_lead_id for m in held] == [None, "L2"]
     assert step.freed == {"L1"}
-    assert details(step) == ["manager M1: ended (completed, talked 25 s)"]
+    assert details(step) == ["manager M1: ended (completed, 25 s)"]
 
 
 def test_an_end_report_words_the_reason_and_the_providers_detail() -> None:
@@ -195,3 +196,24 @@ def test_the_timeline_names_the_party_a_leg_rings() -> None:
     assert who(visitor_leg(), {1: "Anna"}) == "visitor"
     assert who(manager_leg(1), {1: "Anna"}) == "manager Anna"
     assert who(manager_leg(2), {1: "Anna"}) == "manager"  # a name not known (a removed manager)
+
+
+@pytest.mark.parametrize(("bridged", "duration", "reason"), [
+    (True, 3, EndReason.COMPLETED),  # the Dial said so: even a short talk was one
+    (False, 40, EndReason.NO_ANSWER),  # the Dial said never bridged, whatever the duration
+    (None, 40, EndReason.COMPLETED),  # a report that cannot tell: only a bridge explains 40 s
+    (None, UNBRIDGED_SECONDS, EndReason.NO_ANSWER),  # detection and the screen, then the manager hung up
+])
+def test_a_visitors_answered_call_talked_only_when_it_was_bridged(
+    bridged: bool | None, duration: int, reason: EndReason
+) -> None:
+    leg = visitor_leg(status=LegStatus.ANSWERED, answered_at=NOW)
+    _, step = report(leg, LegEnded("v1", reason=EndReason.COMPLETED, duration=duration, bridged=bridged), at=LATER)
+    assert leg.end_reason == reason
+    assert ("talked" in details(step)[-1]) is (reason is EndReason.COMPLETED)
+
+
+def test_a_managers_end_is_never_judged_as_a_bridge() -> None:
+    leg = manager_leg(status=LegStatus.ANSWERED, answered_at=NOW, accepted=True)
+    report(leg, LegEnded("m1", reason=EndReason.COMPLETED, duration=2), at=LATER)
+    assert leg.end_reason == EndReason.COMPLETED

@@ -235,3 +235,28 @@ def test_a_provider_that_keeps_failing_fails_the_lead_with_the_reason() -> None:
     d = decide(lead(LeadStatus.CALLING_MANAGER, broken), Trigger.LEG, NOW, P)
     assert d.status is LeadStatus.FAILED and not calls(d)
     assert d.outcome == "the telephony provider failed: authentication failed"
+
+
+def test_a_manager_who_hangs_up_between_the_visitors_answer_and_the_bridge_never_made_a_talk() -> None:
+    # The screen said "a person" (connected so far); then the manager's hang-up and the visitor's end come
+    # in either order. The lead is never completed: the hunt moves on, the visitor is not blamed.
+    gone = mleg(1, LegStatus.ENDED, accepted=True, reason=EndReason.COMPLETED)
+    answered = vleg(LegStatus.ANSWERED)
+    unbridged = vleg(LegStatus.ENDED, EndReason.NO_ANSWER)  # the Dial's DialBridged=false, or a short call
+
+    first = decide(lead(LeadStatus.CONNECTED, gone, answered), Trigger.LEG, NOW, P)
+    assert first.status is LeadStatus.CONNECTED and first.outcome is None and not first.actions
+    assert first.wake_at == NOW + timedelta(seconds=P.check_seconds)  # then the visitor's call is asked about
+    asked = decide(lead(LeadStatus.CONNECTED, gone, answered, wake_at=first.wake_at), Trigger.WAKE,
+                   first.wake_at, P)
+    assert asked.status is LeadStatus.CONNECTED and [type(a).__name__ for a in asked.actions] == ["Check"]
+
+    for legs in ((gone, unbridged), (mleg(1, LegStatus.ANSWERED, accepted=True), unbridged)):
+        d = decide(lead(LeadStatus.CONNECTED, *legs), Trigger.LEG, NOW, P)
+        assert d.status is not LeadStatus.COMPLETED and d.outcome != "talked"
+    d = decide(lead(LeadStatus.CONNECTED, gone, unbridged), Trigger.LEG, NOW, P)
+    assert d.status is LeadStatus.CALLING_MANAGER and [c.manager_id for c in calls(d)] == [2]
+    assert d.notes == ("the manager hung up before the visitor was connected",)
+    # The bridge did happen (the Dial said so): the manager's hang-up ended a conversation.
+    talked = decide(lead(LeadStatus.CONNECTED, gone, vleg(LegStatus.ENDED, EndReason.COMPLETED)), Trigger.LEG, NOW, P)
+    assert (talked.status, talked.outcome) == (LeadStatus.COMPLETED, "talked")

@@ -156,7 +156,7 @@ async def test_a_manager_who_hangs_up_while_the_visitor_rings_has_one_outcome_wh
         texts = [t.body for t in world.sim.texts if t.to == visitor]
         outcomes.add((done.status, done.outcome, tuple(t.split(":")[1][:20] for t in texts)))
         await world.runtime.close()
-    assert outcomes == {("missed", "the manager hung up before the visitor answered", (" sorry, nobody could",))}
+    assert outcomes == {("missed", "the manager hung up before the visitor was connected", (" sorry, nobody could",))}
 
 
 async def test_a_lost_answer_does_not_cut_the_conversation_at_the_visitor_deadline(database_url: str) -> None:
@@ -193,3 +193,31 @@ async def test_a_voicemail_found_by_asking_is_voicemail_never_talked(database_ur
     assert [(leg.end_reason, leg.answered_at) for leg in legs] == [("voicemail", None)] * 2
     assert all("answering machine detection: machine_start" in (leg.end_detail or "") for leg in legs)
     await world.runtime.close()
+
+
+async def test_a_manager_who_hangs_up_between_the_visitors_answer_and_the_bridge_never_makes_a_talk(
+    database_url: str,
+) -> None:
+    # The screen's "a person", the manager's end said in the Dial, their status callback (held back,
+    # repeated or lost) and the visitor's end (the Dial action, or, when it is never requested, asked
+    # for) come in whichever order the seed gives: the first manager never made a talk, the second does.
+    outcomes, unreported = set(), 0
+    for seed in range(8):
+        world = await hostile_world(database_url, seed=seed, managers=2, key=f"bridge{seed}")
+        first, second = (phone[:-3] + "9" + phone[-2:] for phone in MANAGER_PHONES[:2])
+        world.sim.script(first, Behaviour(answer_after=2, presses="1", hangs_up_at_bridge=True))
+        world.sim.script(second, Behaviour.presses_1(after=2, talk_for=90))
+        visitor = f"+4850124{seed:04d}"
+        world.sim.script(visitor, Behaviour.answers(after=3, talk_for=60))
+        lead = await world.submit(visitor)
+        done = await world.until_status(lead.id, *TERMINAL)
+        calls = world.sim.calls_to(visitor)
+        unreported += calls[0].unreported
+        legs = [leg for leg in await legs_of(world, lead.id) if leg.role == "visitor"]
+        lines = await timeline(world, lead.id)
+        outcomes.add((done.status, done.outcome, [c.connected for c in calls] == [False, True],
+                      legs[0].end_reason, "the manager hung up before the visitor was connected" in lines,
+                      sum("talked" in line for line in lines)))
+        await world.runtime.close()
+    assert outcomes == {("completed", "talked", True, "canceled", True, 1)}
+    assert unreported  # some runs learnt the visitor's end only by asking

@@ -136,7 +136,7 @@ async def test_a_manager_who_hangs_up_while_the_visitor_rings_has_one_outcome(da
                 texts = [body.split(":")[1][:20] for to, _, body in twilio.network.messages if to == visitor]
                 outcomes.add((done.status, done.outcome, tuple(texts)))
                 await line.set_site(key=f"done{seed}")  # the next round has a shop of its own
-    assert outcomes == {("missed", "the manager hung up before the visitor answered", (" sorry, nobody could",))}
+    assert outcomes == {("missed", "the manager hung up before the visitor was connected", (" sorry, nobody could",))}
 
 
 async def test_the_press_1_reply_is_the_dial_while_the_engine_is_busy_and_three_managers_ring(

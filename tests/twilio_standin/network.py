@@ -27,17 +27,23 @@ way Twilio does. One set of behaviours, each following Twilio's documentation:
   `<Dial>` leg, synchronous there): once the phone answers, `AnsweredBy` is `human` for a person and
   `machine_start` for a voicemail greeting (`DetectMessageEnd` waits for its end: `machine_end_beep`),
   sent with the first TwiML fetch of that call (the `Url`, or the Number's `url`) and its status
-  callbacks, and kept on the call resource (`answered_by`). Which requests carry it on a `<Dial>` leg is not
-  confirmed in Twilio's documentation: Ringback reads it wherever it comes.
-  https://www.twilio.com/docs/voice/answering-machine-detection , https://www.twilio.com/docs/voice/twiml/number
+  callbacks, and kept on the call resource (`answered_by`). Confirmed: `<Number machineDetection>` and its
+  timeouts exist, synchronous detection decides before the parties are connected, the verdict stays on the
+  call resource (https://www.twilio.com/docs/voice/answering-machine-detection ,
+  https://www.twilio.com/docs/voice/twiml/number , https://www.twilio.com/docs/api/errors/21262). Not
+  confirmed: which requests of a `<Dial>` leg carry `AnsweredBy` (the `<Number url>` fetch, its status
+  callbacks, the Dial action). `Network.answered_by_on_screen = False` leaves it off the `url` fetch;
+  Ringback then reads the call resource.
 - `<Number url>` runs on the called party after they answer and before the bridge; a `<Hangup>` there
   ends that leg unbridged. The `<Dial>` action gets `DialCallStatus`, `DialCallSid`, `DialCallDuration`
   and `DialBridged` (true only when the parties were connected), with the parent call's own `CallStatus`
   (`completed` when the caller hung up during the dial). https://www.twilio.com/docs/voice/twiml/dial#action
   Whether the action is requested after the caller hung up is not confirmed: the kind network requests it,
   the hostile one at random.
-- A manager can hang up while the visitor rings or talks (`Person.hangs_up_after`): the `<Dial>` ends with
-  the parent call. A REST update with `Twiml` replaces what the call is doing (an interrupted `<Dial>` ends
+- A manager can hang up while the visitor rings or talks (`Person.hangs_up_after`), or in the instant
+  between the visitor's screen (answered, a person) and the bridge (`Person.hangs_up_at_bridge`): the
+  `<Dial>` ends with the parent call, and its action says `DialBridged=false`. Their `completed` status
+  callback and the Dial action race (`Network.caller_status_first` puts either first). A REST update with `Twiml` replaces what the call is doing (an interrupted `<Dial>` ends
   its leg and requests no action); `Status=completed` hangs it up.
   https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource
 """
@@ -78,6 +84,9 @@ class Person:
     ring_for: float = 0.0  # real seconds an unanswered phone rings at least (a test may act meanwhile)
     answer_after: float = 1.0  # seconds of ringing before they pick up
     hangs_up_after: float | None = None  # seconds after pressing a key at which they hang up anyway
+    # A manager who hangs up in the instant between the visitor's screen (answered: a person) and the
+    # bridge: the visitor's leg ends answered and never bridged.
+    hangs_up_at_bridge: bool = False
 
     @classmethod
     def never_answers(cls) -> Person:
@@ -192,6 +201,12 @@ class Network:
         self.rates = {"+1": Decimal("0.0140"), "+48": Decimal("0.0350")}
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
+        # When a caller hangs up during a <Dial>: True, their `completed` status callback is delivered
+        # before the Dial action is requested; False, only after it; None, the two race.
+        self.caller_status_first: bool | None = None
+        # Whether the <Number url> fetch carries `AnsweredBy` (not confirmed by Twilio's documentation;
+        # the call resource keeps it either way).
+        self.answered_by_on_screen = True
 
     # bookkeeping ------------------------------------------------------------------------------------
 
@@ -498,11 +513,15 @@ class Network:
         if parent.hangup.is_set() and parent.redirect is not None:
             return duration, None  # redirected through the REST API: the Dial ends, no action
         if parent.hangup.is_set():  # the caller hung up during the dial
-            self._end(parent, "completed", duration=20 + duration)
             hostile = self.hostile
+            if self.caller_status_first is not False:
+                self._end(parent, "completed", duration=20 + duration)
+                if self.caller_status_first:
+                    await self.settled(parent)
             if action and (hostile is None or self.rng.random() < hostile.action_after_hangup):
-                with contextlib.suppress(_Failed, TimeoutError):
-                    await self.fetch_twiml(action, self._params(parent, **result))  # its answer is not played
+                with contextlib.suppress(_Failed, TimeoutError):  # its answer is not played
+                    await self.fetch_twiml(action, self._params(parent, **result, CallStatus="completed"))
+            self._end(parent, "completed", duration=20 + duration)
             return duration, None
         if not action:
             return duration, None
@@ -529,10 +548,16 @@ class Network:
         seconds = 2 if child.machine_detection else 0
         if number.get("url"):
             try:
-                verbs = await self.fetch_twiml(number.get("url") or "", self._params(child))
+                screen = self._params(child)
+                if not self.answered_by_on_screen:
+                    screen.pop("AnsweredBy", None)
+                verbs = await self.fetch_twiml(number.get("url") or "", screen)
             except _Failed:
                 verbs = [ET.Element("Hangup")]
             child.heard.extend((v.text or "").strip() for v in verbs if v.tag == "Say")
+            if self.person(parent.to).hangs_up_at_bridge:
+                parent.redirect = None
+                parent.hangup.set()
             if any(v.tag == "Hangup" for v in verbs) or parent.hangup.is_set():
                 self._end(child, "completed", duration=seconds + 1)
                 return seconds + 1, "completed"
