@@ -445,18 +445,25 @@ class Engine:
     async def on_provider_event(self, event: LegEvent) -> None:
         """Apply a provider's report; one that cannot be applied now is held and applied later (`held.py`),
         never dropped."""
+        await self.report(event)
+
+    async def report(self, event: LegEvent) -> bool:
+        """`on_provider_event`, telling whether the report was held, to be applied later (True), rather
+        than applied now or ignored (its leg unknown)."""
         try:
             lead_id = await self.dialer.lead_of(event.leg_id)
         except Exception as exc:
             await self.held.keep(None, event, exc)
-            return
+            return True
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
-            return
+            return False
         try:
             await self.submit(lead_id, Work(Trigger.LEG, event))
         except Exception as exc:
             await self.held.keep(lead_id, event, exc)
+            return True
+        return False
 
     async def cancel(self, lead_id: str) -> LeadRow | None:
         """The visitor or a manager withdrew the request: calls under way are hung up. Returns the lead
