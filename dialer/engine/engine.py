@@ -138,6 +138,7 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
+        self._ticking: set[asyncio.Task[Any]] = set()  # ticks under way (a stop waits for them)
         self._recovered_at: datetime | None = None
         self.ticked_at: float | None = None  # time.monotonic() of the last tick that went well
         self._last: dict[str, datetime] = {}  # when each of the poll's slower chores last ran
@@ -201,6 +202,8 @@ class Engine:
         self.provider.attach(None)
         await self.queue.wait()
         await self.held.stop()
+        # A tick under way (its chores, its due leads) finishes before the database is let go.
+        await asyncio.gather(*self._ticking, self.reconciler.wait(), return_exceptions=True)
         await self._idle.wait()
         await self.dialer.stop_waiting()  # paced calls not yet placed stay claimed for recovery
 
@@ -244,6 +247,15 @@ class Engine:
         self._timer, self._timer_at = None, None
         if not self.running:
             return
+        task = asyncio.current_task()  # a timer's callback runs in a task of its own
+        if task is not None:
+            self._ticking.add(task)
+        try:
+            await self._tick_once()
+        finally:
+            self._ticking.discard(task)
+
+    async def _tick_once(self) -> None:
         claimed: list[Work] = []
         try:
             claimed = await self._step_due()
