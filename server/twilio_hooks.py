@@ -161,7 +161,7 @@ async def _gather(request: Request, runtime: Runtime, provider: TwilioProvider, 
     with provider.awaiting(sid) as reply:
         # The reply is this call's own: whichever of the engine's tasks dials the visitor into this call
         # writes it here, while the other managers' hang-ups wait until it is written.
-        stepped = asyncio.ensure_future(runtime.engine.on_provider_event(pressed))
+        stepped = asyncio.ensure_future(runtime.engine.report(pressed))
         written = asyncio.ensure_future(reply.written.wait())
         await asyncio.wait({stepped, written}, timeout=PRESS_DEADLINE, return_when=asyncio.FIRST_COMPLETED)
         written.cancel()
@@ -170,8 +170,9 @@ async def _gather(request: Request, runtime: Runtime, provider: TwilioProvider, 
         _keep(stepped)
     if document is not None:
         return _twiml(document)
-    if stepped.done():  # the engine is done with this press and did not connect this manager
-        return _twiml(twiml.say_and_hang_up(twiml.NOT_NEEDED))
+    if stepped.done() and stepped.exception() is None and not stepped.result():
+        return _twiml(twiml.say_and_hang_up(twiml.NOT_NEEDED))  # applied: this manager was not connected
+    # Not applied yet (still being stepped, or held for the database): the press stands, the manager waits.
     log.warning("the key press on leg %s was not answered within %.0f s: on hold", leg_id, PRESS_DEADLINE)
     return _twiml(twiml.hold())
 

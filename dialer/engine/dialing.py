@@ -280,8 +280,10 @@ class Dialer:
                 await self._put_back(leg_id, result)  # never the lead's failure: dialed again later
             elif isinstance(result, ProviderError):
                 log.info("dialing leg %s failed: %s", leg_id, result.reason)
-                # A refused number is final for that number; a provider that keeps failing ends the lead.
-                reason = EndReason.REJECTED if result.permanent else EndReason.ERROR
+                # A refused number is final for that number; a provider that keeps failing ends the lead;
+                # the manager's call over before the visitor could join it is a manager who left.
+                reason = (EndReason.CANCELED if result.call_over
+                          else EndReason.REJECTED if result.permanent else EndReason.ERROR)
                 await self._report(LegEnded(leg_id, reason=reason, detail=result.reason))
         for _, result in placed:
             if isinstance(result, BaseException) and not isinstance(result, ProviderError):

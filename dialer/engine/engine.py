@@ -138,6 +138,7 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
+        self._ticking: set[asyncio.Task[Any]] = set()  # ticks under way (a stop waits for them)
         self._recovered_at: datetime | None = None
         self.ticked_at: float | None = None  # time.monotonic() of the last tick that went well
         self._last: dict[str, datetime] = {}  # when each of the poll's slower chores last ran
@@ -201,6 +202,8 @@ class Engine:
         self.provider.attach(None)
         await self.queue.wait()
         await self.held.stop()
+        # A tick under way (its chores, its due leads) finishes before the database is let go.
+        await asyncio.gather(*self._ticking, self.reconciler.wait(), return_exceptions=True)
         await self._idle.wait()
         await self.dialer.stop_waiting()  # paced calls not yet placed stay claimed for recovery
 
@@ -244,6 +247,15 @@ class Engine:
         self._timer, self._timer_at = None, None
         if not self.running:
             return
+        task = asyncio.current_task()  # a timer's callback runs in a task of its own
+        if task is not None:
+            self._ticking.add(task)
+        try:
+            await self._tick_once()
+        finally:
+            self._ticking.discard(task)
+
+    async def _tick_once(self) -> None:
         claimed: list[Work] = []
         try:
             claimed = await self._step_due()
@@ -445,18 +457,25 @@ class Engine:
     async def on_provider_event(self, event: LegEvent) -> None:
         """Apply a provider's report; one that cannot be applied now is held and applied later (`held.py`),
         never dropped."""
+        await self.report(event)
+
+    async def report(self, event: LegEvent) -> bool:
+        """`on_provider_event`, telling whether the report was held, to be applied later (True), rather
+        than applied now or ignored (its leg unknown)."""
         try:
             lead_id = await self.dialer.lead_of(event.leg_id)
         except Exception as exc:
             await self.held.keep(None, event, exc)
-            return
+            return True
         if lead_id is None:
             log.warning("event for an unknown leg %s ignored", event.leg_id)
-            return
+            return False
         try:
             await self.submit(lead_id, Work(Trigger.LEG, event))
         except Exception as exc:
             await self.held.keep(lead_id, event, exc)
+            return True
+        return False
 
     async def cancel(self, lead_id: str) -> LeadRow | None:
         """The visitor or a manager withdrew the request: calls under way are hung up. Returns the lead

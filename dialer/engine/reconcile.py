@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -92,6 +93,7 @@ class Reconciler:
         self._backoff = Backoff(first=5.0, cap=300.0)
         self._quiet = QuietLog(log)
         self._timer: Timer | None = None
+        self._round: asyncio.Task[Any] | None = None  # the round under way (`stop` lets it finish: `wait`)
         self._repeat = False
         self.running = False
         self.rounds: list[Round] = []  # the last few rounds, newest last (tests and logs read them)
@@ -112,10 +114,22 @@ class Reconciler:
             self._timer.cancel()
         self._timer = self.clock.call_later(delay, self._tick) if self.running else None
 
+    async def wait(self) -> None:
+        """Until the round under way (if any) is over."""
+        if self._round is not None:
+            await asyncio.gather(self._round, return_exceptions=True)
+
     async def _tick(self) -> None:
         self._timer = None
         if not self.running:
             return
+        self._round = asyncio.current_task()
+        try:
+            await self._tick_once()
+        finally:
+            self._round = None
+
+    async def _tick_once(self) -> None:
         first = not self.rounds
         delay: float | None = self.interval if self._repeat else None
         try:

@@ -40,12 +40,13 @@ class ProviderError(Exception):
     """The provider refused or failed a request. `reason` is shown to people, `code` is the provider's."""
 
     def __init__(self, reason: str, *, code: str | None = None, permanent: bool = True,
-                 rate_limited: bool = False) -> None:
+                 rate_limited: bool = False, call_over: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
         self.permanent = permanent
         self.rate_limited = rate_limited  # refused for the account's rate limit: try again later
+        self.call_over = call_over  # the call this leg was to join (the manager's) has ended
 
 
 class PlacedCall(str):

@@ -83,6 +83,8 @@ RECORDING_CHUNK = 64 * 1024  # bytes passed on at a time when a recording is str
 WHISPER_ALLOWANCE = 120  # seconds of a manager's call before the bridge: ringing, the whisper, pressing 1
 AUTH_FAILED = 20003
 RATE_LIMITED = 20429
+# The call is no longer in progress: it cannot be redirected (https://www.twilio.com/docs/api/errors/21220).
+CALL_OVER = {21220}
 
 _STATUS_ENDED = {
     "completed": EndReason.COMPLETED,
@@ -399,15 +401,44 @@ class TwilioProvider:
             reply.write(document)  # the manager's key press is waiting for exactly this reply
             return None
         if not request.bridge_sid:
-            raise ProviderError("the manager's call is gone; the visitor cannot be connected", permanent=False)
+            raise ProviderError("the manager's call is gone; the visitor cannot be connected", permanent=False,
+                                call_over=True)
+        return await self._redirect(request, request.bridge_sid, document)
+
+    async def _redirect(self, request: CallRequest, sid: str, document: str) -> str | None:
+        """The manager's call (on hold: its key press was answered before the `<Dial>` was ready) told to
+        dial the visitor. A rate limit or a server error is tried again; a lost answer never is (the
+        redirect may have been made: a second would ring the visitor twice)."""
         client = await self._client()
-        try:
-            await client.calls(request.bridge_sid).update_async(twiml=document)
-        except TwilioRestException as exc:
-            raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ProviderError(_unreachable(exc), permanent=False) from None
-        return None
+        started = datetime.now(UTC)
+        failure = "no attempt made"
+        for delay in (*self.retry_delays, None):
+            try:
+                await client.calls(sid).update_async(twiml=document)
+                return None
+            except TwilioRestException as exc:
+                if exc.status == 404 or exc.code in CALL_OVER:
+                    raise ProviderError(f"the manager's call ended before the visitor was dialed ({_reason(exc)})",
+                                        code=str(exc.code), permanent=False, call_over=True) from None
+                if not _transient(exc):
+                    raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+                failure = _reason(exc)
+                if exc.status >= 500:  # the redirect may have been made before the error
+                    found = await self._look_up(request, started)
+                    if found is not None:
+                        return found
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                if not isinstance(exc, aiohttp.ClientConnectorError):
+                    # Left unconfirmed: the visitor's callbacks (they carry our leg id), or the question
+                    # asked at the visitor's deadline, settle it.
+                    log.warning("redirecting the call for leg %s timed out; not redirecting again", request.leg_id)
+                    return None
+                failure = _unreachable(exc)  # never sent: safe to send again
+            if delay is None:
+                break
+            await asyncio.sleep(_jittered(delay))
+        raise ProviderError(f"{failure}, after {len(self.retry_delays) + 1} attempts", permanent=False,
+                            rate_limited=failure == _RATE_LIMITED_REASON)
 
     # webhooks' helpers ------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ def _error(status: int, code: int | None, message: str) -> JSONResponse:
 
 
 class Faults:
-    """Misbehaviour a test asks for: errors before creates, slow answers to creates."""
+    """Misbehaviour a test asks for: errors before creates and updates, slow answers to them."""
 
     def __init__(self) -> None:
         self.create_errors: list[tuple[int, int | None]] = []  # (HTTP status, Twilio code), used in order
@@ -40,6 +40,7 @@ class Faults:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST request, in order
         self.created: dict[str, dict[str, str]] = {}  # call sid -> the create's parameters
         self.slow_update = 0.0  # seconds the answer to a call's update (hang up, redirect) is held
+        self.update_errors: list[tuple[int, int | None]] = []  # answers to a call's updates, used in order
 
 
 def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | None = None,
@@ -110,6 +111,9 @@ def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | N
             return _error(404, 20404, "The requested resource was not found")
         if request.method == "POST":
             form = await request.form()
+            if faults.update_errors:
+                status, code = faults.update_errors.pop(0)
+                return _error(status, code, "Injected failure")
             if found.over:
                 return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
             if form.get("Twiml"):
