@@ -75,7 +75,7 @@ async def test_a_manager_gone_before_the_redirect_is_a_manager_who_left_and_the_
     done = await line.until_status(lead["id"], *END)
     assert (done.status, done.outcome) == ("completed", "talked")
     assert [len(twilio.network.calls_to(p)) for p in (*MANAGER_PHONES[:2], VISITOR)] == [1, 1, 1]
-    assert any("the manager hung up before the visitor answered" in t for t in await line.timeline(lead["id"]))
+    assert any("the manager hung up before the visitor was connected" in t for t in await line.timeline(lead["id"]))
 
 
 @pytest.fixture
