@@ -368,8 +368,9 @@ class SimulatedProvider:
         call = self._calls.get(sid)
         if call is None or call.ended:
             return
-        reason = EndReason.COMPLETED if call.answered_at else EndReason.CANCELED
-        await self._end(call, reason)
+        # A visitor's call is `completed` only once connected (answered by a person, past detection).
+        talked = call.connected if call.request.role is LegRole.VISITOR else call.answered_at is not None
+        await self._end(call, EndReason.COMPLETED if talked else EndReason.CANCELED)
 
     @metered("send_text")
     async def send_text(self, to: str, body: str, sender: str | None = None, *,
