@@ -39,7 +39,7 @@ from dialer.db.models import new_id
 from dialer.engine import store
 from dialer.engine.pacing import Pacer
 from dialer.retrying import Backoff
-from dialer.telephony.base import CallRequest, Provider, ProviderError
+from dialer.telephony.base import CALL_OVER, CallRequest, Provider, ProviderError
 
 log = logging.getLogger("ringback.engine")
 
@@ -274,8 +274,12 @@ class Dialer:
                 await self._put_back(leg_id, result)  # never the lead's failure: dialed again later
             elif isinstance(result, ProviderError):
                 log.info("dialing leg %s failed: %s", leg_id, result.reason)
-                # A refused number is final for that number; a provider that keeps failing ends the lead.
+                # A refused number is final for that number; a provider that keeps failing ends the lead;
+                # a visitor who cannot be dialed into a manager's call that is over was never rung: the
+                # manager left (the hunt goes on).
                 reason = EndReason.REJECTED if result.permanent else EndReason.ERROR
+                if result.code == CALL_OVER:
+                    reason = EndReason.CANCELED
                 await self._report(LegEnded(leg_id, reason=reason, detail=result.reason))
         for _, result in placed:
             if isinstance(result, BaseException) and not isinstance(result, ProviderError):

@@ -56,7 +56,7 @@ from dialer.core.events import (
     RecordingReady,
 )
 from dialer.core.states import EndReason, LegRole
-from dialer.telephony.base import CallRequest, CallStatus, ProviderError, metered
+from dialer.telephony.base import CALL_OVER, CallRequest, CallStatus, ProviderError, metered
 
 log = logging.getLogger("ringback.simulator")
 
@@ -276,6 +276,12 @@ class SimulatedProvider:
     async def place_call(self, request: CallRequest) -> str | None:
         if request.to in self.refuse:
             raise self.refuse[request.to]
+        partner = self._calls.get(request.bridge_sid or "")
+        if partner is not None and partner.ended:
+            # The visitor is dialed from inside the manager's call; once that is over there is nothing
+            # to dial from (Twilio: https://www.twilio.com/docs/api/errors/21220).
+            raise ProviderError("the manager's call is over: the visitor cannot be dialed into it",
+                                code=CALL_OVER, permanent=False)
         sid = f"{self._sid_prefix}{next(self._ids):08d}"
         call = SimCall(sid, request, self.behaviour_for(request.to), self.clock.now())
         self._calls[sid] = call

@@ -115,3 +115,34 @@ async def test_a_visitors_answer_held_is_applied_before_their_end_and_they_are_n
     ended = next(i for i, line in enumerate(lines) if line.startswith("visitor: ended"))
     assert "visitor: answered" in lines[:ended], lines
     await world.runtime.close()
+
+
+async def test_a_visitor_is_never_rung_from_a_managers_call_that_is_over(database_url: str) -> None:
+    # The manager hangs up at the very moment the visitor's call is placed: the network cannot dial from a
+    # call that is over (Twilio's 21220). That is the manager leaving, not the provider failing: the
+    # visitor was never rung, and the hunt goes on to the next manager.
+    world = await make_world(database_url, managers=2)
+    world.sim.script(MANAGER_PHONES[0], Behaviour.presses_1(after=2))
+    world.sim.script(MANAGER_PHONES[1], Behaviour.presses_1(after=2))
+    world.sim.script(VISITOR, Behaviour.answers(after=2, talk_for=30))
+    real_place = world.sim.place_call
+    hung_up: list[str] = []
+
+    async def manager_leaves_first(request: Any) -> Any:
+        if request.to == VISITOR and not hung_up:
+            hung_up.append(request.bridge_sid)
+            world.sim.attach(None)  # the report of the manager's hang-up comes after the dial's answer
+            await world.sim.hangup(request.bridge_sid)  # the manager, just then
+            try:
+                return await real_place(request)
+            finally:
+                world.sim.attach(world.engine.on_provider_event)
+        return await real_place(request)
+
+    world.sim.place_call = manager_leaves_first  # type: ignore[method-assign]
+    await world.engine.start()
+    lead = await world.submit(VISITOR)
+    done = await world.until_status(lead.id, "completed", "failed")
+    assert (done.status, done.outcome) == ("completed", "talked")
+    assert hung_up and [d.to for d in world.sim.dialed] == [MANAGER_PHONES[0], MANAGER_PHONES[1], VISITOR]
+    await world.runtime.close()
