@@ -325,7 +325,8 @@ class SimulatedProvider:
         _append(self.log_path or "", line)
 
     def _log_end(self, call: SimCall, reason: EndReason, duration: int) -> None:
-        line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None}
+        line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None,
+                "connected": call.connected}
         _append(f"{self.log_path}.ended", line)
 
 
