@@ -9,7 +9,7 @@ legs and settles each from the answer, as if the provider had reported it:
 - the call is over: its end (how, and how long it talked) is applied;
 - it is still going on: left alone (its reports will come);
 - the provider has no such call: it can never report one, so the leg is ended, saying so (an answered
-  call "completed", one never answered "failed");
+  call "completed", one never answered "failed", as the step that applies it knows the leg: `LegLost`);
 - the provider cannot tell now: asked again next round.
 
 Every engine reconciles; two asking about one leg report its end twice, which the engine applies once.
@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.clock import Clock, Timer
-from dialer.core.events import LegEnded, LegEvent
+from dialer.core.events import LegEnded, LegEvent, LegLost
 from dialer.core.states import TERMINAL, EndReason, LegStatus
 from dialer.db.models import CallLeg, Lead, table_of
 from dialer.retrying import Backoff, QuietLog
@@ -151,9 +151,9 @@ class Reconciler:
                 continue
             if answer is None:
                 done.unknown += 1
-                answered = row.answered_at is not None
-                reason = EndReason.COMPLETED if answered else EndReason.FAILED
-                events.append(LegEnded(row.id, row.provider_sid, reason=reason, detail=UNKNOWN))
+                # How it ended is judged by the step that applies it, after the reports held for its
+                # lead (an answer held while the database was away): `core/legs.py`.
+                events.append(LegLost(row.id, row.provider_sid, detail=UNKNOWN))
             else:
                 done.ended += 1
                 events.append(LegEnded(row.id, row.provider_sid, reason=answer.reason or EndReason.COMPLETED,
