@@ -8,7 +8,7 @@ and applies the decision (the rules, all in `dialer/core`), writes the changed r
 exactly once whatever other engines do (`dialing`). Wake-up times live in the database, so a new engine
 on the same database resumes every lead where the last one stopped.
 
-Its length (about 500 lines): the batch's lifecycle, scheduling (and waiting while the database is away)
+Its length (about 600 lines): the batch's lifecycle, scheduling (and waiting while the database is away)
 and one transaction's steps read best together; what is around them has modules of its own: dialing and
 telling after the commit, waking a site's queue (`queue`), reports held for later (`held`), conflicts
 tried again (`conflicts`), what the machine needs beyond the records (`context`), and the backoff and
