@@ -6,7 +6,7 @@ engine to ask of the provider once it is all committed is the `Plan`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,14 +46,19 @@ def before_deciding(
     event: LegEvent | None = None,
     prefer: int | None = None,
     when: datetime | None = None,
+    reports: Sequence[LegEvent] = (),
 ) -> bool:
     """Record what the work says (a provider's report on a leg, a manager's "call back now", the visitor's
-    new time). False when nothing is left to decide: the report is about no leg of this lead, or changes
-    nothing but the leg itself."""
-    if event is not None:
-        leg = next((leg for leg in legs if leg.id == event.leg_id), None)
-        if leg is None or not apply_report(step, lead, leg, event, who(leg, names), managers):
-            return False
+    new time), after `reports`, oldest first (those held for this lead first: they could not be applied
+    when they came): the machine then judges them all together. False when nothing is left to decide: the work is a
+    report, and no report is about a leg of this lead or changes more than the leg itself."""
+    changed = False
+    for report in (*reports, *([event] if event is not None else [])):
+        leg = next((leg for leg in legs if leg.id == report.leg_id), None)
+        if leg is not None and apply_report(step, lead, leg, report, who(leg, names), managers):
+            changed = True
+    if trigger is Trigger.LEG and not changed:
+        return False
     if trigger is Trigger.CALL_BACK:
         lead.preferred_manager_id = prefer
         lead.handled_at = step.now

@@ -12,6 +12,7 @@ from dialer.core.events import (
     LegAnswered,
     LegEnded,
     LegEvent,
+    LegLost,
     LegRinging,
     PriceKnown,
     RecordingReady,
@@ -19,7 +20,7 @@ from dialer.core.events import (
 from dialer.core.states import EndReason
 
 KINDS: dict[str, type[LegEvent]] = {
-    cls.__name__: cls for cls in (LegRinging, LegAnswered, KeyPressed, LegEnded, PriceKnown, RecordingReady)
+    cls.__name__: cls for cls in (LegRinging, LegAnswered, KeyPressed, LegEnded, LegLost, PriceKnown, RecordingReady)
 }
 
 

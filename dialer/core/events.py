@@ -46,6 +46,15 @@ class LegEnded(LegEvent):
 
 
 @dataclass(frozen=True)
+class LegLost(LegEvent):
+    """The provider has no record of the call (it died with a process, or its end was lost): it is over,
+    how is not known. The step that applies it judges from what it knows of the leg by then, reports held
+    for the lead applied first: answered, it ended `completed`; otherwise `failed`."""
+
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
 class PriceKnown(LegEvent):
     price: Decimal = Decimal(0)
     unit: str = "USD"

@@ -18,6 +18,7 @@ from dialer.core.events import (
     LegEnded,
     LegEvent,
     LegInitiated,
+    LegLost,
     LegRinging,
     PriceKnown,
     RecordingReady,
@@ -40,6 +41,9 @@ def apply_report(  # noqa: C901 - one branch per kind of report
 ) -> bool:
     """Record what the provider said about a leg. True when the lead's situation may have changed."""
     now = step.now
+    if isinstance(event, LegLost):
+        reason = EndReason.COMPLETED if leg.answered_at is not None else EndReason.FAILED
+        event = LegEnded(event.leg_id, event.sid, reason=reason, detail=event.detail)
     if event.sid and not leg.provider_sid:
         leg.provider_sid = event.sid
     status = LegStatus(leg.status)

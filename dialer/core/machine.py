@@ -334,6 +334,13 @@ def _on_leg_change(lead: LeadView, now: datetime, policy: Policy) -> Decision:
                 LeadStatus.CONNECTED, _next_look(visitor, now, policy), lead.attempt,
                 notes=("visitor answered: connecting them to the manager",)
             )
+        if visitor is not None and visitor.end_reason is EndReason.COMPLETED:
+            # The visitor's call ended `completed`: they were connected and talked (a provider says so
+            # only of a bridged call), though the report of their answer came late, or not at all (held
+            # while the database was away). It is a conversation, never a reason to call them again.
+            hangups = tuple(Hangup(leg.id, EndReason.COMPLETED) for leg in (*managers, *visitors) if leg.active)
+            return Decision(LeadStatus.COMPLETED, None, lead.attempt, hangups,
+                            ("visitor answered and the call ended",), outcome="talked")
         cut_short = visitor is not None and visitor.end_reason is EndReason.CANCELED
         if accepted is None or cut_short:
             # The manager who pressed 1 hung up before the visitor was connected: stop dialing and find

@@ -8,7 +8,7 @@ and applies the decision (the rules, all in `dialer/core`), writes the changed r
 exactly once whatever other engines do (`dialing`). Wake-up times live in the database, so a new engine
 on the same database resumes every lead where the last one stopped.
 
-Its length (about 500 lines): the batch's lifecycle, scheduling (and waiting while the database is away)
+Its length (about 600 lines): the batch's lifecycle, scheduling (and waiting while the database is away)
 and one transaction's steps read best together; what is around them has modules of its own: dialing and
 telling after the commit, waking a site's queue (`queue`), reports held for later (`held`), conflicts
 tried again (`conflicts`), what the machine needs beyond the records (`context`), and the backoff and
@@ -38,13 +38,13 @@ from dialer.core.legs import LEG_ONLY
 from dialer.core.machine import IllegalMove, Policy, Trigger, decide
 from dialer.core.notices import Notices
 from dialer.core.records import LeadRow, LegRow, ManagerRow
-from dialer.core.states import LegRole
+from dialer.core.states import CALLING, LeadStatus, LegRole
 from dialer.core.step import Step
 from dialer.db.models import new_id
 from dialer.engine import conflicts, store
 from dialer.engine.context import lead_context
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
-from dialer.engine.held import HeldEvents
+from dialer.engine.held import HeldEvents, reports_by_lead
 from dialer.engine.inbox import Inbox, Work
 from dialer.engine.pacing import Pacer
 from dialer.engine.parking import Parking
@@ -446,6 +446,8 @@ class Engine:
         """One transaction, tried again after a deadlock or a serialization failure (the work is kept)."""
 
         async def attempt() -> dict[str, Any]:
+            # Reports about these leads kept in memory are written first: the step applies them, in order.
+            await self.held.write_kept({lead_id for lead_id, _ in batch})
             async with self._slots:
                 with metrics.STEP_SECONDS.time():
                     return await self._step(batch)
@@ -517,32 +519,50 @@ class Engine:
             step = Step(now)
             found = await store.lock_leads(conn, [i for i, w in batch if not w.skip_locked])
             found.update(await store.lock_leads(conn, [i for i, w in batch if w.skip_locked], skip_locked=True))
-            held = await store.take_held(conn, [w.held_id for _, w in batch if w.held_id is not None])
+            # Every report held for these leads is applied now, first, oldest first, and deleted in this
+            # transaction (`held.py`): nothing newer is decided on a lead before what it was told earlier.
+            taken = await store.take_held_of(conn, [w.held_id for _, w in batch if w.held_id is not None],
+                                             {lead_id: [leg.id for leg in legs] for lead_id, (_, legs) in found.items()})
+            held = {row[0] for row in taken}
+            earlier = reports_by_lead(taken)
             live: list[tuple[LeadRow, list[LegRow], Work]] = []
+            reports: dict[str, tuple[Trigger, list[LegEvent]]] = {}
             for lead_id, work in batch:
                 if lead_id not in found or (work.held_id is not None and work.held_id not in held):
                     continue  # gone; another engine is stepping it (a wake-up); the held report is applied
                 lead, legs = found[lead_id]
+                told = earlier.pop(lead_id, [])
+                trigger = work.trigger
                 if work.trigger in (Trigger.WAKE, Trigger.QUEUE) and not self.running:
-                    continue  # stopping: what is not started yet stays due for another engine
-                if work.trigger is Trigger.WAKE:
+                    trigger = Trigger.LEG  # stopping: what is not started yet stays due for another engine
+                elif work.trigger is Trigger.WAKE:
                     if lead.wake_at is None or lead.wake_at > now:
-                        continue  # another engine moved it on since we read the due list
-                    metrics.WAKE_LATENESS.observe((now - lead.wake_at).total_seconds())
-                    if self.on_wake is not None:
-                        self.on_wake((now - lead.wake_at).total_seconds())
+                        trigger = Trigger.LEG  # another engine moved it on since we read the due list
+                    else:
+                        metrics.WAKE_LATENESS.observe((now - lead.wake_at).total_seconds())
+                        if self.on_wake is not None:
+                            self.on_wake((now - lead.wake_at).total_seconds())
+                        if told and LeadStatus(lead.status) in CALLING:
+                            trigger = Trigger.LEG  # decided on what it was told; a deadline still due next tick
+                if trigger is Trigger.LEG and work.trigger is not Trigger.LEG and not told:
+                    continue
+                if work.event is not None and work.held_id is None:
+                    told.append(work.event)
                 live.append((lead, legs, work))
-            # A report that decides nothing (ringing, a price) needs neither the managers nor the site.
-            deciding = [(lead, legs, work) for lead, legs, work in live if not isinstance(work.event, LEG_ONLY)]
-            site_ids = {lead.site_id for lead, _, _ in deciding}
+                reports[lead_id] = (trigger, told)
+            # Reports that decide nothing (ringing, a price) need neither the managers nor the site.
+            deciding = [lead for lead, _, _ in live
+                        if reports[lead.id][0] is not Trigger.LEG
+                        or not all(isinstance(e, LEG_ONLY) for e in reports[lead.id][1])]
+            site_ids = {lead.site_id for lead in deciding}
             managers = await store.lock_managers(conn, site_ids)
             sites = await self.sites(conn, site_ids)
-            await self._learn_names(conn, [leg for lead, legs, work in live for leg in legs
-                                           if work.event is not None and leg.id == work.event.leg_id])
+            told_legs = {e.leg_id for _, told in reports.values() for e in told}
+            await self._learn_names(conn, [leg for _, legs, _ in live for leg in legs if leg.id in told_legs])
             plans: dict[str, Any] = {}
             for lead, legs, work in live:
                 site = sites.get(lead.site_id)
-                plans[lead.id] = await self._decide(conn, step, lead, legs, work, site,
+                plans[lead.id] = await self._decide(conn, step, lead, legs, work, *reports[lead.id], site,
                                                     managers.get(lead.site_id, []))
             log_hunt(step, {leg.id: leg for _, legs, _ in live for leg in legs})
             await store.flush(conn, step, [lead for lead, _, _ in live], [leg for _, legs, _ in live for leg in legs],
@@ -556,19 +576,22 @@ class Engine:
         lead: LeadRow,
         legs: list[LegRow],
         work: Work,
+        trigger: Trigger,
+        told: list[LegEvent],
         site: store.SiteRow | None,
         managers: list[ManagerRow],
     ) -> Job | None:
-        """Apply the work to the lead's records, decide, apply the decision (the rules are in core)."""
+        """Apply the work and the reports the lead was told (held ones first) to its records, decide on
+        `trigger`, apply the decision (the rules are in core)."""
         now = step.now
         self._names.update((m.id, m.name) for m in managers)
-        if not apply.before_deciding(step, lead, legs, managers, self._names, work.trigger,
-                                     event=work.event, prefer=work.prefer, when=work.when):
+        if not apply.before_deciding(step, lead, legs, managers, self._names, trigger, reports=told,
+                                     prefer=work.prefer, when=work.when):
             return None
         assert site is not None  # every lead that gets this far had its site read
         context = await lead_context(conn, self.policy, lead, site, managers, now)
         view = views.lead_view(lead, managers, legs, **context)
-        decision = decide(view, work.trigger, now, self.policy)
+        decision = decide(view, trigger, now, self.policy)
         plan = apply.apply_decision(step, lead, legs, managers, decision, new_id)
         return Job(plan, site) if plan is not None else None
 

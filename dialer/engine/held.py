@@ -5,7 +5,12 @@ up (the database away), is written to `held_events` and the provider is answered
 would not send it again. Any engine applies held reports later, oldest first: the step that applies one
 deletes its row in the same transaction, so of two engines trying, one applies it and the other finds it
 gone. A report that fails again waits longer each time. While the database cannot even take the row, the
-report is kept in memory and written as soon as it can be.
+report is kept in memory and written as soon as it can be, and before any step.
+
+Whatever work steps a lead next (another report, its deadline, a held report's own turn) first applies
+every report held for it, oldest first, in its transaction (`store.take_held_of`), and the machine judges
+them together: a manager's key press held during an outage and their hang-up after it never dial the
+visitor into a call that is over, and a visitor's answer held is never overtaken by their end.
 
 A late report is harmless: a leg only moves forward (`dialer/core/legs.py`), so a ringing or answered
 report held while the leg ended meanwhile changes nothing.
@@ -17,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import timedelta
 from typing import Any
 
@@ -51,6 +56,7 @@ class HeldEvents:
         self._submit = submit
         self._lead_of = lead_of
         self._unstored: deque[tuple[str | None, LegEvent, str]] = deque()
+        self._writing = asyncio.Lock()
         self._applying: set[int] = set()  # held ids being applied by this engine now
         self._timer: Timer | None = None
         self._backoff = Backoff(first=FIRST_TRY, cap=CAP)
@@ -68,18 +74,30 @@ class HeldEvents:
 
     async def _store(self) -> bool:
         """Write the reports kept in memory; False while the database cannot take them."""
-        while self._unstored:
-            lead_id, event, reason = self._unstored[0]
-            now = self.clock.now()
-            try:
+        try:
+            await self.write_kept()
+        except Exception as exc:
+            self._quiet.error("holding a report", exc, now=time.monotonic(), trace=False)
+            self._arm(self._backoff.failed())
+            return False
+        return True
+
+    async def write_kept(self, lead_ids: Collection[str] | None = None) -> None:
+        """Write the reports kept in memory, in the order they came (one writer at a time: each is written
+        once); raises what the database raised. The engine calls it before a step on `lead_ids` when
+        some are about them (or about a lead not known yet), so that the step, which takes its leads'
+        held reports (`store.take_held_of`), takes every earlier one."""
+        if lead_ids is not None and not any(lead is None or lead in lead_ids for lead, _, _ in self._unstored):
+            return
+        if not self._unstored:
+            return
+        async with self._writing:
+            while self._unstored:
+                lead_id, event, reason = self._unstored[0]
+                now = self.clock.now()
                 async with self._slots, self.autocommit.connect() as conn:
                     await store.hold(conn, lead_id, event, reason, now, now + timedelta(seconds=FIRST_TRY))
-            except Exception as exc:
-                self._quiet.error("holding a report", exc, now=time.monotonic(), trace=False)
-                self._arm(self._backoff.failed())
-                return False
-            self._unstored.popleft()
-        return True
+                self._unstored.popleft()
 
     def _arm(self, delay: float) -> None:
         if self._timer is None and self.running:
@@ -140,3 +158,18 @@ class HeldEvents:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def reports_by_lead(rows: list[Any]) -> dict[str, list[LegEvent]]:
+    """Held reports taken by a step (`store.take_held_of`: id, lead, leg, event; oldest first), each
+    lead's in order. One that cannot be read is dropped, saying so: it could never be applied."""
+    found: dict[str, list[LegEvent]] = {}
+    for held_id, lead_id, leg_id, data in rows:
+        try:
+            event = event_codec.decode(data)
+        except (KeyError, TypeError, ValueError):
+            log.warning("held report %s on leg %s cannot be read: dropped", held_id, leg_id)
+            continue
+        if lead_id is not None:
+            found.setdefault(lead_id, []).append(event)
+    return found

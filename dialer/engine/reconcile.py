@@ -10,7 +10,7 @@ legs and settles each from the answer, as if the provider had reported it:
   went unreported too; a machine's answer is the visitor's voicemail, never a conversation;
 - it is still going on: what the leg's records lack of it is reported (an answer), else left alone;
 - the provider has no such call: it can never report one, so the leg is ended, saying so (an answered
-  call "completed", one never answered "failed");
+  call "completed", one never answered "failed", as the step that applies it knows the leg: `LegLost`);
 - the provider cannot tell now: asked again next round.
 
 Every engine reconciles; two asking about one leg report its end twice, which the engine applies once.
@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.clock import Clock, Timer
 from dialer.core.call_status import missing_reports
-from dialer.core.events import LegEnded, LegEvent
-from dialer.core.states import TERMINAL, EndReason, LegRole, LegStatus
+from dialer.core.events import LegEvent, LegLost
+from dialer.core.states import TERMINAL, LegRole, LegStatus
 from dialer.db.models import CallLeg, Lead, table_of
 from dialer.retrying import Backoff, QuietLog
 from dialer.telephony.base import CallStatus, Provider, ProviderError
@@ -167,9 +167,9 @@ class Reconciler:
                 continue  # it cannot tell now: asked again next round
             if answer is None:
                 done.unknown += 1
-                answered = row.answered_at is not None
-                reason = EndReason.COMPLETED if answered else EndReason.FAILED
-                found: tuple[LegEvent, ...] = (LegEnded(row.id, row.provider_sid, reason=reason, detail=UNKNOWN),)
+                # How it ended is judged by the step that applies it, after the reports held for its
+                # lead (an answer held while the database was away): `core/legs.py`.
+                found: tuple[LegEvent, ...] = (LegLost(row.id, row.provider_sid, detail=UNKNOWN),)
             else:
                 done.ended += answer.ended
                 found = missing_reports(row.id, row.provider_sid, LegRole(row.role), LegStatus(row.status), answer)

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import Update, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dialer.core import event_codec
@@ -439,6 +439,13 @@ _HELD_DUE = (
     .limit(bindparam("limit"))
 )
 _TAKE_HELD = delete(held_table).where(held_table.c.id.in_(bindparam("ids", expanding=True))).returning(held_table.c.id)
+_TAKE_HELD_OF = (
+    delete(held_table)
+    .where(or_(held_table.c.id.in_(bindparam("ids", expanding=True)),
+               held_table.c.lead_id.in_(bindparam("leads", expanding=True)),
+               held_table.c.leg_id.in_(bindparam("legs", expanding=True))))
+    .returning(held_table.c.id, held_table.c.lead_id, held_table.c.leg_id, held_table.c.event)
+)
 _HELD_AGAIN = (
     update(held_table)
     .where(held_table.c.id == bindparam("w_id"))
@@ -467,6 +474,20 @@ async def take_held(conn: AsyncConnection, held_ids: list[int]) -> set[int]:
     if not held_ids:
         return set()
     return set((await conn.execute(_TAKE_HELD, {"ids": held_ids})).scalars())
+
+
+async def take_held_of(conn: AsyncConnection, held_ids: list[int], legs_of: dict[str, list[str]]) -> list[Any]:
+    """Delete, in the step that applies them, the held reports `held_ids` and every report held for these
+    leads (`legs_of`: each lead's legs; a report held before its lead was known names only its leg).
+    Returns them oldest first: (id, lead_id, leg_id, event), `lead_id` filled in from the leg."""
+    lead_of_leg = {leg_id: lead_id for lead_id, legs in legs_of.items() for leg_id in legs}
+    rows = (await conn.execute(_TAKE_HELD_OF, {
+        "ids": held_ids, "leads": sorted(legs_of), "legs": sorted(lead_of_leg),
+    })).all()
+    return sorted(
+        ((row.id, row.lead_id or lead_of_leg.get(row.leg_id), row.leg_id, row.event) for row in rows),
+        key=lambda row: row[0],
+    )
 
 
 async def held_again(conn: AsyncConnection, held_id: int, lead_id: str | None, next_try: datetime,

@@ -49,6 +49,12 @@ class ProviderError(Exception):
         self.call_over = call_over  # the call this leg was to join (the manager's) has ended
 
 
+# Twilio's "Invalid call state" (https://www.twilio.com/docs/api/errors/21220): a call that has completed
+# cannot be redirected, so a visitor cannot be dialed into a manager's call that is over. Either provider
+# raises it with this code; it means the manager left, never that the provider failed.
+CALL_OVER = "21220"
+
+
 class PlacedCall(str):
     """A provider's call id, with how long the provider said the call waits in its queue before it is
     placed (Twilio's `queue_time`): the ring deadline counts from then."""

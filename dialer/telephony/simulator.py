@@ -73,7 +73,7 @@ from dialer.core.events import (
 )
 from dialer.core.states import EndReason, LegRole
 from dialer.telephony.account import QUEUE_FULL, QUEUE_LIMIT, TOO_MANY_REQUESTS, CallQueue, RequestLimit
-from dialer.telephony.base import CallRequest, CallStatus, PlacedCall, ProviderError, metered
+from dialer.telephony.base import CALL_OVER, CallRequest, CallStatus, PlacedCall, ProviderError, metered
 
 log = logging.getLogger("ringback.simulator")
 
@@ -354,6 +354,12 @@ class SimulatedProvider:
     def _place(self, request: CallRequest) -> PlacedCall:
         if request.to in self.refuse:
             raise self.refuse[request.to]
+        partner = self._calls.get(request.bridge_sid or "")
+        if partner is not None and partner.ended:
+            # The visitor is dialed from inside the manager's call; once that is over there is nothing
+            # to dial from (Twilio: https://www.twilio.com/docs/api/errors/21220).
+            raise ProviderError("the manager's call is over: the visitor cannot be dialed into it",
+                                code=CALL_OVER, permanent=False, call_over=True)
         sid = f"{self._sid_prefix}{next(self._ids):08d}"
         call = SimCall(sid, request, self.behaviour_for(request.to), self.clock.now())
         self._calls[sid] = call
@@ -405,7 +411,7 @@ class SimulatedProvider:
 
     def _log_end(self, call: SimCall, reason: EndReason, duration: int) -> None:
         line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None,
-                "answered_by": _answered_by(call, reason), "bridged": _bridged(call)}
+                "answered_by": _answered_by(call, reason), "bridged": _bridged(call), "connected": call.connected}
         _append(f"{self.log_path}.ended", line)
 
 
@@ -464,8 +470,9 @@ class SimulatedProvider:
         call = self._calls.get(sid)
         if call is None or call.ended:
             return
-        reason = EndReason.COMPLETED if call.answered_at else EndReason.CANCELED
-        await self._end(call, reason)
+        # A visitor's call is `completed` only once connected (answered by a person, past detection).
+        talked = call.connected if call.request.role is LegRole.VISITOR else call.answered_at is not None
+        await self._end(call, EndReason.COMPLETED if talked else EndReason.CANCELED)
 
     @metered("send_text")
     async def send_text(self, to: str, body: str, sender: str | None = None, *,

@@ -84,7 +84,7 @@ WHISPER_ALLOWANCE = 120  # seconds of a manager's call before the bridge: ringin
 AUTH_FAILED = 20003
 RATE_LIMITED = 20429
 # The call is no longer in progress: it cannot be redirected (https://www.twilio.com/docs/api/errors/21220).
-CALL_OVER = {21220}
+CALL_OVER_CODES = {21220}
 
 _STATUS_ENDED = {
     "completed": EndReason.COMPLETED,
@@ -417,7 +417,7 @@ class TwilioProvider:
                 await client.calls(sid).update_async(twiml=document)
                 return None
             except TwilioRestException as exc:
-                if exc.status == 404 or exc.code in CALL_OVER:
+                if exc.status == 404 or exc.code in CALL_OVER_CODES:
                     raise ProviderError(f"the manager's call ended before the visitor was dialed ({_reason(exc)})",
                                         code=str(exc.code), permanent=False, call_over=True) from None
                 if not _transient(exc):

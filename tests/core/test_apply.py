@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from dialer.core.apply import apply_decision, before_deciding, changes_nothing
-from dialer.core.events import LegAnswered, LegRinging
+from dialer.core.events import LegAnswered, LegLost, LegRinging
 from dialer.core.legs import ManagerTaken
 from dialer.core.machine import Decision, Hangup, PlaceCall, SendText, Trigger
 from dialer.core.records import LeadRow, LegRow, ManagerRow
@@ -52,6 +52,17 @@ def test_a_report_that_changes_only_the_leg_leaves_nothing_to_decide() -> None:
     assert legs[0].status == "ringing"
     assert [line.detail for line in step.lines] == ["manager Anna: ringing"]  # named from `names`
     assert before_deciding(step, lead_row(), legs, [], {1: "Anna"}, Trigger.LEG, event=LegAnswered("m1"))
+
+
+@pytest.mark.parametrize(("held", "reason"), [((), EndReason.FAILED), ((LegAnswered("v1"),), EndReason.COMPLETED)])
+def test_a_call_the_provider_lost_is_judged_after_the_reports_held_before_it(held: tuple, reason: EndReason) -> None:
+    # Reconciliation found no record of the visitor's call (it died with a process). Whether they talked
+    # is judged by the step, from the leg as it stands once the reports held for the lead are applied
+    # (their answer, held while the database was away): never from what was known when it was asked.
+    step, legs = Step(NOW), [visitor_leg()]
+    reports = [*held, LegLost("v1", "SIM1", detail="no record")]
+    assert before_deciding(step, lead_row(LeadStatus.CALLING_VISITOR), legs, [], {}, Trigger.LEG, reports=reports)
+    assert (legs[0].status, legs[0].end_reason, legs[0].end_detail) == ("ended", reason, "no record")
 
 
 def test_call_back_now_rings_that_manager_first_and_marks_the_lead_handled() -> None:

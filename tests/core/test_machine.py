@@ -129,6 +129,17 @@ def test_visitor_answers_then_the_call_ends_completed() -> None:
     assert d.actions == (Hangup("m1a1", EndReason.COMPLETED),)
 
 
+def test_a_visitor_whose_call_ended_completed_talked_even_if_their_answer_was_never_reported() -> None:
+    # Their answer's report was held while the database was away, and their end came first: "completed"
+    # is said only of a connected call, so they talked; calling them again would be a second call after a
+    # conversation.
+    accepted = mleg(1, LegStatus.ANSWERED, accepted=True)
+    talked = vleg(LegStatus.ENDED, EndReason.COMPLETED)
+    d = decide(lead(LeadStatus.CALLING_VISITOR, accepted, talked), Trigger.LEG, NOW, P)
+    assert (d.status, d.outcome, d.attempt) == (LeadStatus.COMPLETED, "talked", 1)
+    assert d.actions == (Hangup("m1a1", EndReason.COMPLETED),)
+
+
 def test_visitor_not_answering_is_retried_later_then_unreachable() -> None:
     accepted = mleg(1, LegStatus.ANSWERED, accepted=True)
     d = decide(lead(LeadStatus.CALLING_VISITOR, accepted, vleg(LegStatus.ENDED, EndReason.NO_ANSWER)),

@@ -29,7 +29,8 @@ from sqlalchemy import select
 
 from dialer import db
 from dialer.core.abuse_rules import UNGUARDED
-from dialer.core.states import TERMINAL, LeadStatus
+from dialer.core.records import attempt_of
+from dialer.core.states import TERMINAL, LeadStatus, LegRole
 from dialer.db.models import CallLeg, Lead, Manager
 from dialer.intake.accept import CallbackRequest, accept
 from dialer.retrying import database_down
@@ -210,24 +211,39 @@ class Hunt:
             assert loop.time() < give_up, f"not all leads ended in {timeout} s: {Counter(statuses.values())}"
             await asyncio.sleep(0.5)
 
-    async def check_every_lead_ended_right(self, *, once_each: bool) -> int:
+    async def check_every_lead_ended_right(self, *, once_each: bool, once_per_attempt: bool = True) -> int:
         """Every lead completed (everybody answers in this hunt), no step (leg) dialed twice, no manager
-        left busy. Returns how many times a number was called again for one lead: a later attempt, after
-        a provider report was lost (a step that failed on the database took its report with it); with
-        `once_each`, there must be none: everybody was called once."""
+        left busy, and no visitor called again after they talked: a visitor dialed again for a lead was
+        never connected on any earlier call (as the network says; for a call that died with its process,
+        as the engine knew). With `once_per_attempt`, nobody is dialed twice in one attempt; with
+        `once_each`, nobody twice at all. Returns how many times a visitor was called again."""
         statuses = await self.until_all_ended()
         assert set(statuses.values()) == {LeadStatus.COMPLETED}, Counter(statuses.values())
         dials = [json.loads(line) for line in self.dial_log.read_text().splitlines()]
         per_leg = Counter(str(d["leg_id"]) for d in dials)
         assert max(per_leg.values()) == 1, per_leg.most_common(3)
-        legs = await self.legs()
-        lead_of = {leg.id: leg.lead_id for leg in legs}
-        assert len({(leg.lead_id, leg.step) for leg in legs}) == len(legs)
-        assert {leg.id for leg in legs if leg.provider_sid} <= set(per_leg)
+        legs = {leg.id: leg for leg in await self.legs()}
+        assert len({(leg.lead_id, leg.step) for leg in legs.values()}) == len(legs)
+        assert {leg.id for leg in legs.values() if leg.provider_sid} <= set(per_leg)
         assert await self.busy() == {}
-        per_person = Counter((lead_of[str(d["leg_id"])], d["to"]) for d in dials)
-        again = sum(n - 1 for n in per_person.values())
-        assert not (once_each and again), per_person.most_common(3)
+        ended_log = Path(f"{self.dial_log}.ended")
+        ended = {}
+        if ended_log.exists():
+            ended = {line["sid"]: line for line in map(json.loads, ended_log.read_text().splitlines())}
+        calls: dict[str, list[tuple[Any, bool]]] = {}  # each lead's visitor calls, in the order placed
+        for d in dials:
+            leg = legs[str(d["leg_id"])]
+            if leg.role == LegRole.VISITOR:
+                talked = ended[d["sid"]]["connected"] if d["sid"] in ended else leg.answered_at is not None
+                calls.setdefault(leg.lead_id, []).append((leg, talked))
+        again = 0
+        for lead_id, placed in calls.items():
+            steps = [(attempt_of(leg.step), leg.step, talked) for leg, talked in placed]
+            assert not any(talked for _, _, talked in steps[:-1]), f"lead {lead_id} called again after a talk: {steps}"
+            attempts = Counter(attempt for attempt, _, _ in steps)
+            assert not (once_per_attempt and max(attempts.values()) > 1), f"lead {lead_id}: {steps}"
+            again += len(placed) - 1
+        assert not (once_each and again), {k: v for k, v in calls.items() if len(v) > 1}
         return again
 
 
