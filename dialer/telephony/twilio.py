@@ -161,6 +161,7 @@ class TwilioProvider:
         timeout: float = DEFAULT_TIMEOUT,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         price_delays: tuple[float, ...] = PRICE_DELAYS,
+        recording_delays: tuple[float, ...] | None = None,
         currency: str = "USD",
         concurrent_requests: int = CONCURRENT_REQUESTS,
     ) -> None:
@@ -174,6 +175,7 @@ class TwilioProvider:
         self.timeout = timeout
         self.retry_delays = retry_delays
         self.price_delays = price_delays
+        self.recording_delays = recording_delays  # when a late recording is looked up (None: the jobs' own)
         self.currency = currency  # the account's billing currency, for legs that cost nothing
         self.validator = RequestValidator(auth_token)
         self._sink: EventSink | None = None
@@ -523,6 +525,32 @@ class TwilioProvider:
         task = asyncio.ensure_future(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    @metered("recordings")
+    async def recordings(self, sid: str) -> list[str]:
+        """Call `sid`'s completed recordings (GET /Recordings.json?CallSid=…,
+        https://www.twilio.com/docs/voice/api/recording#read-multiple-recording-resources). A `<Dial
+        record>` recording is on the parent call: a Recording's `call_sid` "will always refer to the
+        parent leg of a two-leg call" (https://www.twilio.com/docs/voice/api/recording, its properties).
+        Only a `completed` recording has media to fetch; one still `processing` is asked about again."""
+        client = await self._client()
+        try:
+            found = await client.recordings.list_async(call_sid=sid, limit=20)
+        except TwilioRestException as exc:
+            raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(_unreachable(exc), permanent=False) from None
+        done = [r for r in found if r.status == "completed" and (r.media_url or r.uri)]
+        done.sort(key=lambda r: r.date_created or datetime.min.replace(tzinfo=UTC))
+        return [self._media_address(r.media_url, r.uri) for r in done]
+
+    def _media_address(self, media_url: str | None, uri: str | None) -> str:
+        """The recording's media as the recording callback's `RecordingUrl` names it: its `media_url`, or
+        its `uri` (relative to the API's host) without `.json`."""
+        if media_url:
+            return media_url
+        base = (self.api_base_url or "https://api.twilio.com").rstrip("/")
+        return f"{base}{(uri or '').removesuffix('.json')}"
 
     async def stream_recording(self, url: str) -> tuple[str, AsyncIterator[bytes]]:
         """The recording's content type and its bytes as they arrive (a dual-channel WAV is large: it is
