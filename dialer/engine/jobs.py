@@ -111,7 +111,7 @@ class Jobs:
         """In the caller's transaction (the step that ended these visitor legs): look up each leg's
         recording on its call (leg id, the call's sid) later, unless it is reported first. Returns when
         the first is due, for `wake` once committed."""
-        if not found or self._closed:
+        if not found:
             return None
         now = self.clock.now()
         due = now + timedelta(seconds=self.recording_delays[0])
