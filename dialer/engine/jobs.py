@@ -47,6 +47,7 @@ SWEEP_DAYS = 2  # ended calls this recent without a price get a job on start
 # and given up about an hour after.
 RECORDING_DELAYS = (60.0, 120.0, 300.0, 900.0, 1800.0)
 RECORDING = "recording"  # the job's kind: its subject is the call the recording is kept on
+REPORTED = "reported"  # a recording job's detail when the recording's own report came first
 NOT_FOUND = "recording of the visitor leg could not be found: the provider never reported it and lists none"
 
 jobs_table = table_of(ProviderJob)
@@ -71,6 +72,7 @@ class Jobs:
         self.name = engine_name()
         self.running = False
         self._closed = False  # stopped: nothing more is written (the process is shutting down)
+        self._swept = False
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
         self._quiet = QuietLog(log)
@@ -151,8 +153,12 @@ class Jobs:
 
     async def start(self) -> None:
         self.running = True
-        await self.sweep()
-        self._wake_at(self.clock.now())
+        self._wake_at(self.clock.now())  # the first tick sweeps, then runs what is due
+
+    async def _sweep_once(self) -> None:
+        if not self._swept:
+            await self.sweep()
+            self._swept = True  # once the database could be read (it may be away at start-up)
 
     async def stop(self) -> None:
         self.running, self._closed = False, True
@@ -175,9 +181,11 @@ class Jobs:
             return
         try:
             async with self._working():
+                await self._sweep_once()
                 await self.run_due()
-        except Exception as exc:  # the database away: tried again at the next poll
+        except Exception as exc:  # the database away: tried again a while later, polling or not
             self._quiet.error("provider jobs", exc, now=self.clock.now().timestamp())
+            self._wake_at(self.clock.now() + timedelta(seconds=self.poll_seconds or POLL_SECONDS))
         if self.poll_seconds is not None:
             self._wake_at(self.clock.now() + timedelta(seconds=self.poll_seconds))
 
@@ -213,7 +221,7 @@ class Jobs:
         done = await (self._recording(job) if job.kind == RECORDING else self._price(job))
         now, attempts = self.clock.now(), job.attempts + 1
         if done:
-            await self._finish(job.id, now, None, attempts=attempts)
+            await self._finish(job.id, now, done if isinstance(done, str) else None, attempts=attempts)
             return
         delays = self._delays(job.kind)
         if attempts >= len(delays):
@@ -239,13 +247,14 @@ class Jobs:
                 await texting.set_price(conn, job.subject, price, unit)
         return True
 
-    async def _recording(self, job: Any) -> bool:
-        """Done when the leg has its recording already (its report came: nothing is asked), or once the
-        provider lists one (reported like the callback, so the engine applies it once)."""
+    async def _recording(self, job: Any) -> bool | str:
+        """Done when the leg has its recording already (its report came: nothing is asked, and the job
+        says so), or once the provider lists one (reported like the callback, so the engine applies it
+        once)."""
         async with self.autocommit.connect() as conn:
             kept = await conn.execute(select(legs_table.c.recording_url).where(legs_table.c.id == job.leg_id))
             if kept.scalar():
-                return True
+                return REPORTED
         try:
             urls = await self.provider.recordings(job.subject)
         except ProviderError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import random
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
@@ -538,6 +539,8 @@ class TwilioProvider:
             found = await client.recordings.list_async(call_sid=sid, limit=20)
         except TwilioRestException as exc:
             raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except TwilioException as exc:  # a list's page refused: the library raises its base exception
+            raise _page_refused(exc) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ProviderError(_unreachable(exc), permanent=False) from None
         done = [r for r in found if r.status == "completed" and (r.media_url or r.uri)]
@@ -605,6 +608,19 @@ class TwilioProvider:
                 return await response.read(), response.headers.get("Content-Type", "audio/wav")
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ProviderError(f"the recording could not be fetched ({type(exc).__name__})", permanent=False) from None
+
+
+def _page_refused(exc: TwilioException) -> ProviderError:
+    """A list request Twilio refused: the library raises `TwilioException("Unable to fetch page",
+    response)` rather than a `TwilioRestException`; the response's JSON carries Twilio's code."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    try:
+        code = json.loads(getattr(response, "text", "") or "{}").get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return ProviderError(f"Twilio answered {status} to a list request", code=str(code) if code else None,
+                         permanent=False)
 
 
 # what Twilio posts, as dialer events -----------------------------------------------------------------

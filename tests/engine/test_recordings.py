@@ -5,22 +5,34 @@ with a line on the lead's timeline."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import delete, select, update
 
+from dialer.clock import ManualClock
 from dialer.core.events import RecordingReady
 from dialer.core.states import LeadStatus, LegRole
 from dialer.db.models import CallLeg, LeadEvent, ProviderJob, Site
 from dialer.engine.jobs import NOT_FOUND, RECORDING_DELAYS
 from dialer.runtime import Runtime
-from dialer.telephony.simulator import Behaviour, SimulatedProvider
+from dialer.telephony.simulator import Behaviour, Hostility, SimulatedProvider
 from tests.conftest import MANAGER_PHONES, World, make_world
 from tests.harness import build_runtime
 
 VISITOR = "+48501234567"
 READY = "recording of the visitor leg is ready"
+
+
+class Counting(SimulatedProvider):
+    """Counts the times it is asked for a call's recordings."""
+
+    asked = 0
+
+    async def recordings(self, sid: str) -> list[str]:
+        self.asked += 1
+        return await super().recordings(sid)
 
 
 class Forgetful(SimulatedProvider):
@@ -30,18 +42,20 @@ class Forgetful(SimulatedProvider):
         return []
 
 
-async def recorded_world(database_url: str, network: type[SimulatedProvider] = SimulatedProvider) -> World:
-    """The shop with one manager, recording its calls, on a network that loses every recording's report."""
+async def recorded_world(database_url: str, network: Callable[[ManualClock], SimulatedProvider] | None = None,
+                         *, lose_reports: bool = True) -> World:
+    """The shop with one manager, recording its calls, on the simulator (or `network`), which with
+    `lose_reports` loses every recording's report."""
     world = await make_world(database_url, managers=1)
-    if network is not SimulatedProvider:
+    if network is not None:
         await world.runtime.close()
-        sim = network(world.clock, seed=7)
+        sim = network(world.clock)
         world = World(build_runtime(database_url, clock=world.clock, provider=sim), world.clock, sim, world.site)
     async with world.runtime.sessions() as session, session.begin():
         await session.execute(update(Site).where(Site.id == world.site.id).values(recording=True))
     world.sim.script(MANAGER_PHONES[0], Behaviour.presses_1(after=2))
     world.sim.script(VISITOR, Behaviour.answers(after=2, talk_for=20))
-    world.sim.lose_recording_reports = True
+    world.sim.lose_recording_reports = lose_reports
     return world
 
 
@@ -92,6 +106,21 @@ async def test_a_lost_recording_report_is_made_up_for_by_asking_the_network(worl
     assert (await timeline(world, lead_id)).count(READY) == 1
 
 
+async def test_a_recording_reported_in_time_makes_its_job_ask_nothing(database_url: str) -> None:
+    world = await recorded_world(database_url, lambda clock: Counting(clock, seed=7), lose_reports=False)
+    await world.runtime.start()
+    try:
+        lead_id = await talked(world)
+        await world.clock.advance(sum(RECORDING_DELAYS))
+        assert (await legs(world, lead_id))[LegRole.VISITOR].recording_url
+        (job,) = await recording_jobs(world)
+        assert job.detail == "reported" and job.attempts == 1
+        assert isinstance(world.sim, Counting) and world.sim.asked == 0
+        assert (await timeline(world, lead_id)).count(READY) == 1
+    finally:
+        await world.runtime.close()
+
+
 async def test_the_job_outlives_the_engine_that_wrote_it(database_url: str) -> None:
     world = await recorded_world(database_url)
     await world.runtime.start()
@@ -123,6 +152,7 @@ async def test_a_recorded_leg_without_a_job_is_swept_up_at_start(database_url: s
         await session.execute(delete(ProviderJob))
     await restarted.start()
     try:
+        await world.clock.advance(0)  # the jobs' first round: the sweep
         assert len(await recording_jobs(world)) == 1
         await world.clock.advance(RECORDING_DELAYS[0] + 1)
         assert (await legs(world, lead_id))[LegRole.VISITOR].recording_url
@@ -131,7 +161,7 @@ async def test_a_recorded_leg_without_a_job_is_swept_up_at_start(database_url: s
 
 
 async def test_a_recording_that_never_turns_up_is_given_up_and_the_owner_told(database_url: str) -> None:
-    world = await recorded_world(database_url, Forgetful)
+    world = await recorded_world(database_url, lambda clock: Forgetful(clock, seed=7))
     await world.runtime.start()
     try:
         lead_id = await talked(world)
@@ -152,5 +182,32 @@ async def test_a_site_that_does_not_record_gets_no_job(database_url: str) -> Non
     try:
         await talked(world)
         assert await recording_jobs(world) == []
+    finally:
+        await world.runtime.close()
+
+
+async def test_on_the_hostile_network_every_conversation_gets_its_recording_once(database_url: str) -> None:
+    # Half the reports lost, the others held back or repeated, like the status callbacks.
+    hostility = Hostility(lose=0.5, action_after_hangup=1.0)
+    world = await recorded_world(database_url, lambda clock: SimulatedProvider(clock, seed=4, hostile=hostility),
+                                 lose_reports=False)
+    sim, clock = world.sim, world.clock
+    await world.runtime.start()
+    try:
+        lead_ids = []
+        for i in range(8):
+            phone = f"+485012{i:05d}"
+            sim.script(phone, Behaviour.answers(after=2, talk_for=20))
+            lead_ids.append((await world.submit(phone)).id)
+            await world.until_status(lead_ids[-1], "completed", "missed", "unreachable", limit=600)
+        await clock.advance(sum(RECORDING_DELAYS))
+        talked = [lead_id for lead_id in lead_ids if (await world.lead(lead_id)).outcome == "talked"]
+        assert len(talked) >= 6
+        for lead_id in talked:
+            assert (await legs(world, lead_id))[LegRole.VISITOR].recording_url
+            assert (await timeline(world, lead_id)).count(READY) == 1
+        details = Counter(job.detail for job in await recording_jobs(world))
+        assert details[None] >= 1 and details["reported"] >= 1  # some lost and looked up, some reported
+        assert sum(details.values()) == len(talked)
     finally:
         await world.runtime.close()
