@@ -13,7 +13,7 @@ from dialer.config import Settings
 from dialer.core.machine import Policy
 from dialer.core.notices import Notices
 from dialer.engine import CONCURRENCY, Engine
-from dialer.engine.jobs import Jobs
+from dialer.engine.jobs import POLL_SECONDS, RECORDING_DELAYS, Jobs
 from dialer.engine.nudges import NudgeRelay
 from dialer.engine.pacing import make_pacer
 from dialer.protection.ratelimit import Limiter, make_limiter
@@ -64,7 +64,7 @@ class Runtime:
     engine: Engine
     nudges: NudgeRelay | None = None  # engines in other processes, told when a lead is due now
     limiter: Limiter = field(default=None)  # type: ignore[assignment]  # set in __post_init__
-    jobs: Jobs | None = None  # provider work kept in the database (prices), with Twilio
+    jobs: Jobs | None = None  # provider work kept in the database (prices, late recordings)
 
     def __post_init__(self) -> None:
         if self.limiter is None:
@@ -114,10 +114,13 @@ class Runtime:
         # Across processes (Redis or LISTEN/NOTIFY), a web process's "a lead is due now" reaches the workers
         # at once.
         nudges = None if isinstance(broadcast, MemoryBroadcast) else NudgeRelay(broadcast, engine)
-        jobs = None
-        if hasattr(provider, "fetch_call_price"):  # Twilio: prices come late, and are fetched durably
-            jobs = Jobs(database, clock, provider, engine.on_provider_event,
-                        getattr(provider, "price_delays", (5.0,)))
+        # Provider work kept in the database: recordings whose report is late (any provider), and prices
+        # (Twilio fills them in late). Without the engine's poll (tests), only this process's jobs run.
+        jobs = Jobs(database, clock, provider, engine.on_provider_event, getattr(provider, "price_delays", (5.0,)),
+                    recording_delays=getattr(provider, "recording_delays", None) or RECORDING_DELAYS,
+                    poll_seconds=None if poll_interval is None else POLL_SECONDS)
+        engine.jobs = jobs
+        if hasattr(provider, "fetch_call_price"):
             provider.price_jobs = lambda leg_id, sid: jobs.enqueue("call_price", sid, leg_id)  # type: ignore[attr-defined]
         return cls(settings, database, sessions, clock, provider, broadcast, engine, nudges, jobs=jobs)
 

@@ -51,6 +51,8 @@ def apply_report(  # noqa: C901 - one branch per kind of report
         leg.price, leg.price_unit = event.price, event.unit
         return False
     if isinstance(event, RecordingReady):
+        if leg.recording_url:
+            return False  # a duplicated or late report, or the recording was looked up first (`jobs`)
         leg.recording_url = event.url
         step.timeline(lead.id, "recording", f"recording of the {party} leg is ready", leg_id=leg.id)
         return False
@@ -119,6 +121,20 @@ def judged_bridge(leg: LegRow, event: LegEnded) -> LegEnded:
     if event.bridged is None and (event.duration is None or event.duration > UNBRIDGED_SECONDS):
         return event
     return replace(event, reason=EndReason.NO_ANSWER, detail=event.detail or NOT_CONNECTED)
+
+
+def recordings_to_find(legs: list[LegRow]) -> list[tuple[LegRow, str]]:
+    """Visitor legs that talked and ended in this step with no recording yet, each with the call that
+    dialed them (the manager's, where the provider keeps a bridged call's recording): where the site
+    records calls, their recording is looked up should its report not come."""
+    calls = {leg.id: leg.provider_sid for leg in legs}
+    found = []
+    for leg in legs:
+        just_ended = leg.status == LegStatus.ENDED and "status" in leg.changes()
+        parent = calls.get(leg.bridged_to or "")
+        if leg.role == LegRole.VISITOR and just_ended and leg.end_reason == EndReason.COMPLETED and not leg.recording_url and parent:
+            found.append((leg, parent))
+    return found
 
 
 def end_leg(leg: LegRow, reason: EndReason, now: datetime, duration: int | None = None) -> None:

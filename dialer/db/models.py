@@ -269,8 +269,8 @@ class TextMessage(Base):
 
 class ProviderJob(Base):
     """Work to ask of the provider later, kept so that a restart loses none of it: a call's or a text's
-    price, which Twilio fills in a while after the end. Any engine takes a due job with a claim that
-    lapses (`dialer/engine/jobs.py`)."""
+    price, which Twilio fills in a while after the end, and a recording whose callback did not come. Any
+    engine takes a due job with a claim that lapses (`dialer/engine/jobs.py`)."""
 
     __tablename__ = "provider_jobs"
     __table_args__ = (
@@ -279,8 +279,9 @@ class ProviderJob(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # call_price | text_price
-    subject: Mapped[str] = mapped_column(String(64))  # the provider's id of the call or message
+    kind: Mapped[str] = mapped_column(String(16))  # call_price | text_price | recording
+    # The provider's id of the call or message (a recording's: the call it is kept on, the manager's)
+    subject: Mapped[str] = mapped_column(String(64))
     leg_id: Mapped[str | None] = mapped_column(String(32))
     due_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -34,7 +34,7 @@ from dialer.broadcast.memory import Broadcast
 from dialer.clock import Clock, Timer
 from dialer.core import apply, views
 from dialer.core.events import LegEvent
-from dialer.core.legs import LEG_ONLY
+from dialer.core.legs import LEG_ONLY, recordings_to_find
 from dialer.core.machine import IllegalMove, Policy, Trigger, decide
 from dialer.core.notices import Notices
 from dialer.core.records import LeadRow, LegRow, ManagerRow
@@ -46,6 +46,7 @@ from dialer.engine.context import lead_context
 from dialer.engine.dialing import CLAIM_GRACE, Dialer
 from dialer.engine.held import HeldEvents, reports_by_lead
 from dialer.engine.inbox import Inbox, Work
+from dialer.engine.jobs import Jobs
 from dialer.engine.pacing import Pacer
 from dialer.engine.parking import Parking
 from dialer.engine.queue import QueueWaker
@@ -174,6 +175,9 @@ class Engine:
         self.queue = QueueWaker(self.database, self._slots, clock, self.policy.ring_timeout, self.sites,
                                 self.enqueue)
         self.held = HeldEvents(self.database, self._slots, clock, self.submit, self.dialer.lead_of)
+        # Provider work kept for later (`jobs`; set by the runtime): a step that ends a recorded visitor
+        # leg writes the job that looks its recording up, should the recording's report be lost.
+        self.jobs: Jobs | None = None
 
     def _freed_by_parking(self, site_id: int) -> None:
         self.queue.wake([site_id])
@@ -565,9 +569,15 @@ class Engine:
                 plans[lead.id] = await self._decide(conn, step, lead, legs, work, *reports[lead.id], site,
                                                     managers.get(lead.site_id, []))
             log_hunt(step, {leg.id: leg for _, legs, _ in live for leg in legs})
+            recorded = [(leg.id, parent) for lead, legs, _ in live
+                        if lead.site_id in sites and sites[lead.site_id].recording
+                        for leg, parent in recordings_to_find(legs)]
             await store.flush(conn, step, [lead for lead, _, _ in live], [leg for _, legs, _ in live for leg in legs],
                               [m for ms in managers.values() for m in ms])
-            return plans
+            due = await self.jobs.keep_recordings(conn, recorded) if self.jobs is not None and recorded else None
+        if self.jobs is not None:
+            self.jobs.wake(due)  # committed: the job can be seen
+        return plans
 
     async def _decide(
         self,

@@ -1,12 +1,17 @@
 """Work asked of the provider later, kept in the database (`provider_jobs`) so that a restart loses none
 of it: the price of a call or a text, which Twilio fills in only a while after the end ("may not be
-immediately available": https://www.twilio.com/docs/voice/api/call-resource, `price`).
+immediately available": https://www.twilio.com/docs/voice/api/call-resource, `price`); and the recording
+of a bridged visitor's call, whose only report is the `<Dial recordingStatusCallback>` webhook, a request
+Twilio may fail to deliver (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides).
 
-A job is written once per call or message (a duplicated callback finds it there). Any engine runs a due
-job after claiming it with a conditional update; the claim lapses after `CLAIM_SECONDS`, so a job whose
-engine died is taken up by another. A price not there yet is asked again after a growing delay, until the
-delays run out. On start, ended answered calls still without a price and without a job get one (a price
-callback that came just before a crash).
+A job is written once per call or message (a duplicated callback finds it there); a recording's is written
+by the engine's step that ends the visitor's leg, in its transaction (`keep_recordings`). Any engine runs
+a due job after claiming it with a conditional update; the claim lapses after `CLAIM_SECONDS`, so a job
+whose engine died is taken up by another. What is not there yet is asked again after a growing delay,
+until the delays run out. A recording that was reported meanwhile makes its job a no-op (nothing is
+asked); one that never turns up is given up with a line on the lead's timeline. On start, ended answered
+calls still without a price, and recorded visitor legs still without a recording, that have no job get
+one (written just before a crash, or before jobs existed).
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.clock import Clock, Timer
-from dialer.core.events import LegEvent, PriceKnown
-from dialer.db.models import CallLeg, ProviderJob, table_of
+from dialer.core.events import LegEvent, PriceKnown, RecordingReady
+from dialer.db.models import CallLeg, Lead, LeadEvent, ProviderJob, Site, table_of
 from dialer.engine import texting
 from dialer.engine.dialing import engine_name
 from dialer.retrying import QuietLog
+from dialer.telephony.base import ProviderError
 
 log = logging.getLogger("ringback.jobs")
 
@@ -36,23 +43,36 @@ CLAIM_SECONDS = 120.0  # a claimed job not finished by then is another engine's 
 POLL_SECONDS = 30.0  # jobs of other engines, and of engines gone, are looked for this often
 BATCH = 20
 SWEEP_DAYS = 2  # ended calls this recent without a price get a job on start
+# A recording's report normally comes within seconds of the call's end; it is looked up from a minute on,
+# and given up about an hour after.
+RECORDING_DELAYS = (60.0, 120.0, 300.0, 900.0, 1800.0)
+RECORDING = "recording"  # the job's kind: its subject is the call the recording is kept on
+REPORTED = "reported"  # a recording job's detail when the recording's own report came first
+NOT_FOUND = "recording of the visitor leg could not be found: the provider never reported it and lists none"
 
 jobs_table = table_of(ProviderJob)
 legs_table = table_of(CallLeg)
+leads_table, sites_table, events_table = table_of(Lead), table_of(Site), table_of(LeadEvent)
 Fetch = Callable[[str], Awaitable[tuple[Decimal, str] | None]]
 
 
 class Jobs:
     def __init__(self, database: AsyncEngine, clock: Clock, provider: Any,
-                 report: Callable[[LegEvent], Awaitable[None]], delays: tuple[float, ...]) -> None:
+                 report: Callable[[LegEvent], Awaitable[None]], delays: tuple[float, ...], *,
+                 recording_delays: tuple[float, ...] = RECORDING_DELAYS,
+                 poll_seconds: float | None = POLL_SECONDS) -> None:
         self.autocommit = database.execution_options(isolation_level="AUTOCOMMIT")
         self.clock = clock
         self.provider = provider
-        self.report = report  # a call's price goes in as a provider report (the engine applies it)
+        # A call's price and a recording go in as provider reports (the engine applies them).
+        self.report = report
         self.delays = delays or (5.0,)
+        self.recording_delays = recording_delays or (60.0,)
+        self.poll_seconds = poll_seconds  # None: only this engine's own jobs are run (tests)
         self.name = engine_name()
         self.running = False
         self._closed = False  # stopped: nothing more is written (the process is shutting down)
+        self._swept = False
         self._timer: Timer | None = None
         self._timer_at: datetime | None = None
         self._quiet = QuietLog(log)
@@ -79,7 +99,7 @@ class Jobs:
         if self._closed:
             return False
         now = self.clock.now()
-        due = now + timedelta(seconds=self.delays[0])
+        due = now + timedelta(seconds=self._delays(kind)[0])
         try:
             async with self._working(), self.autocommit.connect() as conn:
                 await conn.execute(insert(jobs_table).values(kind=kind, subject=subject, leg_id=leg_id, due_at=due,
@@ -89,8 +109,31 @@ class Jobs:
         self._wake_at(due)
         return True
 
+    async def keep_recordings(self, conn: AsyncConnection, found: list[tuple[str, str]]) -> datetime | None:
+        """In the caller's transaction (the step that ended these visitor legs): look up each leg's
+        recording on its call (leg id, the call's sid) later, unless it is reported first. Returns when
+        the first is due, for `wake` once committed."""
+        if not found:
+            return None
+        now = self.clock.now()
+        due = now + timedelta(seconds=self.recording_delays[0])
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        rows = [{"kind": RECORDING, "subject": sid, "leg_id": leg_id, "due_at": due, "attempts": 0,
+                 "created_at": now} for leg_id, sid in found]
+        await conn.execute(dialect.insert(jobs_table).values(rows).on_conflict_do_nothing())
+        return due
+
+    def wake(self, when: datetime | None) -> None:
+        """Jobs were written due at `when` (and committed): run them then."""
+        if when is not None:
+            self._wake_at(when)
+
+    def _delays(self, kind: str) -> tuple[float, ...]:
+        return self.recording_delays if kind == RECORDING else self.delays
+
     async def sweep(self) -> int:
-        """Jobs for ended answered calls that have no price and no job (written just before a crash)."""
+        """Jobs for ended answered calls that have no price and no job (written just before a crash), and
+        for recorded visitor legs without a recording and without a job."""
         since = self.clock.now() - timedelta(days=SWEEP_DAYS)
         query = (
             select(legs_table.c.id, legs_table.c.provider_sid)
@@ -102,14 +145,20 @@ class Jobs:
         )
         async with self.autocommit.connect() as conn:
             found = list(await conn.execute(query))
-        return sum([await self.enqueue("call_price", row.provider_sid, row.id) for row in found])
+            recorded = list(await conn.execute(_unrecorded(since)))
+        priced = sum([await self.enqueue("call_price", row.provider_sid, row.id) for row in found])
+        return priced + sum([await self.enqueue(RECORDING, row.parent_sid, row.id) for row in recorded])
 
     # running --------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.running = True
-        await self.sweep()
-        self._wake_at(self.clock.now())
+        self._wake_at(self.clock.now())  # the first tick sweeps, then runs what is due
+
+    async def _sweep_once(self) -> None:
+        if not self._swept:
+            await self.sweep()
+            self._swept = True  # once the database could be read (it may be away at start-up)
 
     async def stop(self) -> None:
         self.running, self._closed = False, True
@@ -132,10 +181,13 @@ class Jobs:
             return
         try:
             async with self._working():
+                await self._sweep_once()
                 await self.run_due()
-        except Exception as exc:  # the database away: tried again at the next poll
+        except Exception as exc:  # the database away: tried again a while later, polling or not
             self._quiet.error("provider jobs", exc, now=self.clock.now().timestamp())
-        self._wake_at(self.clock.now() + timedelta(seconds=POLL_SECONDS))
+            self._wake_at(self.clock.now() + timedelta(seconds=self.poll_seconds or POLL_SECONDS))
+        if self.poll_seconds is not None:
+            self._wake_at(self.clock.now() + timedelta(seconds=self.poll_seconds))
 
     async def run_due(self) -> int:
         """Claim the due jobs and run them; returns how many were run."""
@@ -166,29 +218,64 @@ class Jobs:
         return claimed
 
     async def _run(self, job: Any) -> None:
-        fetch: Fetch | None = getattr(self.provider, "fetch_call_price" if job.kind == "call_price"
-                                      else "fetch_text_price", None)
-        found = await fetch(job.subject) if fetch is not None else None
-        now = self.clock.now()
-        if found is not None:
-            price, unit = found
-            if job.kind == "call_price" and job.leg_id:
-                await self.report(PriceKnown(job.leg_id, job.subject, price=price, unit=unit))
-            elif job.kind == "text_price":
-                async with self.autocommit.connect() as conn:
-                    await texting.set_price(conn, job.subject, price, unit)
-            await self._finish(job.id, now, None, attempts=job.attempts + 1)
+        done = await (self._recording(job) if job.kind == RECORDING else self._price(job))
+        now, attempts = self.clock.now(), job.attempts + 1
+        if done:
+            await self._finish(job.id, now, done if isinstance(done, str) else None, attempts=attempts)
             return
-        attempts = job.attempts + 1
-        if attempts >= len(self.delays):
-            log.warning("the provider gave no price for %s in time; it keeps none", job.subject)
-            await self._finish(job.id, now, "no price in time", attempts=attempts)
+        delays = self._delays(job.kind)
+        if attempts >= len(delays):
+            await self._finish(job.id, now, await self._give_up(job, now), attempts=attempts)
             return
-        due = now + timedelta(seconds=self.delays[attempts])
+        due = now + timedelta(seconds=delays[attempts])
         async with self.autocommit.connect() as conn:
             await conn.execute(update(jobs_table).where(jobs_table.c.id == job.id)
                                .values(attempts=attempts, due_at=due, claimed_by=None, claimed_until=None))
         self._wake_at(due)
+
+    async def _price(self, job: Any) -> bool:
+        fetch: Fetch | None = getattr(self.provider, "fetch_call_price" if job.kind == "call_price"
+                                      else "fetch_text_price", None)
+        found = await fetch(job.subject) if fetch is not None else None
+        if found is None:
+            return False
+        price, unit = found
+        if job.kind == "call_price" and job.leg_id:
+            await self.report(PriceKnown(job.leg_id, job.subject, price=price, unit=unit))
+        elif job.kind == "text_price":
+            async with self.autocommit.connect() as conn:
+                await texting.set_price(conn, job.subject, price, unit)
+        return True
+
+    async def _recording(self, job: Any) -> bool | str:
+        """Done when the leg has its recording already (its report came: nothing is asked, and the job
+        says so), or once the provider lists one (reported like the callback, so the engine applies it
+        once)."""
+        async with self.autocommit.connect() as conn:
+            kept = await conn.execute(select(legs_table.c.recording_url).where(legs_table.c.id == job.leg_id))
+            if kept.scalar():
+                return REPORTED
+        try:
+            urls = await self.provider.recordings(job.subject)
+        except ProviderError as exc:
+            log.info("listing the recordings of %s: %s", job.subject, exc.reason)
+            return False
+        if not urls:
+            return False
+        await self.report(RecordingReady(job.leg_id, None, url=urls[0]))
+        return True
+
+    async def _give_up(self, job: Any, now: datetime) -> str:
+        if job.kind != RECORDING:
+            log.warning("the provider gave no price for %s in time; it keeps none", job.subject)
+            return "no price in time"
+        log.warning("no recording of call %s turned up; the owner is told on the lead's timeline", job.subject)
+        async with self.autocommit.connect() as conn:
+            lead_id = (await conn.execute(select(legs_table.c.lead_id).where(legs_table.c.id == job.leg_id))).scalar()
+            if lead_id is not None:
+                await conn.execute(insert(events_table).values(lead_id=lead_id, at=now, kind="recording",
+                                                               status=None, leg_id=job.leg_id, detail=NOT_FOUND))
+        return "no recording in time"
 
     async def _finish(self, job_id: int, now: datetime, detail: str | None, *, attempts: int) -> None:
         async with self.autocommit.connect() as conn:
@@ -205,3 +292,20 @@ class Jobs:
         times = [max(row.due_at, row.claimed_until or row.due_at) for row in rows]
         if times:
             self._wake_at(max(min(times), now))
+
+
+def _unrecorded(since: datetime) -> Any:
+    """Visitor legs that talked and ended since `since` on a site that records calls, with no recording
+    and no recording job, each with the sid of the call that dialed them (`parent_sid`)."""
+    visitor, parent = legs_table.alias("visitor"), legs_table.alias("parent")
+    return (
+        select(visitor.c.id, parent.c.provider_sid.label("parent_sid"))
+        .select_from(visitor.join(parent, parent.c.id == visitor.c.bridged_to)
+                     .join(leads_table, leads_table.c.id == visitor.c.lead_id)
+                     .join(sites_table, sites_table.c.id == leads_table.c.site_id))
+        .where(visitor.c.role == "visitor", visitor.c.status == "ended", visitor.c.answered_at.is_not(None),
+               visitor.c.recording_url.is_(None), visitor.c.ended_at >= since,
+               parent.c.provider_sid.is_not(None), sites_table.c.recording == true())
+        .where(~select(jobs_table.c.id).where(jobs_table.c.kind == RECORDING,
+                                              jobs_table.c.leg_id == visitor.c.id).exists())
+    )

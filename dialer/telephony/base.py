@@ -118,6 +118,13 @@ class Provider(Protocol):
         """Send a text message from `sender` (the site's SMS sender where the provider needs one); returns
         the provider's message id when it has one. `text_id` names our record of it in delivery reports."""
 
+    async def recordings(self, sid: str) -> list[str]:
+        """The addresses of call `sid`'s finished recordings, oldest first, as `RecordingReady` reports
+        them (empty while there are none yet). A bridged visitor's recording is kept on the call that
+        dialed them, the manager's: Twilio attaches a `<Dial>` recording to the parent call. Asked when
+        the recording's own report is late (`dialer/engine/jobs.py`); raises `ProviderError` when the
+        provider cannot tell now."""
+
     async def fetch_recording(self, url: str) -> tuple[bytes, str]:
         """The recording at `url` (as reported by `RecordingReady`) and its media type, fetched with the
         provider's own credentials so the dashboard can play it without ever showing them."""

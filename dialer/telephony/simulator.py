@@ -10,7 +10,9 @@ events it cannot deliver while no engine is attached wait until one is.
 It models the same network as the Twilio stand-in (`tests/twilio_standin/network.py`, whose docstring
 cites Twilio's documentation for each behaviour), with Ringback's TwiML already applied:
 - What Twilio reports in asynchronous status callbacks (a manager's ringing, answer and end; the visitor's
-  ringing) is, with `hostile`, delayed, reordered, duplicated or lost (seeded). What Twilio learns from a
+  ringing; a recording being ready) is, with `hostile`, delayed, reordered, duplicated or lost (seeded);
+  `lose_recording_reports` loses every recording's report. A recording is kept on the manager's call
+  that dialed the visitor (Twilio's parent call) and listed by `recordings`. What Twilio learns from a
   webhook it waits for (a key press; the visitor's answer, judged by answering machine detection; the
   visitor's end, from the Dial action, which also says when the manager's call ended first) is never lost.
 - The visitor's voicemail is detected as a machine and never connected: the visitor's leg ends as
@@ -274,6 +276,8 @@ class SimulatedProvider:
         self._sink: EventSink | None = None
         self._backlog: list[LegEvent] = []
         self.refuse: dict[str, ProviderError] = {}
+        self._recordings: dict[str, list[str]] = {}  # call sid -> its recordings' addresses, once ready
+        self.lose_recording_reports = False  # every recording's report is lost (a test's hostile network)
         self.log_path = log_path
         self._live = 0
         self._quiet = asyncio.Event()
@@ -480,6 +484,10 @@ class SimulatedProvider:
         self.texts.append(TextMessage(to, body, self.clock.now()))
         return None
 
+    @metered("recordings")
+    async def recordings(self, sid: str) -> list[str]:
+        return list(self._recordings.get(sid, ()))
+
     async def fetch_recording(self, url: str) -> tuple[bytes, str]:
         sid = url.removeprefix(RECORDING_PREFIX).removesuffix(".wav")
         call = self._calls.get(sid)
@@ -595,9 +603,13 @@ class SimulatedProvider:
         self.clock.call_later(PRICE_DELAY, bill)
         if call.request.record and call.connected:
             url = f"{RECORDING_PREFIX}{call.sid}.wav"
+            # Kept on the call that dialed the visitor, as Twilio keeps a <Dial>'s recording on the parent.
+            parent = partner.sid if partner is not None else call.sid
 
             async def recorded() -> None:
-                await self._emit(RecordingReady(call.request.leg_id, call.sid, url=url))
+                self._recordings.setdefault(parent, []).append(url)
+                if not self.lose_recording_reports:
+                    await self._emit(RecordingReady(call.request.leg_id, call.sid, url=url), callback=True)
 
             self.clock.call_later(PRICE_DELAY, recorded)
         if partner is not None and not partner.ended:

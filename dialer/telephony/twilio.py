@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import random
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
@@ -158,6 +159,7 @@ class TwilioProvider:
         timeout: float = DEFAULT_TIMEOUT,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         price_delays: tuple[float, ...] = PRICE_DELAYS,
+        recording_delays: tuple[float, ...] | None = None,
         currency: str = "USD",
         concurrent_requests: int = CONCURRENT_REQUESTS,
     ) -> None:
@@ -171,6 +173,7 @@ class TwilioProvider:
         self.timeout = timeout
         self.retry_delays = retry_delays
         self.price_delays = price_delays
+        self.recording_delays = recording_delays  # when a late recording is looked up (None: the jobs' own)
         self.currency = currency  # the account's billing currency, for legs that cost nothing
         self.validator = RequestValidator(auth_token)
         self._sink: EventSink | None = None
@@ -547,6 +550,34 @@ class TwilioProvider:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    @metered("recordings")
+    async def recordings(self, sid: str) -> list[str]:
+        """Call `sid`'s completed recordings (GET /Recordings.json?CallSid=…,
+        https://www.twilio.com/docs/voice/api/recording#read-multiple-recording-resources). A `<Dial
+        record>` recording is on the parent call: a Recording's `call_sid` "will always refer to the
+        parent leg of a two-leg call" (https://www.twilio.com/docs/voice/api/recording, its properties).
+        Only a `completed` recording has media to fetch; one still `processing` is asked about again."""
+        client = await self._client()
+        try:
+            found = await client.recordings.list_async(call_sid=sid, limit=20)
+        except TwilioRestException as exc:
+            raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except TwilioException as exc:  # a list's page refused: the library raises its base exception
+            raise _page_refused(exc) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderError(_unreachable(exc), permanent=False) from None
+        done = [r for r in found if r.status == "completed" and (r.media_url or r.uri)]
+        done.sort(key=lambda r: r.date_created or datetime.min.replace(tzinfo=UTC))
+        return [self._media_address(r.media_url, r.uri) for r in done]
+
+    def _media_address(self, media_url: str | None, uri: str | None) -> str:
+        """The recording's media as the recording callback's `RecordingUrl` names it: its `media_url`, or
+        its `uri` (relative to the API's host) without `.json`."""
+        if media_url:
+            return media_url
+        base = (self.api_base_url or "https://api.twilio.com").rstrip("/")
+        return f"{base}{(uri or '').removesuffix('.json')}"
+
     async def stream_recording(self, url: str) -> tuple[str, AsyncIterator[bytes]]:
         """The recording's content type and its bytes as they arrive (a dual-channel WAV is large: it is
         never held whole in memory). Raises `ProviderError` before the first byte when it cannot be had."""
@@ -600,6 +631,19 @@ class TwilioProvider:
                 return await response.read(), response.headers.get("Content-Type", "audio/wav")
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ProviderError(f"the recording could not be fetched ({type(exc).__name__})", permanent=False) from None
+
+
+def _page_refused(exc: TwilioException) -> ProviderError:
+    """A list request Twilio refused: the library raises `TwilioException("Unable to fetch page",
+    response)` rather than a `TwilioRestException`; the response's JSON carries Twilio's code."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    try:
+        code = json.loads(getattr(response, "text", "") or "{}").get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return ProviderError(f"Twilio answered {status} to a list request", code=str(code) if code else None,
+                         permanent=False)
 
 
 # what Twilio posts, as dialer events -----------------------------------------------------------------

@@ -23,6 +23,7 @@ from dialer.core.legs import (
     apply_report,
     claim_manager,
     end_leg,
+    recordings_to_find,
     release_manager,
     who,
 )
@@ -146,6 +147,27 @@ def test_a_price_and_a_recording_change_the_leg_alone_even_once_it_ended() -> No
     assert (leg.price, leg.price_unit, leg.recording_url) == (Decimal("-0.07"), "USD", "sim://recordings/1.wav")
     assert details(step) == ["recording of the visitor leg is ready"]
     assert step.lines[0].kind == "recording"
+
+
+def test_a_second_recording_report_changes_nothing() -> None:
+    # Repeated by the provider, late after the recording was looked up (`engine/jobs.py`), or another address.
+    leg = visitor_leg(status=LegStatus.ENDED, recording_url="sim://recordings/1.wav")
+    changed, step = report(leg, RecordingReady("v1", url="sim://recordings/1.wav"),
+                           RecordingReady("v1", url="sim://recordings/2.wav"))
+    assert changed == [False, False] and leg.recording_url == "sim://recordings/1.wav" and step.lines == []
+
+
+def test_a_talked_visitor_leg_that_ends_is_one_to_find_the_recording_of_on_the_managers_call() -> None:
+    manager = manager_leg(status=LegStatus.ANSWERED, answered_at=NOW)
+    talked = visitor_leg(status=LegStatus.ANSWERED, answered_at=NOW)
+    unanswered = visitor_leg(id="v2", step="a2:v:m1", status=LegStatus.RINGING)
+    recorded = visitor_leg(id="v3", step="a3:v:m1", status=LegStatus.ANSWERED, answered_at=NOW, recording_url="u")
+    over = visitor_leg(id="v4", step="a4:v:m1", status=LegStatus.ENDED, answered_at=NOW)  # ended before
+    legs = [manager, talked, unanswered, recorded, over]
+    assert recordings_to_find(legs) == []  # nothing ended in this step
+    for leg in (manager, talked, unanswered, recorded):
+        end_leg(leg, EndReason.COMPLETED, LATER)
+    assert recordings_to_find(legs) == [(talked, "SID-m1")]
 
 
 @pytest.mark.parametrize("event", [LegRinging("m1"), PriceKnown("m1"), RecordingReady("m1", url="u")])

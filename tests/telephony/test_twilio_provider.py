@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,6 +13,7 @@ from dialer.core.states import EndReason, LegRole, LegStatus
 from dialer.telephony.base import CallRequest, ProviderError
 from dialer.telephony.twilio import TwilioProvider
 from tests.twilio_standin import Person, TwilioStandIn, listening_socket, url_of
+from tests.twilio_standin.network import Recording
 
 CALLER_ID = "+12025550100"
 NUMBER = "+12025550199"
@@ -132,6 +134,27 @@ async def test_recordings_are_fetched_with_the_accounts_credentials_and_only_fro
     assert await provider.fetch_recording(url) == (b"RIFF-audio", "audio/x-wav")
     with pytest.raises(ProviderError):
         await provider.fetch_recording("http://127.0.0.1:9/2010-04-01/Accounts/AC1/Recordings/RE1")
+
+
+async def test_a_calls_recordings_are_listed_once_completed_oldest_first(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    network = twilio.network
+    now = datetime.now(UTC)
+    network.recorded = {
+        "RE2": Recording("RE2", "CA1", now, 30, status="completed"),
+        "RE1": Recording("RE1", "CA1", now - timedelta(seconds=60), 12, status="completed"),
+        "RE3": Recording("RE3", "CA1", now, 0),  # still processing: no media yet
+        "RE4": Recording("RE4", "CA2", now, 9, status="completed"),  # another call's
+    }
+    assert await provider.recordings("CA1") == [network.recording_url(network.recorded[sid]) for sid in ("RE1", "RE2")]
+    assert await provider.recordings("CA9") == []
+    assert ("GET", "Recordings.json") in twilio.faults.requests
+    refused = provider_for(twilio, provider.hooks.public_url, token="wrong")
+    with pytest.raises(ProviderError) as failed:
+        await refused.recordings("CA1")
+    assert failed.value.code == "20003"  # an answer that is not "none yet": the job asks again later
+    await refused.close()
 
 
 async def test_outside_a_webhook_the_visitor_is_dialed_by_redirecting_the_managers_call(

@@ -4,8 +4,8 @@
         twilio.people["+12025550101"] = Person.never_answers()
         ... point Ringback at twilio.url (TWILIO_API_BASE_URL) with twilio.account_sid / twilio.auth_token ...
 
-`TwilioStandIn(hostile=Hostility(seed=…))` is the hostile network: status callbacks held back, repeated
-and lost. The behaviours, and the Twilio documentation each follows, are listed in `network.py`.
+`TwilioStandIn(hostile=Hostility(seed=…))` is the hostile network: status and recording callbacks held
+back, repeated and lost. The behaviours, and the Twilio documentation each follows, are listed in `network.py`.
 """
 
 from __future__ import annotations

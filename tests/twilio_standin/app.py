@@ -1,5 +1,5 @@
 """The stand-in's REST API: the part of Twilio's `2010-04-01` API Ringback uses, as JSON over HTTP
-(https://www.twilio.com/docs/voice/api/call-resource). What the calls then do is `network.py`'s."""
+(https://www.twilio.com/docs/voice/api/call-resource, https://www.twilio.com/docs/voice/api/recording). What the calls then do is `network.py`'s."""
 
 from __future__ import annotations
 
@@ -135,6 +135,23 @@ def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | N
             return _error(404, 20404, "The requested resource was not found")
         return Response(audio, media_type="audio/x-wav")
 
+    async def recordings(request: Request) -> Response:
+        """Read multiple Recording resources, newest first, filtered by `CallSid` (the parent call of a
+        `<Dial>`): https://www.twilio.com/docs/voice/api/recording#read-multiple-recording-resources"""
+        if not authorised(request):
+            return _error(401, 20003, "Authenticate")
+        q = request.query_params
+        try:
+            size = int(q.get("PageSize", "50"))
+        except ValueError:
+            return _error(400, 20001, "Invalid PageSize")
+        found = [r for r in network.recorded.values() if not q.get("CallSid") or r.call_sid == q["CallSid"]]
+        found.sort(key=lambda r: r.created, reverse=True)
+        page = [network.recording_json(r) for r in found[:size]]
+        return JSONResponse({"recordings": page, "page": 0, "page_size": size, "start": 0,
+                             "end": max(0, len(page) - 1), "uri": request.url.path,
+                             "first_page_uri": request.url.path, "next_page_uri": None, "previous_page_uri": None})
+
     async def messages(request: Request) -> Response:
         if not authorised(request):
             return _error(401, 20003, "Authenticate")
@@ -152,6 +169,7 @@ def create_app(network: Network, auth_token: str, faults: Faults, pace: Pace | N
     return Starlette(routes=[
         Route(f"{prefix}/Calls.json", calls, methods=["GET", "POST"]),
         Route(f"{prefix}/Calls/{{sid}}.json", call, methods=["GET", "POST"]),
+        Route(f"{prefix}/Recordings.json", recordings, methods=["GET"]),
         Route(f"{prefix}/Recordings/{{sid}}", recording, methods=["GET"]),
         Route(f"{prefix}/Messages.json", messages, methods=["POST"]),
         Route(f"{prefix}/Messages/{{sid}}.json", message, methods=["GET"]),

@@ -40,6 +40,11 @@ way Twilio does. One set of behaviours, each following Twilio's documentation:
   (`completed` when the caller hung up during the dial). https://www.twilio.com/docs/voice/twiml/dial#action
   Whether the action is requested after the caller hung up is not confirmed: the kind network requests it,
   the hostile one at random.
+- A `<Dial record>` recording is kept on the parent call, `processing` for a moment after the dial and
+  then `completed`, when its `recordingStatusCallback` is sent: an asynchronous request like the status
+  callbacks (hostile mode may hold it back, repeat or lose it; `lose_recording_callbacks` loses them all).
+  `GET /Recordings.json?CallSid=` lists them with the documented fields.
+  https://www.twilio.com/docs/voice/api/recording , https://www.twilio.com/docs/voice/twiml/dial#recordingstatuscallback
 - A manager can hang up while the visitor rings or talks (`Person.hangs_up_after`), or in the instant
   between the visitor's screen (answered, a person) and the bridge (`Person.hangs_up_at_bridge`): the
   `<Dial>` ends with the parent call, and its action says `DialBridged=false`. Their `completed` status
@@ -156,6 +161,19 @@ class Call:
         return self.ended is not None
 
 
+@dataclass
+class Recording:
+    """A `<Dial record>` recording, kept on the parent call (a Recording's `call_sid` "will always refer to
+    the parent leg of a two-leg call": https://www.twilio.com/docs/voice/api/recording). It is `processing`
+    for a moment after the call, then `completed`; only then is its media there and its callback sent."""
+
+    sid: str
+    call_sid: str
+    created: datetime
+    duration: int
+    status: str = "processing"
+
+
 @dataclass(frozen=True)
 class Posted:
     url: str
@@ -197,7 +215,9 @@ class Network:
         self.calls: dict[str, Call] = {}
         self.posted: list[Posted] = []
         self.replies: dict[str, str] = {}  # what Ringback answered to each TwiML fetch, by URL (the last)
-        self.recordings: dict[str, bytes] = {}
+        self.recordings: dict[str, bytes] = {}  # recording sid -> its media, once completed
+        self.recorded: dict[str, Recording] = {}  # recording sid -> the resource (`GET /Recordings.json`)
+        self.lose_recording_callbacks = False  # every recording status callback is lost (a test asks)
         self.rates = {"+1": Decimal("0.0140"), "+48": Decimal("0.0350")}
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -317,7 +337,11 @@ class Network:
         }
         if call.over:
             extra.update(CallDuration=call.duration or 0)
-        posted = Posted(call.status_callback, self._params(call, **extra), 0)
+        self._send(call, Posted(call.status_callback, self._params(call, **extra), 0))
+
+    def _send(self, call: Call, posted: Posted) -> None:
+        """An asynchronous callback about `call` leaves: in turn on the kind network; held back, repeated
+        or lost on the hostile one."""
         if self.hostile is None:
             previous = call._queue
             call._queue = self._spawn(self._in_turn(previous, posted))
@@ -506,8 +530,9 @@ class Network:
             duration, status = await self._connect(parent, child, person, number)
             result.update(DialCallStatus=status, DialCallDuration=duration)
             recorded = attrs.get("record", "do-not-record").startswith("record")
-            if child.bridged and recorded and attrs.get("recordingStatusCallback"):
-                self._spawn(self._recorded(parent, attrs["recordingStatusCallback"], duration))
+            if child.bridged and recorded:
+                parent.outbox.append(self._spawn(self._recorded(parent, attrs.get("recordingStatusCallback"),
+                                                                duration)))
         result["DialBridged"] = "true" if child.bridged else "false"
         action = attrs.get("action")
         if parent.hangup.is_set() and parent.redirect is not None:
@@ -570,21 +595,65 @@ class Network:
         self._end(child, "completed", duration=duration)
         return duration, "completed"
 
-    async def _recorded(self, parent: Call, callback: str, duration: int) -> None:
-        sid = self.new_sid("RE")
-        self.recordings[sid] = b"RIFF" + secrets.token_bytes(64)
-        url = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
+    async def _recorded(self, parent: Call, callback: str | None, duration: int) -> None:
+        """The recording is processed for a moment after the dial, then completed and its status callback
+        sent (https://www.twilio.com/docs/voice/twiml/dial#recordingstatuscallback): an asynchronous
+        request that the hostile network may hold back, repeat or lose, like any other."""
+        recording = Recording(self.new_sid("RE"), parent.sid, datetime.now(UTC), duration)
+        self.recorded[recording.sid] = recording
+        await asyncio.sleep(self.second)
+        self.recordings[recording.sid] = b"RIFF" + secrets.token_bytes(64)
+        recording.status = "completed"
+        if not callback:
+            return
         params = {
             "AccountSid": self.account_sid,
             "CallSid": parent.sid,
-            "RecordingSid": sid,
-            "RecordingUrl": url,
+            "RecordingSid": recording.sid,
+            "RecordingUrl": self.recording_url(recording),
             "RecordingStatus": "completed",
             "RecordingDuration": str(duration),
             "RecordingChannels": "2",
             "RecordingSource": "DialVerb",
         }
-        await self._deliver(Posted(callback, params, 0))
+        posted = Posted(callback, params, 0)
+        if self.lose_recording_callbacks:
+            self.lost.append(posted)
+            return
+        self._send(parent, posted)
+
+    def recording_url(self, recording: Recording) -> str:
+        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording.sid}"
+
+    def recording_json(self, recording: Recording) -> dict[str, Any]:
+        """The Recording resource with the fields Twilio documents
+        (https://www.twilio.com/docs/voice/api/recording#recording-properties)."""
+        created = format_datetime(recording.created)
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording.sid}.json"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "call_sid": recording.call_sid,
+            "conference_sid": None,
+            "date_created": created,
+            "date_updated": created,
+            "start_time": created,
+            "duration": str(recording.duration) if recording.status == "completed" else None,
+            "sid": recording.sid,
+            "price": None,
+            "price_unit": "USD",
+            "status": recording.status,
+            "channels": 2,
+            "source": "DialVerb",
+            "error_code": None,
+            "uri": uri,
+            "encryption_details": None,
+            "subresource_uris": {
+                "add_on_results": uri.replace(".json", "/AddOnResults.json"),
+                "transcriptions": uri.replace(".json", "/Transcriptions.json"),
+            },
+            "media_url": self.recording_url(recording),
+        }
 
     def to_json(self, call: Call) -> dict[str, Any]:
         def when(value: datetime | None) -> str | None:

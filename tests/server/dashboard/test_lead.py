@@ -71,8 +71,11 @@ def test_mark_handled_takes_a_missed_lead_off_the_live_board(dash: Dash) -> None
     assert lead.handled_by == OWNER
 
 
-def test_the_recording_plays_through_the_dashboard_without_exposing_its_address(dash: Dash) -> None:
+@pytest.mark.parametrize("report", ["reported", "report lost"])
+def test_the_recording_plays_through_the_dashboard_without_exposing_its_address(dash: Dash, report: str) -> None:
     world = dash.world
+    # A lost report: the recording is looked up on the network a minute after the call (`engine/jobs.py`).
+    world.sim.lose_recording_reports = report == "report lost"
 
     async def record() -> None:
         async with world.runtime.sessions() as session, session.begin():
@@ -87,7 +90,7 @@ def test_the_recording_plays_through_the_dashboard_without_exposing_its_address(
     async def go() -> tuple[str, CallLeg]:
         lead = await world.submit(VISITOR)
         await world.until_status(lead.id, "completed")
-        await world.clock.advance(10)  # the recording is ready a few seconds after the call
+        await world.clock.advance(70)  # the recording is ready a few seconds after the call
         async with world.runtime.sessions() as session:
             from sqlalchemy import select
 
