@@ -82,6 +82,17 @@ def _simulator_cps(value: str) -> float | None:
     return cps
 
 
+def _seconds(env: dict[str, str], name: str, default: int) -> int:
+    """A positive whole number of seconds from `name`, or `default` when it is unset."""
+    try:
+        seconds = int(env.get(name, str(default)))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of seconds, e.g. {default}") from None
+    if seconds <= 0:
+        raise ConfigError(f"{name} must be greater than 0")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -102,6 +113,7 @@ class Settings:
     redis_url: str | None = None
     redis_prefix: str = "ringback:"  # every Redis key and channel starts with it
     max_call_seconds: int = 4 * 3600  # a bridged call is ended after this long
+    retry_seconds: int = 180  # before a visitor who did not answer is called again (Policy.retry_delay)
     log_format: str = "text"  # or "json": one object per line (dialer/logs.py)
     metrics_token: str | None = field(default=None, repr=False)  # /metrics wants it as a bearer token
     demo: bool = False
@@ -117,12 +129,8 @@ class Settings:
             raise ConfigError("RINGBACK_SIMULATOR_SPEED must be a number, e.g. 1 or 50") from None
         if speed <= 0:
             raise ConfigError("RINGBACK_SIMULATOR_SPEED must be greater than 0")
-        try:
-            max_call = int(env.get("RINGBACK_MAX_CALL_SECONDS", str(4 * 3600)))
-        except ValueError:
-            raise ConfigError("RINGBACK_MAX_CALL_SECONDS must be a whole number of seconds, e.g. 3600") from None
-        if max_call <= 0:
-            raise ConfigError("RINGBACK_MAX_CALL_SECONDS must be greater than 0")
+        max_call = _seconds(env, "RINGBACK_MAX_CALL_SECONDS", 4 * 3600)
+        retry = _seconds(env, "RINGBACK_RETRY_SECONDS", 180)
         try:
             cps = float(env.get("TWILIO_CALLS_PER_SECOND", "1"))
             concurrent = int(env.get("TWILIO_CONCURRENT_REQUESTS", "10"))
@@ -155,6 +163,7 @@ class Settings:
             redis_url=env.get("RINGBACK_REDIS_URL") or None,
             redis_prefix=env.get("RINGBACK_REDIS_PREFIX") or "ringback:",
             max_call_seconds=max_call,
+            retry_seconds=retry,
             log_format=log_format,
             metrics_token=env.get("RINGBACK_METRICS_TOKEN") or None,  # empty is unset, as for the secret key
             demo=demo,

@@ -93,7 +93,7 @@ class Runtime:
         sessions = db.sessionmaker(database)
         provider = provider or make_provider(settings, FastTimers(settings.simulator_speed) if sped_up else clock)
         broadcast = broadcast or make_broadcast(settings)
-        policy = policy or Policy(max_call_seconds=settings.max_call_seconds)
+        policy = policy or Policy(max_call_seconds=settings.max_call_seconds, retry_delay=settings.retry_seconds)
         # SQLite has one writer at a time: concurrent steps there would only fail with "database is locked".
         concurrency = 1 if db.is_sqlite(settings.database_url) else CONCURRENCY
         notices = Notices(settings.public_url, settings.secret_key)

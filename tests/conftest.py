@@ -3,12 +3,15 @@ says which tests run on which database). The names tests import from here are th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.harness import (
     MANAGER_PHONES,
     PG_URL,
     World,
+    chromium,
     empty,
     make_world,
     relaxed_abuse,
@@ -40,3 +43,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if is_browser_test(item, getattr(item, "fixturenames", ())):
             item.add_marker(BROWSER)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    # After the test's fixtures are torn down: the shared Chromium is stopped unless the next test is a
+    # browser test too (tests/harness/chromium.py says why).
+    try:
+        return (yield)
+    finally:
+        chromium.stop_unless_next_is_browser(
+            nextitem is not None and is_browser_test(nextitem, getattr(nextitem, "fixturenames", ())))

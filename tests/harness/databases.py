@@ -46,10 +46,26 @@ def run_apart(work: Callable[[], Awaitable[T]]) -> T:
 
 
 async def truncate(url: str) -> None:
-    """Empty every table of the database at `url` (the schema stays)."""
+    """Empty every table of the database at `url` (the schema stays), its ids starting from 1 again.
+
+    On PostgreSQL the rows a test leaves are deleted and the sequences reset, rather than TRUNCATEd as
+    `db.empty_tables` does: TRUNCATE gives each of the twenty tables new files, 30 to 130 ms on a quiet
+    machine and several times that on a loaded one, before every one of the suite's PostgreSQL tests;
+    deleting a test's few rows takes a few milliseconds."""
     engine = db.create_engine(url)
-    await db.empty_tables(engine)
-    await engine.dispose()
+    try:
+        if db.is_sqlite(url):
+            await db.empty_tables(engine)
+            return
+        async with engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):  # children before their parents
+                await conn.execute(text(f"DELETE FROM {table.name}"))
+            await conn.execute(text(
+                "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+            ))
+    finally:
+        await engine.dispose()
 
 
 def empty(url: str) -> None:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from tests.harness import chromium
 from tests.harness.apps import client_for
 from tests.harness.databases import database_url, postgresql_url, sqlite_url
 from tests.harness.world import World, make_world
 
 __all__ = ["browser", "client_world", "database_url", "postgresql_url", "sqlite_url", "world"]
-
-CHROMIUM = os.environ.get("RINGBACK_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture
@@ -36,16 +33,9 @@ def client_world(database_url: str) -> Iterator[tuple[TestClient, World]]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    """Debian's Chromium under Playwright's sync API, per test (a test using it is a browser test: it is
-    marked `browser` and runs on SQLite only)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (scripts/ensure-chromium installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
+    """Debian's Chromium under Playwright's sync API, shared by a run of browser tests (see
+    tests/harness/chromium.py); what the test opened in it is closed after it. A test using it is a
+    browser test: it is marked `browser` and runs on SQLite only."""
+    shared = chromium.shared()
+    yield shared
+    chromium.close_contexts(shared)
