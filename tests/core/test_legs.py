@@ -165,8 +165,9 @@ def test_a_talked_visitor_leg_that_ends_is_one_to_find_the_recording_of_on_the_m
     over = visitor_leg(id="v4", step="a4:v:m1", status=LegStatus.ENDED, answered_at=NOW)  # ended before
     legs = [manager, talked, unanswered, recorded, over]
     assert recordings_to_find(legs) == []  # nothing ended in this step
-    for leg in (manager, talked, unanswered, recorded):
+    for leg in (manager, talked, recorded):
         end_leg(leg, EndReason.COMPLETED, LATER)
+    end_leg(unanswered, EndReason.NO_ANSWER, LATER)
     assert recordings_to_find(legs) == [(talked, "SID-m1")]
 
 

@@ -271,6 +271,9 @@ async def seed(url: str, tmp_path: Path, redis_url: str) -> Hunt:
         "RINGBACK_SECRET_KEY": secrets.token_urlsafe(32),
         "RINGBACK_SIMULATOR_SPEED": str(SPEED),
         "RINGBACK_SIMULATOR_LOG": str(dial_log),
+        # The engine's own waits are real seconds: a visitor whose call died unanswered with a killed
+        # worker is tried again after 10 s, not the product's 3 minutes, so the hunt ends within the test.
+        "RINGBACK_RETRY_SECONDS": "10",
     }
     if redis_url:
         env.update(RINGBACK_REDIS_URL=redis_url, RINGBACK_REDIS_PREFIX=f"test-{secrets.token_hex(6)}:")
