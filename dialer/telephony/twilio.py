@@ -9,8 +9,10 @@ by call (`awaiting`), not in the context of the task that happens to run the eng
 
 Creating a call is never retried blindly: a create whose answer was lost is looked up first.
 
-Its length (about 450 lines): the REST side, the webhook parameters read into events and the TwiML
-reply for the call being answered belong to one provider and are changed together.
+Its length (about 840 lines): the REST side, the webhook parameters read into events and the TwiML
+reply for the call being answered belong to one provider and are changed together. The webhook
+parameter readers (`status_event`, `screen_event`, `dial_event`…) are pure and could move to a module of
+their own; that split is still to do.
 """
 
 from __future__ import annotations
@@ -244,6 +246,8 @@ class TwilioProvider:
             calls = await client.calls.list_async(**query)
         except TwilioRestException as exc:
             raise ProviderError(_reason(exc), code=str(exc.code), permanent=False) from None
+        except TwilioException as exc:  # a list's page refused (a 429, a 500): the library's base exception
+            raise _page_refused(exc) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Without an answer we cannot know whether the call exists: never guess "no" and dial.
             raise ProviderError(_unreachable(exc), permanent=False) from None

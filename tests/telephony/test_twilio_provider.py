@@ -249,6 +249,19 @@ async def test_a_lost_create_is_matched_on_from_to_and_time_never_to_another_sit
     assert await provider.find_call(manager_call(), datetime.now(UTC) + timedelta(minutes=1)) is None
 
 
+async def test_a_lost_create_look_up_that_twilio_refuses_is_never_taken_for_no_such_call(
+    twilio: TwilioStandIn, provider: TwilioProvider
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    # Without an answer we cannot know whether the call exists: a "no" would dial the person twice.
+    refused = provider_for(twilio, provider.hooks.public_url, token="wrong")
+    with pytest.raises(ProviderError) as failed:
+        await refused.find_call(manager_call(), datetime.now(UTC) - timedelta(seconds=30))
+    assert failed.value.code == "20003" and not failed.value.permanent
+    await refused.close()
+
+
 async def test_calls_carry_the_time_limit(twilio: TwilioStandIn, provider: TwilioProvider) -> None:
     from dataclasses import replace
 
