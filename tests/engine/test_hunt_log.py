@@ -39,7 +39,7 @@ def test_a_providers_words_lose_their_numbers(caplog: pytest.LogCaptureFixture) 
     from datetime import UTC, datetime
 
     from dialer.core.step import Step
-    from dialer.engine.engine import log_hunt
+    from dialer.engine.hunt_log import log_hunt
 
     step = Step(datetime(2026, 12, 1, tzinfo=UTC))
     step.timeline("L1", "status", "Twilio refused +1 (415) 555-0143: unverified", status="failed")
