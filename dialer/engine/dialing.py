@@ -1,7 +1,7 @@
 """Dialing the legs a committed step wrote, each exactly once, however many engines are running.
 
 A leg is dialed only by the engine that claimed it: a conditional update of the leg's own row
-(`store.claim_legs`), committed before the provider is asked, so two engines, or an engine's recovery and
+(`store_claims.claim_legs`), committed before the provider is asked, so two engines, or an engine's recovery and
 its normal path, never both dial one step. No database lock is held while the provider is asked. Once the
 provider answers, its call id is written; if somebody else's call id came first, or the leg ended before
 we knew our call's id (a cancel, a ring timeout), ours is hung up.
@@ -37,7 +37,7 @@ from dialer.core.records import LeadRow, LegRow
 from dialer.core.states import EndReason, LegRole, LegStatus
 from dialer.core.whisper import said_source, whisper_text
 from dialer.db.models import new_id
-from dialer.engine import store
+from dialer.engine import store, store_claims
 from dialer.engine.pacing import Pacer
 from dialer.retrying import Backoff
 from dialer.telephony.base import CallRequest, Provider, ProviderError
@@ -107,7 +107,7 @@ class Dialer:
         for lead, _, leg in items:
             self._remember(leg.id, lead.id)
         async with self._slots, self.autocommit.connect() as conn:
-            claimed = await store.claim_legs(conn, [leg.id for _, _, leg in items], self.name, self.clock.now())
+            claimed = await store_claims.claim_legs(conn, [leg.id for _, _, leg in items], self.name, self.clock.now())
         requests = [await self._request(lead, site, leg) for lead, site, leg in items if leg.id in claimed]
         paced = [r for r in requests if self._pace_key(r) is not None]
         await self._start_paced(paced)
@@ -133,7 +133,7 @@ class Dialer:
         assert key is not None
         slots = await self.pacer.reserve(key, len(requests))
         async with self._slots, self.autocommit.connect() as conn:
-            await store.pace_legs(conn, {r.leg_id: at for r, at in zip(requests, slots, strict=True)}, self.name)
+            await store_claims.pace_legs(conn, {r.leg_id: at for r, at in zip(requests, slots, strict=True)}, self.name)
         for request, at in zip(requests, slots, strict=True):
             task = asyncio.ensure_future(self._when_due(request, at))
             self._waiting.add(task)
@@ -144,7 +144,7 @@ class Dialer:
         try:
             await self.pacer.wait_until(at)
             async with self._slots, self.autocommit.connect() as conn:
-                ours = await store.still_ours(conn, [request.leg_id], self.name)
+                ours = await store_claims.still_ours(conn, [request.leg_id], self.name)
             if not ours:
                 log.info("leg %s ended while its call waited for its turn: not dialed", request.leg_id)
                 return
@@ -164,7 +164,7 @@ class Dialer:
         delay = self._rate_backoff.failed()
         at = self.clock.now() + timedelta(seconds=delay)
         async with self._slots, self.autocommit.connect() as conn:
-            if await store.put_back(conn, leg_id, self.name, at):
+            if await store_claims.put_back(conn, leg_id, self.name, at):
                 log.warning("leg %s: %s; put back, dialed again in %.0f s", leg_id, error.reason, delay)
 
     async def recover(self, older_than: float) -> None:
@@ -174,7 +174,7 @@ class Dialer:
         written, claimed = now - timedelta(seconds=older_than), now - timedelta(seconds=CLAIM_GRACE)
         found = []
         async with self._slots, self.autocommit.connect() as conn:
-            for leg in await store.pending_legs(conn, written, claimed, now):
+            for leg in await store_claims.pending_legs(conn, written, claimed, now):
                 lead = await store.get_lead(conn, leg.lead_id)
                 if lead is not None:
                     found.append((lead, leg))
@@ -188,7 +188,7 @@ class Dialer:
 
     async def _take_over(self, lead: LeadRow, site: store.SiteRow, leg: LegRow) -> None:
         async with self._slots, self.autocommit.connect() as conn:
-            won = await store.reclaim_leg(conn, leg, self.name, self.clock.now())
+            won = await store_claims.reclaim_leg(conn, leg, self.name, self.clock.now())
         if not won:
             return  # another engine took it over, or the call was confirmed meanwhile
         log.info("leg %s was claimed by %s but never confirmed: looking it up", leg.id, leg.dial_claimed_by)
@@ -201,7 +201,7 @@ class Dialer:
             return
         if sid is not None:
             async with self._slots, self.autocommit.connect() as conn:
-                owner = await store.leg_of_sid(conn, sid)
+                owner = await store_claims.leg_of_sid(conn, sid)
             if owner not in (None, leg.id):
                 # Another lead's (or leg's) call that happens to match: never adopted. Ours is not found,
                 # so it was never placed: dial.
@@ -257,13 +257,13 @@ class Dialer:
         if sids and self._rate_backoff.failures:
             self._rate_backoff.succeeded()
         async with self._slots, self.autocommit.connect() as conn:
-            for leg_id in await store.sids_elsewhere(conn, sids):
+            for leg_id in await store_claims.sids_elsewhere(conn, sids):
                 # A lost create's look-up found a call another leg already has: never adopted (the leg
                 # stays unconfirmed; its own callbacks, or recovery after the grace, settle it).
                 log.warning("leg %s: call %s belongs to another leg; not adopted", leg_id, sids.pop(leg_id))
                 queued.pop(leg_id, None)
-            await store.expect_start(conn, queued)
-            written = await store.set_sids(conn, sids)
+            await store_claims.expect_start(conn, queued)
+            written = await store_claims.set_sids(conn, sids)
         for leg_id, (stored, status) in written.items():
             if stored != sids[leg_id]:
                 log.warning("leg %s already has call %s: hanging up %s", leg_id, stored, sids[leg_id])
@@ -299,7 +299,7 @@ class Dialer:
         bridge = None
         if leg.bridged_to is not None:
             async with self._slots, self.autocommit.connect() as conn:
-                bridge = await store.provider_sid(conn, leg.bridged_to)
+                bridge = await store_claims.provider_sid(conn, leg.bridged_to)
         return CallRequest(
             leg_id=leg.id,
             to=leg.to_number,

@@ -8,9 +8,9 @@ gone. A report that fails again waits longer each time. While the database canno
 report is kept in memory and written as soon as it can be, and before any step.
 
 Whatever work steps a lead next (another report, its deadline, a held report's own turn) first applies
-every report held for it, oldest first, in its transaction (`store.take_held_of`), and the machine judges
-them together: a manager's key press held during an outage and their hang-up after it never dial the
-visitor into a call that is over, and a visitor's answer held is never overtaken by their end.
+every report held for it, oldest first, in its transaction (`store_held.take_held_of`), and the machine
+judges them together: a manager's key press held during an outage and their hang-up after it never dial
+the visitor into a call that is over, and a visitor's answer held is never overtaken by their end.
 
 A late report is harmless: a leg only moves forward (`dialer/core/legs.py`), so a ringing or answered
 report held while the leg ended meanwhile changes nothing.
@@ -33,7 +33,7 @@ from dialer.clock import Clock, Timer
 from dialer.core import event_codec
 from dialer.core.events import LegEvent
 from dialer.core.machine import Trigger
-from dialer.engine import store
+from dialer.engine import store_held
 from dialer.engine.inbox import Work
 from dialer.retrying import Backoff, QuietLog
 
@@ -86,7 +86,7 @@ class HeldEvents:
         """Write the reports kept in memory, in the order they came (one writer at a time: each is written
         once); raises what the database raised. The engine calls it before a step on `lead_ids` when
         some are about them (or about a lead not known yet), so that the step, which takes its leads'
-        held reports (`store.take_held_of`), takes every earlier one."""
+        held reports (`store_held.take_held_of`), takes every earlier one."""
         if lead_ids is not None and not any(lead is None or lead in lead_ids for lead, _, _ in self._unstored):
             return
         if not self._unstored:
@@ -96,7 +96,7 @@ class HeldEvents:
                 lead_id, event, reason = self._unstored[0]
                 now = self.clock.now()
                 async with self._slots, self.autocommit.connect() as conn:
-                    await store.hold(conn, lead_id, event, reason, now, now + timedelta(seconds=FIRST_TRY))
+                    await store_held.hold(conn, lead_id, event, reason, now, now + timedelta(seconds=FIRST_TRY))
                 self._unstored.popleft()
 
     def _arm(self, delay: float) -> None:
@@ -115,7 +115,7 @@ class HeldEvents:
         now = self.clock.now()
         try:
             async with self._slots, self.autocommit.connect() as conn:
-                rows = await store.held_due(conn, now, PAGE)
+                rows = await store_held.held_due(conn, now, PAGE)
         except Exception as exc:
             self._quiet.error("reading held reports", exc, now=time.monotonic(), trace=False)
             self._arm(self._backoff.failed())
@@ -137,7 +137,7 @@ class HeldEvents:
             if lead_id is None:
                 log.warning("held report for an unknown leg %s dropped", row.leg_id)
                 async with self._slots, self.autocommit.connect() as conn:
-                    await store.take_held(conn, [row.id])
+                    await store_held.take_held(conn, [row.id])
                 return
             await self._submit(lead_id, Work(Trigger.LEG, event, held_id=row.id))
             metrics.EVENTS_REPLAYED.inc()
@@ -145,7 +145,7 @@ class HeldEvents:
             delay = min(CAP, FIRST_TRY * 2.0 ** (row.tries + 1))
             try:
                 async with self._slots, self.autocommit.connect() as conn:
-                    await store.held_again(conn, row.id, lead_id, self.clock.now() + timedelta(seconds=delay),
+                    await store_held.held_again(conn, row.id, lead_id, self.clock.now() + timedelta(seconds=delay),
                                            type(exc).__name__)
             except Exception as again:
                 self._quiet.error("holding a report again", again, now=time.monotonic(), trace=False)
@@ -161,7 +161,7 @@ class HeldEvents:
 
 
 def reports_by_lead(rows: list[Any]) -> dict[str, list[LegEvent]]:
-    """Held reports taken by a step (`store.take_held_of`: id, lead, leg, event; oldest first), each
+    """Held reports taken by a step (`store_held.take_held_of`: id, lead, leg, event; oldest first), each
     lead's in order. One that cannot be read is dropped, saying so: it could never be applied."""
     found: dict[str, list[LegEvent]] = {}
     for held_id, lead_id, leg_id, data in rows:

@@ -23,7 +23,7 @@ from dialer.core.records import LeadRow, LegRow, ManagerRow
 from dialer.core.states import CALLING, LeadStatus
 from dialer.core.step import Step
 from dialer.db.models import new_id
-from dialer.engine import store
+from dialer.engine import store, store_held
 from dialer.engine.context import lead_context
 from dialer.engine.held import reports_by_lead
 from dialer.engine.hunt_log import log_hunt
@@ -67,7 +67,7 @@ class Stepping:
             found.update(await store.lock_leads(conn, [i for i, w in batch if w.skip_locked], skip_locked=True))
             # Every report held for these leads is applied now, first, oldest first, and deleted in this
             # transaction (`held.py`): nothing newer is decided on a lead before what it was told earlier.
-            taken = await store.take_held_of(conn, [w.held_id for _, w in batch if w.held_id is not None],
+            taken = await store_held.take_held_of(conn, [w.held_id for _, w in batch if w.held_id is not None],
                                              {lead_id: [leg.id for leg in legs] for lead_id, (_, legs) in found.items()})
             held = {row[0] for row in taken}
             earlier = reports_by_lead(taken)

@@ -6,7 +6,7 @@ The steps fail here by a patch, not as for an absent database (the manual clock 
 callbacks inline, so the hands' wait for the database would hold the clock up), and held reports are not
 tried again until the "outage" is over (`held.running`), so that they are not counted as a lead whose
 steps keep failing (`parking.py`). The first test's reports are held in the database; the second's is kept
-in memory (`store.hold` fails too), as in an outage."""
+in memory (`store_held.hold` fails too), as in an outage."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from dialer.core.events import KeyPressed, LegAnswered, LegEnded, LegEvent
 from dialer.db.models import HeldEvent, LeadEvent
-from dialer.engine import store
+from dialer.engine import store_held
 from dialer.telephony.simulator import Behaviour
 from tests.conftest import MANAGER_PHONES, World, make_world
 from tests.engine.test_outage import Outage
@@ -84,7 +84,7 @@ async def test_a_visitors_answer_held_is_applied_before_their_end_and_they_are_n
     world.sim.script(MANAGER_PHONES[0], Behaviour.presses_1(after=2))
     world.sim.script(VISITOR, Behaviour.answers(after=2, talk_for=20))
     outage = Outage(monkeypatch, names=())
-    real_hold = store.hold
+    real_hold = store_held.hold
 
     async def hold(*args: Any, **kwargs: Any) -> None:
         if outage.down:
@@ -92,7 +92,7 @@ async def test_a_visitors_answer_held_is_applied_before_their_end_and_they_are_n
             raise RuntimeError("the report cannot be written now")
         await real_hold(*args, **kwargs)
 
-    monkeypatch.setattr(store, "hold", hold)
+    monkeypatch.setattr(store_held, "hold", hold)
     visitor_legs: set[str] = set()
 
     def the_visitors_answer(event: LegEvent) -> bool:
