@@ -1,5 +1,6 @@
-"""Twilio's webhooks under /telephony/twilio/…: call progress, the whisper, the key press, the visitor's
-screen (answering machine detection), the Dial's outcome, recordings, and the calls' fallback URL.
+"""Twilio's webhooks under /telephony/twilio/…: call progress, the whisper, the key press, a manager's hold,
+the visitor's screen (answering machine detection), the Dial's outcome, recordings, and the calls' fallback
+URL.
 
 Every request's `X-Twilio-Signature` is checked against `RINGBACK_PUBLIC_URL` + path + query (the address
 Twilio was given, so it holds behind a proxy); anything else gets 403 and changes nothing. Events are
@@ -18,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -29,6 +31,7 @@ from dialer.core.events import KeyPressed, LegAnswered, LegEnded, LegEvent, Reco
 from dialer.core.states import TERMINAL, EndReason, LegStatus
 from dialer.core.whisper import said_source, whisper_text
 from dialer.db.models import CallLeg, Lead, Site
+from dialer.retrying import database_down
 from dialer.runtime import Runtime
 from dialer.telephony import twiml
 from dialer.telephony.twilio import (
@@ -45,6 +48,7 @@ TWIML = "application/xml"
 DEADLINE = 10.0  # seconds a webhook may take before it answers safe TwiML (Twilio gives up at 15)
 PRESS_DEADLINE = 8.0  # seconds the key press waits for its <Dial> before the manager is put on hold
 SCREEN_ASK_SECONDS = 3.0  # the screen asks Twilio for a detection verdict its request lacked, this long
+HOLD_ASK_SECONDS = 2.0  # a round of the hold asks the database whether the lead moved on, this long
 _behind: set[asyncio.Future[object]] = set()  # work that outlived its webhook's deadline
 
 
@@ -174,11 +178,56 @@ async def _gather(request: Request, runtime: Runtime, provider: TwilioProvider, 
         return _twiml(twiml.say_and_hang_up(twiml.NOT_NEEDED))  # applied: this manager was not connected
     # Not applied yet (still being stepped, or held for the database): the press stands, the manager waits.
     log.warning("the key press on leg %s was not answered within %.0f s: on hold", leg_id, PRESS_DEADLINE)
-    return _twiml(twiml.hold())
+    return _twiml(twiml.hold(provider.hooks, leg_id))
 
 
 def _safe_gather(provider: TwilioProvider, leg_id: str) -> Response:
-    return _twiml(twiml.hold())
+    return _twiml(twiml.hold(provider.hooks, leg_id))
+
+
+async def _hold(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
+    """A round of a manager's hold, asked for by the `<Redirect>` that ended the round before: one more pause,
+    until the engine's REST redirect (the visitor's `<Dial>`) replaces it, the lead moves on, or the hold
+    reaches its bound (a polite goodbye; the call's end then tells the engine the manager left)."""
+    round_ = _round(request.query_params.get("round"))
+    if round_ is None:
+        return PlainTextResponse("The round parameter must be a whole number from 1.", status_code=400)
+    if round_ >= twiml.HOLD_ROUNDS:
+        log.warning("the manager on leg %s was on hold for %d s: the call is ended", leg_id,
+                    twiml.HOLD_ROUNDS * twiml.HOLD_PAUSE_SECONDS)
+        return _twiml(twiml.hold_over())
+    if await _moved_on(runtime, leg_id):
+        return _twiml(twiml.say_and_hang_up(twiml.NOT_NEEDED))
+    return _twiml(twiml.hold(provider.hooks, leg_id, round_))
+
+
+async def _moved_on(runtime: Runtime, leg_id: str) -> bool:
+    """Whether the held manager's leg has ended or its lead is over. Unknown (the database away, or slow) is
+    not moved on: the manager stays on hold, since their press may be applied yet."""
+
+    async def ask() -> bool:
+        async with runtime.sessions() as session:
+            found = (await session.execute(
+                select(CallLeg.status, Lead.status).join(Lead, Lead.id == CallLeg.lead_id).where(CallLeg.id == leg_id)
+            )).first()
+        return found is None or found[0] == LegStatus.ENDED or found[1] in TERMINAL
+
+    try:
+        return await asyncio.wait_for(ask(), HOLD_ASK_SECONDS)
+    except Exception as exc:
+        if not database_down(exc):
+            raise
+        return False
+
+
+def _round(value: str | None) -> int | None:
+    number = _int(value)
+    return number if number is not None and number >= 1 else None
+
+
+def _safe_hold(provider: TwilioProvider, leg_id: str) -> Response:
+    # The round is not known here: the last one, so the hold stays bounded.
+    return _twiml(twiml.hold(provider.hooks, leg_id, twiml.HOLD_ROUNDS - 1))
 
 
 async def _screen(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
@@ -264,11 +313,17 @@ async def _notice(request: Request, runtime: Runtime, provider: TwilioProvider, 
 async def _fallback(request: Request, runtime: Runtime, provider: TwilioProvider, leg_id: str, form: dict[str, str]) -> Response:
     """A manager call's `FallbackUrl`: Twilio could not get or run the TwiML at its `Url` (our answer was late
     or broken) and posts `ErrorCode` and `ErrorUrl` (https://www.twilio.com/docs/usage/security/availability-reliability).
-    The whisper is offered once more in its plainest form; anything else ends the call politely (its status
-    callback tells the engine)."""
+    The whisper is offered once more in its plainest form, a round of hold is waited out as it would have
+    been; anything else ends the call politely (its status callback tells the engine)."""
     log.warning("Twilio used the fallback URL for leg %s: error %s", leg_id, form.get("ErrorCode"))
-    if f"{twiml.HOOKS_PATH}/whisper" in form.get("ErrorUrl", ""):
+    failed = form.get("ErrorUrl", "")
+    if f"{twiml.HOOKS_PATH}/whisper" in failed:
         return _safe_whisper(provider, leg_id)
+    if f"{twiml.HOOKS_PATH}/hold" in failed:
+        # A round of the hold that we could not answer: the manager waits that round out all the same.
+        round_ = _round(parse_qs(urlsplit(failed).query).get("round", [""])[0]) or twiml.HOLD_ROUNDS
+        held = twiml.hold(provider.hooks, leg_id, round_) if round_ < twiml.HOLD_ROUNDS else twiml.hold_over()
+        return _twiml(held)
     return _twiml(twiml.say_and_hang_up(twiml.SORRY))
 
 
@@ -285,6 +340,7 @@ routes = [
         "status": (_status, _no_content),
         "whisper": (_whisper, _safe_whisper),
         "gather": (_gather, _safe_gather),
+        "hold": (_hold, _safe_hold),
         "screen": (_screen, _safe_screen),
         "dial": (_dial, _safe_hangup),
         "recording": (_recording, _no_content),

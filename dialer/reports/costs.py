@@ -105,16 +105,27 @@ class CostRow:
 
 @dataclass
 class ManagerRow:
+    """A manager's calls: `talk_seconds` is the conversation (the visitor legs bridged to them that ended as
+    one); `call_seconds` their own calls' time (whisper, hold and conversation); the cost is what the
+    provider bills for both legs of their calls, with the legs still unpriced counted apart."""
+
     manager_id: int | None
     name: str
     rung: int
     answered: int
     accepted: int
     talk_seconds: int
+    call_seconds: int = 0
+    cost_micros: int = 0
+    pending: int = 0
 
     @property
     def answer_rate(self) -> float | None:
         return self.accepted / self.rung if self.rung else None
+
+    @property
+    def cost(self) -> Decimal:
+        return money(self.cost_micros)
 
 
 @dataclass
@@ -207,7 +218,7 @@ def _seconds_between(session: AsyncSession, start: Any, end: Any) -> ColumnEleme
 async def cost_report(session: AsyncSession, f: LeadFilter, p: Period) -> CostReport:
     """Everything on the cost page from two statements. The first builds one row per lead (its legs
     summed) once, as a materialized CTE, and groups it by each dimension in turn (UNION ALL), so only
-    aggregates come back; the second sums the legs per manager."""
+    aggregates come back; the second sums each manager's legs, with the visitor legs bridged to them."""
     f = LeadFilter(site_ids=f.site_ids, site_id=f.site_id, source=f.source, campaign=f.campaign,
                    start=p.start, end=p.end)
     legs = _legs_per_lead(f)
@@ -350,13 +361,38 @@ def _region(phone: str) -> str:
     return place or country or "unknown"
 
 
+def _bridged_visitors(f: LeadFilter) -> Any:
+    """Per manager leg, the visitor legs bridged to it: their conversation time (a leg that ended
+    `completed` was a conversation: an unbridged one ends `canceled`, a machine `voicemail`), their price
+    and how many are unpriced."""
+    talked = case((CallLeg.end_reason == EndReason.COMPLETED.value, func.coalesce(CallLeg.duration, 0)), else_=0)
+    return (
+        select(
+            CallLeg.bridged_to.label("manager_leg"),
+            func.sum(talked).label("talk"),
+            summed_micros(CallLeg.price).label("micros"),
+            func.sum(case((CallLeg.price.is_(None), 1), else_=0)).label("pending"),
+        )
+        .where(CallLeg.role == LegRole.VISITOR.value, CallLeg.bridged_to.is_not(None),
+               CallLeg.lead_id.in_(where(select(Lead.id), f)))
+        .group_by(CallLeg.bridged_to)
+        .subquery()
+    )
+
+
 async def _managers(session: AsyncSession, f: LeadFilter) -> list[ManagerRow]:
+    visitors = _bridged_visitors(f)
     answered = case((CallLeg.answered_at.is_not(None), 1), else_=0)
     accepted = case((CallLeg.accepted.is_(True), 1), else_=0)
-    talk = case((CallLeg.accepted.is_(True), func.coalesce(CallLeg.duration, 0)), else_=0)
+    unpriced = case((CallLeg.price.is_(None), 1), else_=0)
     query = where(
-        select(CallLeg.manager_id, func.count(), func.sum(answered), func.sum(accepted), func.sum(talk))
+        select(CallLeg.manager_id, func.count(), func.sum(answered), func.sum(accepted),
+               func.sum(func.coalesce(visitors.c.talk, 0)), func.sum(func.coalesce(CallLeg.duration, 0)),
+               summed_micros(CallLeg.price) + func.sum(func.coalesce(visitors.c.micros, 0)),
+               func.sum(unpriced) + func.sum(func.coalesce(visitors.c.pending, 0)))
+        .select_from(CallLeg)
         .join(Lead, Lead.id == CallLeg.lead_id)
+        .outerjoin(visitors, visitors.c.manager_leg == CallLeg.id)
         .where(CallLeg.role == LegRole.MANAGER.value),
         f,
     ).group_by(CallLeg.manager_id)
@@ -364,8 +400,7 @@ async def _managers(session: AsyncSession, f: LeadFilter) -> list[ManagerRow]:
     ids = {r[0] for r in rows if r[0] is not None}
     names = dict((await session.execute(select(Manager.id, Manager.name).where(Manager.id.in_(ids or {-1})))).all())
     out = [
-        ManagerRow(mid, names.get(mid, "(removed)") if mid else "(removed)", int(n), int(a or 0), int(acc or 0),
-                   int(t or 0))
-        for mid, n, a, acc, t in rows
+        ManagerRow(mid, names.get(mid, "(removed)") if mid else "(removed)", *(int(v or 0) for v in figures))
+        for mid, *figures in rows
     ]
     return sorted(out, key=lambda m: (-m.accepted, m.name))

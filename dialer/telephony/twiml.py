@@ -18,6 +18,12 @@ RECORDING_NOTICE = "This call is recorded."
 NOT_NEEDED = "Thank you. This callback has been taken care of. Goodbye."
 GOODBYE = "Goodbye."
 HOLD = "Connecting you to the visitor."
+HOLD_OVER = "Sorry, the visitor could not be connected this time. Goodbye."
+# A manager on hold waits in rounds: a pause, then a `<Redirect>` to the hold webhook, which answers the
+# next round (https://www.twilio.com/docs/voice/twiml/redirect , https://www.twilio.com/docs/voice/twiml/pause).
+# A REST redirect of the call (the visitor's `<Dial>`) replaces whichever round is playing.
+HOLD_PAUSE_SECONDS = 20
+HOLD_ROUNDS = 15  # 5 minutes on hold, then a polite goodbye
 SORRY = "Sorry, something went wrong on our side. Goodbye."
 SAFE_WHISPER = "A callback request. Press 1 to connect."
 # Synchronous answering machine detection on the visitor's <Number>: the bridge waits for its verdict, so
@@ -104,13 +110,21 @@ def screened(person: bool, record: bool) -> str:
     return str(response)
 
 
-def hold() -> str:
-    """The reply to a key press whose `<Dial>` is not ready within our deadline: the manager hears one
-    sentence and waits; the `<Dial>` then comes through the REST API."""
+def hold(hooks: Hooks, leg_id: str, round_: int = 0) -> str:
+    """The reply to a key press whose `<Dial>` is not ready within our deadline (round 0: the manager hears
+    one sentence), and to each later round of the hold: a pause, then the hold webhook asked for the next
+    round, until `HOLD_ROUNDS` (`hold_over`). The `<Dial>` comes meanwhile through the REST API."""
     response = VoiceResponse()
-    response.say(HOLD)
-    response.pause(length=60)
+    if round_ == 0:
+        response.say(HOLD)
+    response.pause(length=HOLD_PAUSE_SECONDS)
+    response.redirect(hooks.url("hold", leg_id, round=str(round_ + 1)), method="POST")
     return str(response)
+
+
+def hold_over() -> str:
+    """The hold's bound: the manager is thanked and the call ends (its status callback tells the engine)."""
+    return say_and_hang_up(HOLD_OVER)
 
 
 def say_and_hang_up(text: str | None) -> str:

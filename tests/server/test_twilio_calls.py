@@ -156,7 +156,7 @@ async def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(
     forged = {"CallSid": call.sid, "AccountSid": twilio.account_sid, "CallStatus": "completed", "Digits": "1",
               "From": CALLER_ID, "To": MANAGER_PHONES[0]}
     other_key = twilio.network.validator.compute_signature(f"{line.url}/x", forged)
-    for hook in ("status", "gather", "whisper"):
+    for hook in ("status", "gather", "whisper", "hold"):
         path = f"/telephony/twilio/{hook}?leg={leg.id}"
         assert (await line.post(path, forged, signature=None))[0] == 403
         assert (await line.post(path, forged, signature=other_key))[0] == 403

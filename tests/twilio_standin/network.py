@@ -20,6 +20,12 @@ way Twilio does. One set of behaviours, each following Twilio's documentation:
   TwiML) the call's `FallbackUrl` is requested with `ErrorCode` and `ErrorUrl`, else the caller hears "An
   application error has occurred" and the call ends. An action URL that fails ends the call likewise.
   https://www.twilio.com/docs/errors/11205 , https://www.twilio.com/docs/usage/security/availability-reliability
+- `<Redirect>` hands the call to the TwiML at its URL (POSTed, signed like every request); the verbs after it
+  are never played (https://www.twilio.com/docs/voice/twiml/redirect). `<Pause length>` waits that many
+  seconds (https://www.twilio.com/docs/voice/twiml/pause). A Redirect whose TwiML fails is a failure "while
+  executing your call": the call's `FallbackUrl` is requested with `ErrorUrl` the Redirect's URL
+  (https://www.twilio.com/docs/usage/security/availability-reliability). A REST update replaces whatever is
+  playing, a Pause or a Redirect's fetch alike.
 - Ring timeouts are honoured: `Timeout` on a REST call (default 60), `<Dial timeout>` (default 30); a
   phone not answered by then ends `no-answer`. https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource ,
   https://www.twilio.com/docs/voice/twiml/dial#timeout
@@ -67,6 +73,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
 from twilio.request_validator import RequestValidator
@@ -433,10 +440,11 @@ class Network:
         talked += await self._play(call, person, verbs)
         self._end(call, "completed", duration=talked)
 
-    async def _fallback(self, call: Call, code: int) -> list[ET.Element]:
+    async def _fallback(self, call: Call, code: int, failed: str | None = None) -> list[ET.Element]:
         if call.fallback_url:
             try:
-                return await self.fetch_twiml(call.fallback_url, self._params(call, ErrorCode=code, ErrorUrl=call.url))
+                params = self._params(call, ErrorCode=code, ErrorUrl=failed or call.url)
+                return await self.fetch_twiml(call.fallback_url, params)
             except _Failed:
                 pass
         call.heard.append(APPLICATION_ERROR)
@@ -479,6 +487,9 @@ class Network:
                     talked, next_verbs = await self._dial(call, verb)
                     seconds += talked
                     break
+                elif verb.tag == "Redirect":
+                    next_verbs = await self._redirected(call, urljoin(call.url or "", (verb.text or "").strip()))
+                    break
             if next_verbs is None:
                 if call.hangup.is_set() and call.redirect is not None:
                     next_verbs, call.redirect = _verbs(call.redirect), None
@@ -486,6 +497,12 @@ class Network:
                 else:
                     return seconds
             verbs = next_verbs
+
+    async def _redirected(self, call: Call, url: str) -> list[ET.Element]:
+        try:
+            return await self.fetch_twiml(url, self._params(call))
+        except _Failed as failed:
+            return await self._fallback(call, failed.code, url)
 
     async def _action(self, call: Call, url: str, **extra: object) -> list[ET.Element] | None:
         try:

@@ -26,9 +26,11 @@ def _lead(site_id: int, n: int, **fields: object) -> Lead:
 
 
 def _leg(lead: Lead, step: str, role: str, manager_id: int | None, *, after: int, answered: int | None,
-         duration: int | None, price: str | None, accepted: bool = False, reason: str = "completed") -> CallLeg:
+         duration: int | None, price: str | None, accepted: bool = False, reason: str = "completed",
+         **extra: object) -> CallLeg:
     created = lead.created_at + timedelta(seconds=after)
     return CallLeg(lead_id=lead.id, step=step, role=role, manager_id=manager_id, to_number="+12025550101",
+                   **extra,  # type: ignore[arg-type]
                    status="ended", end_reason=reason, accepted=accepted, created_at=created,
                    answered_at=created + timedelta(seconds=answered) if answered is not None else None,
                    ended_at=created + timedelta(seconds=(answered or 20) + (duration or 0)), duration=duration,
@@ -61,8 +63,9 @@ def seed(dash: Dash) -> dict[str, str]:
                 _leg(won, "a1:m1", "manager", m1, after=0, answered=None, duration=None, price="0",
                      reason="no_answer"),
                 _leg(won, "a1:m2", "manager", m2, after=21, answered=4, duration=65, price="0.07",
-                     accepted=True),
-                _leg(won, "a1:v", "visitor", None, after=30, answered=5, duration=60, price="0.035"),
+                     accepted=True, id="won-m2"),
+                _leg(won, "a1:v", "visitor", None, after=30, answered=5, duration=60, price="0.035",
+                     bridged_to="won-m2"),
                 _leg(missed, "a1:m1", "manager", m1, after=0, answered=None, duration=None, price="0",
                      reason="no_answer"),
                 _leg(missed, "a1:m2", "manager", m2, after=21, answered=None, duration=None, price=None,
@@ -105,8 +108,44 @@ def test_the_cost_report_counts_known_prices_and_keeps_pending_legs_apart(dash: 
     assert "London, United Kingdom" in regions and "Poland" in regions
     managers = {m.name: m for m in r.managers}
     assert (managers["M1"].rung, managers["M1"].accepted, managers["M1"].answer_rate) == (2, 0, 0)
-    assert (managers["M2"].rung, managers["M2"].accepted, managers["M2"].talk_seconds) == (2, 1, 65)
+    # M2's talk is the conversation (the visitor's 60 s), not their whole call; the cost is both legs'.
+    assert (managers["M2"].rung, managers["M2"].accepted, managers["M2"].talk_seconds) == (2, 1, 60)
+    assert (managers["M2"].call_seconds, managers["M2"].cost, managers["M2"].pending) == (65, Decimal("0.10500"), 1)
+    assert (managers["M1"].talk_seconds, managers["M1"].cost, managers["M1"].pending) == (0, Decimal("0.00000"), 0)
     assert r.units == ["USD"]
+
+
+def test_a_manager_who_pressed_1_and_left_before_the_bridge_is_credited_no_talk_but_billed(dash: Dash) -> None:
+    """M1 pressed 1 and hung up while the visitor was being connected (the visitor's leg answered and ended
+    unbridged: `canceled`); M2 took the lead next and talked 50 s."""
+    world = dash.world
+
+    async def go() -> None:
+        async with world.runtime.sessions() as session, session.begin():
+            m1, m2 = await _managers(session, world.site.id)
+            lead = _lead(world.site.id, 0)
+            session.add(lead)
+            await session.flush()
+            session.add_all([
+                _leg(lead, "a1:m1", "manager", m1, after=0, answered=3, duration=30, price="0.014",
+                     accepted=True, id="left-m1"),
+                _leg(lead, "a1:v1", "visitor", None, after=20, answered=4, duration=3, price="0.035",
+                     reason="canceled", bridged_to="left-m1"),
+                _leg(lead, "a1:m2", "manager", m2, after=40, answered=3, duration=70, price="0.028",
+                     accepted=True, id="left-m2"),
+                _leg(lead, "a1:v2", "visitor", None, after=55, answered=4, duration=50, price=None,
+                     bridged_to="left-m2"),
+            ])
+
+    dash.run(go)
+    assert dash.login(OWNER).status_code == 303
+    page = dash.client.get("/dashboard/costs", params={"period": "today", "site": str(world.site.id)}).text
+    rows = dict(re.findall(r'<tr data-manager="(M\d)">(.*?)</tr>', page, re.S))
+    cells = {name: dict(re.findall(r'data-(talk|call-time|cost)>([^<]*)<', row)) for name, row in rows.items()}
+    assert cells["M1"] == {"talk": "0 s", "call-time": "30 s", "cost": "0.0490"}  # whisper and all, both legs
+    assert cells["M2"]["talk"] == "50 s" and cells["M2"]["call-time"] == "1 min 10 s"
+    assert cells["M2"]["cost"].startswith("0.0280") and "+1 pending" in rows["M2"]  # the visitor's price to come
+    assert _figures(page)["cost"] == "0.0770"  # the total is every leg's price, as before
 
 
 def _figures(html: str) -> dict[str, str]:
