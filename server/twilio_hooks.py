@@ -31,13 +31,8 @@ from dialer.core.whisper import said_source, whisper_text
 from dialer.db.models import CallLeg, Lead, Site
 from dialer.runtime import Runtime
 from dialer.telephony import twiml
-from dialer.telephony.twilio import (
-    TwilioProvider,
-    dial_bridged,
-    dial_event,
-    screen_event,
-    status_event,
-)
+from dialer.telephony.twilio import TwilioProvider
+from dialer.telephony.twilio_reports import dial_bridged, dial_event, screen_event, status_event
 
 log = logging.getLogger("ringback.twilio_hooks")
 
