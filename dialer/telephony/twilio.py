@@ -9,11 +9,12 @@ by call (`awaiting`), not in the context of the task that happens to run the eng
 
 Creating a call is never retried blindly: a create whose answer was lost is looked up first.
 
-Beside it: `twilio_rest` (the HTTP client, the error codes, what a refusal says, a create's parameters,
-the lost create's look-up), `twilio_reports` (webhook parameters read into events) and
-`twilio_recordings` (recordings' media). Its length (about 520 lines): the provider's one class keeps
-the state its parts share (the REST client, the replies awaited, the calls priced); its calls, texts,
-prices and recordings are changed together with it.
+Beside it: `twilio_rest` (the HTTP client, the error codes, what a refusal says, the lost create's
+look-up), `twilio_reports` (webhook parameters read into events), `twilio_texts` (sending a text, its
+price) and `twilio_recordings` (recordings' media). Its length (about 490 lines): the provider is one
+class keeping the state its calls, replies, prices and recordings share (the REST client, the replies
+awaited, the calls priced, the background fetches); its call creates and redirects, each a retry loop
+that looks a lost request up, read best beside that state.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -47,7 +47,6 @@ from dialer.telephony.twilio_rest import (
     CONCURRENT_REQUESTS,
     NUMBER_REFUSED,
     RATE_LIMITED_REASON,
-    SMS_REFUSED,
     TimedHttpClient,
     as_decimal,
     as_int,
@@ -55,13 +54,13 @@ from dialer.telephony.twilio_rest import (
     error_reason,
     jittered,
     lost_create,
-    message_params,
     page_refused,
     placed,
     time_limit,
     transient,
     unreachable,
 )
+from dialer.telephony.twilio_texts import message_params, send_message, status_url, text_price
 
 log = logging.getLogger("ringback.twilio")
 
@@ -230,46 +229,12 @@ class TwilioProvider:
         if not sender:
             raise ProviderError("the site has no SMS sender: set its sms_sender (a Twilio number or Messaging "
                                 "Service SID) or caller ID", permanent=True)
-        return await self._send_message(message_params(to, body, sender, self._sms_status_url(text_id)))
-
-    # text messages ----------------------------------------------------------------------------------
-
-    def _sms_status_url(self, text_id: str | None) -> str | None:
-        if not text_id:
-            return None
-        return f"{self.hooks.public_url.rstrip('/')}{twiml.HOOKS_PATH}/sms/status?{urlencode({'text': text_id})}"
-
-    async def _send_message(self, params: dict[str, Any]) -> str:
-        """Create the message; a refusal that cannot change (the sender, the number, an opt-out) is not
-        tried again, a rate limit or server error is, and a lost answer is never resent (it may be out)."""
-        client = await self._client()
-        for delay in (*self.retry_delays, None):
-            try:
-                message = await client.messages.create_async(**params)
-                return str(message.sid)
-            except TwilioRestException as exc:
-                if exc.code in SMS_REFUSED or exc.code in NUMBER_REFUSED:
-                    why = SMS_REFUSED.get(exc.code) or NUMBER_REFUSED[exc.code]
-                    raise ProviderError(f"Twilio refused the text: {why} (error {exc.code})", code=str(exc.code),
-                                        permanent=True) from None
-                if not transient(exc) or delay is None:
-                    raise ProviderError(error_reason(exc), code=str(exc.code), permanent=not transient(exc),
-                                        rate_limited=error_reason(exc) == RATE_LIMITED_REASON) from None
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                raise ProviderError(unreachable(exc), permanent=False) from None
-            await asyncio.sleep(jittered(delay))
-        raise AssertionError("unreachable")  # the last attempt returns or raises
+        params = message_params(to, body, sender, status_url(self.hooks.public_url, text_id))
+        return await send_message(await self._client(), params, self.retry_delays)
 
     async def fetch_text_price(self, sid: str) -> tuple[Decimal, str] | None:
         """The message's price once Twilio has filled it in (None before)."""
-        client = await self._client()
-        try:
-            message = await client.messages(sid).fetch_async()
-        except (TwilioRestException, TimeoutError, aiohttp.ClientError) as exc:
-            log.info("fetching the price of message %s: %r", sid, exc)
-            return None
-        price = as_decimal(message.price)
-        return (abs(price), (message.price_unit or self.currency).upper()) if price is not None else None
+        return await text_price(await self._client(), sid, self.currency)
 
     # calls ------------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Twilio's REST API as the provider uses it: the HTTP client it is reached through, the error codes that
-refuse a call or a text for good, what a refusal says, the parameters a create sends and the call a lost
+refuse a call for good, what a refusal says, when to try again, a call's time limit and the call a lost
 create placed. Pure, apart from the client's requests; `twilio.py` holds the provider that uses them."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 
 from dialer.core.states import LegRole
-from dialer.core.texts import is_messaging_service
 from dialer.telephony.base import CallRequest, PlacedCall, ProviderError
 
 CONCURRENT_REQUESTS = 10  # REST requests in flight at once (Twilio answers 20429 past its own limit)
@@ -32,14 +31,6 @@ NUMBER_REFUSED = {
     13227: "calls to this country are not enabled in the Twilio account's geo permissions",
     21216: "the number is blocked by Twilio",
     21217: "the number is not a valid phone number",
-}
-# Twilio error codes that mean "this text cannot be sent": the sender or the recipient, not the moment.
-SMS_REFUSED = {
-    21601: "the sender cannot send texts (a verified caller ID is not an SMS-capable number): set the "
-           "site's sms_sender",
-    21606: "the sender is not an SMS-capable Twilio number for this destination: set the site's sms_sender",
-    21610: "the visitor replied STOP to texts from this sender",
-    21614: "the visitor's number is not a mobile number",
 }
 WHISPER_ALLOWANCE = 120  # seconds of a manager's call before the bridge: ringing, the whisper, pressing 1
 AUTH_FAILED = 20003
@@ -108,19 +99,6 @@ def jittered(delay: float) -> float:
     """A retry delay spread over [delay/2, delay·3/2), so that many callers refused at once do not all
     come back at the same moment."""
     return delay * random.uniform(0.5, 1.5)  # noqa: S311 - timing jitter, not a secret
-
-
-def message_params(to: str, body: str, sender: str, status_callback: str | None) -> dict[str, Any]:
-    """A Messaging Service SID is sent as `MessagingServiceSid`, a number as `From`
-    (https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource)."""
-    params: dict[str, Any] = {"to": to, "body": body}
-    if is_messaging_service(sender):
-        params["messaging_service_sid"] = sender
-    else:
-        params["from_"] = sender
-    if status_callback:
-        params["status_callback"] = status_callback
-    return params
 
 
 def lost_create(calls: list[Any], request: CallRequest, since: datetime) -> str | None:
