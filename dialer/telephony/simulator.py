@@ -37,7 +37,7 @@ With a dial log (`log_path`), several processes, each with its own simulator, sh
 was dialed and how it ended (`sim_log`), as they would share a real provider's call log.
 
 Beside it: `sim_scripts` (a person's `Behaviour`, the network's `Hostility`), `sim_calls` (a simulated
-call, what is known of it, what it cost) and `sim_log`. Its length (about 430 lines): `SimulatedProvider`
+call, what is known of it, what it cost) and `sim_log`. Its length (about 440 lines): `SimulatedProvider`
 is one class, the network's state machine; its calls' steps, their ends and the reports' delivery share
 the clock, the account's queue and the seeded randomness.
 """
