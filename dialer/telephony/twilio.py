@@ -10,11 +10,10 @@ by call (`awaiting`), not in the context of the task that happens to run the eng
 Creating a call is never retried blindly: a create whose answer was lost is looked up first.
 
 Beside it: `twilio_rest` (the HTTP client, the error codes, what a refusal says, the lost create's
-look-up), `twilio_reports` (webhook parameters read into events), `twilio_texts` (sending a text, its
-price) and `twilio_recordings` (recordings' media). Its length (about 490 lines): the provider is one
-class keeping the state its calls, replies, prices and recordings share (the REST client, the replies
-awaited, the calls priced, the background fetches); its call creates and redirects, each a retry loop
-that looks a lost request up, read best beside that state.
+look-up), `twilio_calls` (creating and redirecting a call, with their retries), `twilio_reports`
+(webhook parameters read into events), `twilio_texts` (sending a text, its price) and
+`twilio_recordings` (recordings' media). This module keeps the state they share: the REST client, the
+replies webhooks await, the calls priced, the background fetches.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,27 +36,20 @@ from twilio.rest import Client
 from dialer.config import ConfigError, Settings
 from dialer.core.events import EventSink, LegEvent, PriceKnown
 from dialer.core.states import LegRole
-from dialer.telephony import twiml
+from dialer.telephony import twilio_calls, twiml
 from dialer.telephony.base import CallRequest, CallStatus, ProviderError, metered
 from dialer.telephony.redaction import quiet_library_loggers
 from dialer.telephony.twilio_recordings import completed, fetch_media, recording_address, stream_media
 from dialer.telephony.twilio_reports import fetched_status
 from dialer.telephony.twilio_rest import (
-    CALL_OVER_CODES,
     CONCURRENT_REQUESTS,
-    NUMBER_REFUSED,
-    RATE_LIMITED_REASON,
     TimedHttpClient,
     as_decimal,
     as_int,
     basic_auth,
     error_reason,
-    jittered,
     lost_create,
     page_refused,
-    placed,
-    time_limit,
-    transient,
     unreachable,
 )
 from dialer.telephony.twilio_texts import message_params, send_message, status_url, text_price
@@ -246,57 +238,8 @@ class TwilioProvider:
                 permanent=False,
             )
         client = await self._client()
-        params: dict[str, Any] = {
-            "to": request.to,
-            "from_": request.caller_id,
-            "url": self.hooks.url("whisper", request.leg_id),
-            "method": "POST",
-            "fallback_url": self.hooks.url("fallback", request.leg_id),
-            "fallback_method": "POST",
-            "status_callback": self.hooks.url("status", request.leg_id),
-            "status_callback_event": ["initiated", "ringing", "answered", "completed"],
-            "status_callback_method": "POST",
-            "timeout": request.timeout,
-        }
-        params.update(time_limit(request))
-        started = datetime.now(UTC)
-        failure = "no attempt made"
-        for delay in (*self.retry_delays, None):
-            try:
-                call = await client.calls.create_async(**params)
-                return placed(call)
-            except TwilioRestException as exc:
-                if exc.code in NUMBER_REFUSED:
-                    raise ProviderError(
-                        f"Twilio refused {request.to}: {NUMBER_REFUSED[exc.code]} (error {exc.code})",
-                        code=str(exc.code),
-                        permanent=True,
-                    ) from None
-                if not transient(exc):
-                    raise ProviderError(error_reason(exc), code=str(exc.code), permanent=False) from None
-                failure = error_reason(exc)
-                if exc.status >= 500:  # the create may have gone through before the error
-                    sid = await self._look_up(request, started)
-                    if sid is not None:
-                        return sid
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                # The request may have reached Twilio and the call be ringing: look before anything else.
-                sid = await self._look_up(request, started)
-                if sid is not None:
-                    return sid
-                if not isinstance(exc, aiohttp.ClientConnectorError):
-                    # Not found yet, but it may still appear: leave the leg unconfirmed. Its own status
-                    # callbacks (they carry our leg id) or the engine's later look-up settle it.
-                    log.warning("creating the call for leg %s timed out; not dialing again", request.leg_id)
-                    return None
-                failure = unreachable(exc)
-            if delay is None:
-                break
-            delay = jittered(delay)
-            log.info("creating the call for leg %s failed (%s); again in %.1f s", request.leg_id, failure, delay)
-            await asyncio.sleep(delay)
-        raise ProviderError(f"{failure}, after {len(self.retry_delays) + 1} attempts", permanent=False,
-                            rate_limited=failure == RATE_LIMITED_REASON)
+        params = twilio_calls.create_params(request, self.hooks)
+        return await twilio_calls.create(client, request, params, self.retry_delays, self._look_up)
 
     async def _look_up(self, request: CallRequest, since: datetime) -> str | None:
         try:
@@ -315,42 +258,9 @@ class TwilioProvider:
         if not request.bridge_sid:
             raise ProviderError("the manager's call is gone; the visitor cannot be connected", permanent=False,
                                 call_over=True)
-        return await self._redirect(request, request.bridge_sid, document)
-
-    async def _redirect(self, request: CallRequest, sid: str, document: str) -> str | None:
-        """The manager's call (on hold: its key press was answered before the `<Dial>` was ready) told to
-        dial the visitor. A rate limit or a server error is tried again; a lost answer never is (the
-        redirect may have been made: a second would ring the visitor twice)."""
         client = await self._client()
-        started = datetime.now(UTC)
-        failure = "no attempt made"
-        for delay in (*self.retry_delays, None):
-            try:
-                await client.calls(sid).update_async(twiml=document)
-                return None
-            except TwilioRestException as exc:
-                if exc.status == 404 or exc.code in CALL_OVER_CODES:
-                    raise ProviderError(f"the manager's call ended before the visitor was dialed ({error_reason(exc)})",
-                                        code=str(exc.code), permanent=False, call_over=True) from None
-                if not transient(exc):
-                    raise ProviderError(error_reason(exc), code=str(exc.code), permanent=False) from None
-                failure = error_reason(exc)
-                if exc.status >= 500:  # the redirect may have been made before the error
-                    found = await self._look_up(request, started)
-                    if found is not None:
-                        return found
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                if not isinstance(exc, aiohttp.ClientConnectorError):
-                    # Left unconfirmed: the visitor's callbacks (they carry our leg id), or the question
-                    # asked at the visitor's deadline, settle it.
-                    log.warning("redirecting the call for leg %s timed out; not redirecting again", request.leg_id)
-                    return None
-                failure = unreachable(exc)  # never sent: safe to send again
-            if delay is None:
-                break
-            await asyncio.sleep(jittered(delay))
-        raise ProviderError(f"{failure}, after {len(self.retry_delays) + 1} attempts", permanent=False,
-                            rate_limited=failure == RATE_LIMITED_REASON)
+        return await twilio_calls.redirect(client, request, request.bridge_sid, document, self.retry_delays,
+                                           self._look_up)
 
     # webhooks' helpers ------------------------------------------------------------------------------
 
