@@ -34,13 +34,8 @@ from dialer.db.models import CallLeg, Lead, Site
 from dialer.retrying import database_down
 from dialer.runtime import Runtime
 from dialer.telephony import twiml
-from dialer.telephony.twilio import (
-    TwilioProvider,
-    dial_bridged,
-    dial_event,
-    screen_event,
-    status_event,
-)
+from dialer.telephony.twilio import TwilioProvider
+from dialer.telephony.twilio_reports import dial_bridged, dial_event, screen_event, status_event
 
 log = logging.getLogger("ringback.twilio_hooks")
 

@@ -33,34 +33,27 @@ cites Twilio's documentation for each behaviour), with Ringback's TwiML already 
   simulator's clock (a manual one in tests). Without `calls_per_second` (the default; `ringback demo`
   keeps Twilio's 1 per second) every call is placed at once and no `initiated` is reported.
 
-With a dial log (`log_path`), every placed call is appended to a file as one JSON line, and calls are
-looked up there too: several processes, each with its own simulator, then share one record of what was
-dialed, as they would share a real provider's call log. How each call ended goes to a second file beside
-it (`…ended`), so any process can tell what became of another's call (`call_status`). A call whose process
-died before it ended died with that process's simulated network: nobody knows how it ended.
+With a dial log (`log_path`), several processes, each with its own simulator, share one record of what
+was dialed and how it ended (`sim_log`), as they would share a real provider's call log.
+
+Beside it: `sim_scripts` (a person's `Behaviour`, the network's `Hostility`), `sim_calls` (a simulated
+call, what is known of it, what it cost) and `sim_log`. Its length (about 440 lines): `SimulatedProvider`
+is one class, the network's state machine; its calls' steps, their ends and the reports' delivery share
+the clock, the account's queue and the seeded randomness.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
-import json
 import logging
-import math
 import os
 import random
-import struct
-import wave
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
-import phonenumbers
-
-from dialer.clock import Clock, Timer
+from dialer.clock import Clock
 from dialer.core.call_status import CallState
 from dialer.core.events import (
     EventSink,
@@ -76,20 +69,21 @@ from dialer.core.events import (
 from dialer.core.states import EndReason, LegRole
 from dialer.telephony.account import QUEUE_FULL, QUEUE_LIMIT, TOO_MANY_REQUESTS, CallQueue, RequestLimit
 from dialer.telephony.base import CALL_OVER, CallRequest, CallStatus, PlacedCall, ProviderError, metered
+from dialer.telephony.sim_calls import (
+    DEFAULT_RATES,
+    Dialed,
+    SimCall,
+    TextMessage,
+    bridged,
+    detection_verdict,
+    price,
+    tone_wav,
+)
+from dialer.telephony.sim_log import log_ended, log_placed, logged_sid, logged_status
+from dialer.telephony.sim_scripts import Behaviour, Hostility  # tests, bench, demo import Behaviour here
 
 log = logging.getLogger("ringback.simulator")
 
-# Per-minute prices by region, in the spirit of a carrier's price list; anything else costs DEFAULT_RATE.
-DEFAULT_RATES: dict[str, Decimal] = {
-    "US": Decimal("0.0140"),
-    "CA": Decimal("0.0140"),
-    "GB": Decimal("0.0250"),
-    "PL": Decimal("0.0350"),
-    "DE": Decimal("0.0400"),
-    "FR": Decimal("0.0400"),
-    "RU": Decimal("0.1200"),
-}
-DEFAULT_RATE = Decimal("0.0800")
 RING_DELAY = 1.0  # seconds from dialing to the first ring
 PRICE_DELAY = 5.0  # seconds after hang-up before the price is known (and a recording ready)
 DETECTION_SECONDS = 2.0  # answering machine detection's verdict on the visitor's answer
@@ -97,144 +91,7 @@ RECORDING_PREFIX = "sim://recordings/"
 PACE_KEY = "simulator"  # the simulated account whose calls per second Ringback's pacer keeps to
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-
-def _tone_wav(seconds: float, rate: int = 8000) -> bytes:
-    """A short 440 Hz tone as 8 kHz mono WAV: what a simulated call "recorded"."""
-    frames = b"".join(
-        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(int(seconds * rate))
-    )
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(frames)
-    return out.getvalue()
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """How a simulated person treats an incoming call."""
-
-    answer_after: float | None = 3.0  # None: never picks up
-    busy: bool = False
-    voicemail: bool = False  # a voicemail greeting answers; it never presses a key
-    voicemail_seconds: float = 25.0
-    presses: str | None = "1"  # digits a manager presses after hearing the whisper
-    press_after: float = 4.0
-    talk_for: float = 60.0  # seconds of conversation before this person hangs up
-    hangs_up_after: float | None = None  # a manager: seconds after pressing 1 at which they hang up anyway
-    # A manager who hangs up in the instant between the visitor's screen (a person) and the bridge.
-    hangs_up_at_bridge: bool = False
-
-    @classmethod
-    def never_answers(cls) -> Behaviour:
-        return cls(answer_after=None)
-
-    @classmethod
-    def busy_line(cls) -> Behaviour:
-        return cls(busy=True)
-
-    @classmethod
-    def voicemail_after(cls, seconds: float = 8.0) -> Behaviour:
-        return cls(answer_after=seconds, voicemail=True, presses=None)
-
-    @classmethod
-    def presses_1(cls, after: float = 3.0, talk_for: float = 60.0) -> Behaviour:
-        return cls(answer_after=after, presses="1", talk_for=talk_for)
-
-    @classmethod
-    def presses_1_then_hangs_up(cls, after: float = 3.0, hangs_up_after: float = 1.0) -> Behaviour:
-        """A manager who presses 1 and hangs up a moment later (while the visitor rings, or talks)."""
-        return cls(answer_after=after, presses="1", hangs_up_after=hangs_up_after)
-
-    @classmethod
-    def answers(cls, after: float = 3.0, talk_for: float = 60.0, presses: str | None = None) -> Behaviour:
-        return cls(answer_after=after, presses=presses, talk_for=talk_for)
-
-
-@dataclass
-class SimCall:
-    sid: str
-    request: CallRequest
-    behaviour: Behaviour
-    placed_at: datetime
-    answered_at: datetime | None = None
-    ended: bool = False
-    ended_at: datetime | None = None
-    partner: SimCall | None = None
-    timers: list[Timer] = field(default_factory=list)
-    ended_at_s: float | None = None  # how long it was answered, once over
-    ringing: bool = False
-    end_reason: EndReason | None = None
-    connected: bool = False  # the visitor: a person answered and was bridged
-    unreported: bool = False  # its end goes unsaid (a Dial action never requested)
-    queued: bool = False  # waiting in the account's calls-per-second queue: not dialed yet
-
-
-@dataclass(frozen=True)
-class Hostility:
-    """How unkind the network is to asynchronous status callbacks (seeded by the simulator's seed)."""
-
-    delay: float = 8.0  # seconds a callback may be held back (so callbacks of a call arrive reordered)
-    duplicate: float = 0.2  # probability a callback is delivered twice
-    lose: float = 0.15  # probability a callback never arrives
-    # Probability the Dial action (the visitor's end) is requested at all once the manager hung up
-    # during it: not confirmed by Twilio's documentation either way.
-    action_after_hangup: float = 0.5
-
-
 _Step = Callable[[SimCall], Awaitable[None]]
-
-
-def _bridged(call: SimCall) -> bool | None:
-    """A visitor's call: whether it was bridged. The simulator always knows (its durations run at
-    `RINGBACK_SIMULATOR_SPEED`, so they could not tell)."""
-    return call.connected if call.request.role is LegRole.VISITOR else None
-
-
-def _append(path: str, line: dict[str, object]) -> None:
-    # One write of one line with O_APPEND: lines from several processes never interleave.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps(line) + "\n").encode())
-    finally:
-        os.close(fd)
-
-
-def _answered_by(call: SimCall, reason: EndReason | None) -> str | None:
-    """Answering machine detection's verdict on a visitor's call, in Twilio's words; None before it decided
-    (and on managers' calls, where it does not run)."""
-    if call.request.role is not LegRole.VISITOR:
-        return None
-    if call.connected:
-        return "human"
-    return "machine_start" if reason is EndReason.VOICEMAIL else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@dataclass(frozen=True)
-class Dialed:
-    to: str
-    leg_id: str
-    role: LegRole
-    at: datetime
-
-
-@dataclass(frozen=True)
-class TextMessage:
-    to: str
-    body: str
-    at: datetime
 
 
 class SimulatedProvider:
@@ -299,13 +156,6 @@ class SimulatedProvider:
                 talk_for=round(self._rng.uniform(30.0, 120.0)),
             )
         return self._scripts[number]
-
-    def rate_for(self, number: str) -> Decimal:
-        try:
-            region = phonenumbers.region_code_for_number(phonenumbers.parse(number))
-        except phonenumbers.NumberParseException:
-            return DEFAULT_RATE
-        return self.rates.get(region or "", DEFAULT_RATE)
 
     def active_calls(self) -> list[SimCall]:
         return [c for c in self._calls.values() if not c.ended]
@@ -372,7 +222,7 @@ class SimulatedProvider:
         self._quiet.clear()
         self.dialed.append(Dialed(request.to, request.leg_id, request.role, call.placed_at))
         if self.log_path:
-            self._log(call)
+            log_placed(self.log_path, call)
         if request.bridge_sid is not None:
             call.partner = self._calls.get(request.bridge_sid)
             if call.partner is not None:
@@ -400,29 +250,7 @@ class SimulatedProvider:
 
     @metered("find_call")
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
-        return self._by_leg.get(request.leg_id) or self._logged_sid(request.leg_id)
-
-    def _log(self, call: SimCall) -> None:
-        line = {
-            "at": call.placed_at.isoformat(),
-            "pid": os.getpid(),
-            "sid": call.sid,
-            "leg_id": call.request.leg_id,
-            "role": str(call.request.role),
-            "to": call.request.to,
-        }
-        _append(self.log_path or "", line)
-
-    def _log_end(self, call: SimCall, reason: EndReason, duration: int) -> None:
-        line = {"sid": call.sid, "reason": str(reason), "duration": duration, "answered": call.answered_at is not None,
-                "answered_by": _answered_by(call, reason), "bridged": _bridged(call), "connected": call.connected}
-        _append(f"{self.log_path}.ended", line)
-
-
-    def _logged_sid(self, leg_id: str) -> str | None:
-        """A call another process placed for this leg (it died before it could record the call id)."""
-        line = self._logged_line(self.log_path, "leg_id", leg_id)
-        return str(line["sid"]) if line is not None else None
+        return self._by_leg.get(request.leg_id) or logged_sid(self.log_path, request.leg_id)
 
     @metered("call_status")
     async def call_status(self, sid: str) -> CallStatus | None:
@@ -430,44 +258,15 @@ class SimulatedProvider:
         detection verdict included)."""
         call = self._calls.get(sid)
         if call is None:
-            return self._logged_status(sid)
+            return logged_status(self.log_path, sid)
         answered = call.answered_at is not None
-        answered_by = _answered_by(call, call.end_reason)
+        answered_by = detection_verdict(call, call.end_reason)
         if call.ended:
             return CallStatus(CallState.ENDED, reason=call.end_reason, duration=round(call.ended_at_s or 0),
-                              answered=answered, answered_by=answered_by, bridged=_bridged(call))
+                              answered=answered, answered_by=answered_by, bridged=bridged(call))
         if answered:
             return CallStatus(CallState.IN_PROGRESS, answered=True, answered_by=answered_by)
         return CallStatus(CallState.RINGING if call.ringing else CallState.QUEUED)
-
-    def _logged_status(self, sid: str) -> CallStatus | None:
-        """Another process's call, from the shared logs: over (as it logged), still going on (its process
-        lives), or unknown (its process died with the call: the simulated network went with it)."""
-        placed = self._logged_line(self.log_path, "sid", sid)
-        if placed is None:
-            return None
-        ended = self._logged_line(f"{self.log_path}.ended", "sid", sid)
-        if ended is not None:
-            return CallStatus(CallState.ENDED, reason=EndReason(ended["reason"]), duration=int(ended["duration"]),
-                              answered=bool(ended["answered"]), answered_by=ended.get("answered_by"),
-                              bridged=ended.get("bridged"))
-        if int(placed["pid"]) != os.getpid() and _alive(int(placed["pid"])):
-            # Going on, in a network only its own process sees: said as not ringing yet, which adds
-            # nothing to what the leg records (its own process reports the rest).
-            return CallStatus(CallState.QUEUED)
-        return None
-
-    @staticmethod
-    def _logged_line(path: str | None, key: str, value: str) -> dict[str, Any] | None:
-        if not path or not os.path.exists(path):
-            return None
-        with open(path) as log_file:
-            for raw in log_file:
-                if value in raw:
-                    line: dict[str, Any] = json.loads(raw)
-                    if line.get(key) == value:
-                        return line
-        return None
 
     @metered("hangup")
     async def hangup(self, sid: str, say: str | None = None) -> None:
@@ -493,7 +292,7 @@ class SimulatedProvider:
         call = self._calls.get(sid)
         if not url.startswith(RECORDING_PREFIX) or call is None or call.answered_at is None:
             raise ProviderError("no such recording")
-        return _tone_wav(seconds=min(3.0, max(0.5, (call.ended_at_s or 1.0)))), "audio/wav"
+        return tone_wav(seconds=min(3.0, max(0.5, (call.ended_at_s or 1.0)))), "audio/wav"
 
     async def close(self) -> None:
         self._sink = None
@@ -582,9 +381,9 @@ class SimulatedProvider:
         now = self.clock.now()
         duration = round((now - call.answered_at).total_seconds()) if call.answered_at else 0
         if self.log_path:
-            self._log_end(call, reason, duration)
+            log_ended(self.log_path, call, reason, duration)
         call.ended_at_s = float(duration)
-        ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration, bridged=_bridged(call))
+        ended = LegEnded(call.request.leg_id, call.sid, reason=reason, duration=duration, bridged=bridged(call))
         partner = call.partner
         in_dial = partner is not None and not partner.ended
         if in_dial and partner is not None and self.hostile is not None and call.request.role is LegRole.MANAGER:
@@ -594,11 +393,10 @@ class SimulatedProvider:
             await self._emit(ended)
         if call.request.role is LegRole.MANAGER:
             await self._emit(ended, callback=True)  # the manager's own status callback
-        minutes = math.ceil(duration / 60) if call.answered_at else 0
-        price = (self.rate_for(call.request.to) * minutes).quantize(Decimal("0.00001"))
+        cost = price(self.rates, call, duration)
 
         async def bill() -> None:
-            await self._emit(PriceKnown(call.request.leg_id, call.sid, price=price, unit=self.currency))
+            await self._emit(PriceKnown(call.request.leg_id, call.sid, price=cost, unit=self.currency))
 
         self.clock.call_later(PRICE_DELAY, bill)
         if call.request.record and call.connected:
@@ -640,3 +438,4 @@ class SimulatedProvider:
     async def _flush(self) -> None:
         while self._backlog and self._sink is not None:
             await self._sink(self._backlog.pop(0))
+

@@ -15,7 +15,8 @@ from dialer.clock import ManualClock
 from dialer.core.events import LegAnswered, LegEnded, LegEvent
 from dialer.core.machine import Policy
 from dialer.db.models import CallLeg, Lead, LeadEvent
-from dialer.telephony.simulator import Behaviour, Hostility, SimulatedProvider
+from dialer.telephony.sim_scripts import Hostility
+from dialer.telephony.simulator import Behaviour, SimulatedProvider
 from tests.conftest import MANAGER_PHONES, World, make_world
 from tests.harness.world import add_shop, build_runtime
 

@@ -17,7 +17,8 @@ from dialer.core.states import LeadStatus, LegRole
 from dialer.db.models import CallLeg, LeadEvent, ProviderJob, Site
 from dialer.engine.jobs import NOT_FOUND, RECORDING_DELAYS
 from dialer.runtime import Runtime
-from dialer.telephony.simulator import Behaviour, Hostility, SimulatedProvider
+from dialer.telephony.sim_scripts import Hostility
+from dialer.telephony.simulator import Behaviour, SimulatedProvider
 from tests.conftest import MANAGER_PHONES, World, make_world
 from tests.harness import build_runtime
 

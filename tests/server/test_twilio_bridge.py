@@ -16,7 +16,7 @@ from dialer.core.machine import MANAGER_LEFT
 from dialer.reports.costs import Period, cost_report
 from dialer.reports.filters import LeadFilter
 from dialer.telephony import simulator, twiml
-from dialer.telephony.twilio import dial_event
+from dialer.telephony.twilio_reports import dial_event
 from tests.server.test_twilio_hostile import FAST, TERMINAL
 from tests.twilio_standin import Hostility, Person, TwilioStandIn
 from tests.twilio_standin.ringback import MANAGER_PHONES, Line, eventually

@@ -23,7 +23,8 @@ from dialer.db.models import CallLeg, Lead, LeadEvent
 from dialer.runtime import Runtime
 from dialer.sites.admin import add_manager, add_site
 from dialer.telephony.base import CallRequest, PlacedCall, ProviderError
-from dialer.telephony.simulator import Behaviour, Hostility, SimulatedProvider
+from dialer.telephony.sim_scripts import Hostility
+from dialer.telephony.simulator import Behaviour, SimulatedProvider
 from tests.harness.world import build_runtime, relaxed_abuse
 
 LEADS = 120

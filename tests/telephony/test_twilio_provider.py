@@ -273,7 +273,7 @@ async def test_calls_carry_the_time_limit(twilio: TwilioStandIn, provider: Twili
 async def test_a_large_recording_is_streamed_a_chunk_at_a_time_never_held_whole(
     twilio: TwilioStandIn, provider: TwilioProvider
 ) -> None:
-    from dialer.telephony.twilio import RECORDING_CHUNK
+    from dialer.telephony.twilio_recordings import RECORDING_CHUNK
 
     audio = b"RIFF" + bytes(range(256)) * 12_000  # about 3 MB, as a few minutes of dual-channel WAV
     twilio.network.recordings["RE2"] = audio
