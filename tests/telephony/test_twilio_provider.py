@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -184,7 +185,9 @@ async def test_call_status_tells_a_call_going_on_one_over_and_one_twilio_never_h
     status = await provider.call_status(sid)
     assert status is not None and status.state in (CallState.QUEUED, CallState.RINGING) and not status.answered
     (call,) = twilio.network.calls_to(NUMBER)
-    call.status, call.answered_by = "in-progress", "human"  # as Twilio would have it
+    await provider.hangup(sid)
+    await asyncio.wait_for(call.finished.wait(), 10)  # the stand-in's own run of the call writes no more
+    call.status, call.answered_by, call.ended = "in-progress", "human", None  # as Twilio would have it
     assert await provider.call_status(sid) == CallStatus(CallState.IN_PROGRESS, answered=True, answered_by="human")
     call.status, call.ended, call.duration = "completed", call.created, 42
     over = await provider.call_status(sid)
@@ -201,6 +204,8 @@ async def test_a_machines_answer_found_by_asking_is_the_visitors_voicemail(
     sid = await provider.place_call(manager_call())
     assert sid is not None
     (call,) = twilio.network.calls_to(NUMBER)
+    await provider.hangup(sid)
+    await asyncio.wait_for(call.finished.wait(), 10)  # the stand-in's own run of the call writes no more
     call.status, call.answered_by, call.ended, call.duration = "completed", "machine_start", call.created, 4
     status = await provider.call_status(sid)
     assert status is not None and status.ended and status.machine
