@@ -34,8 +34,21 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 )
 
 
+# SQLSTATEs (or their classes) of a PostgreSQL that cannot do it just now: a connection exception, too
+# many clients or other want of resources, shutting down or starting up, and a transaction it gave up
+# (deadlock, serialization failure), which is tried again whole. SQLAlchemy wraps asyncpg's errors for
+# these in a plain DBAPIError, which none of the classes above catches.
+TRANSIENT_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03", "40001", "40P01")
+
+
 def database_down(exc: BaseException) -> bool:
-    return isinstance(exc, DATABASE_DOWN)
+    """The database (or its pool) could not be reached, or could not do it just now: try again later."""
+    if isinstance(exc, DATABASE_DOWN):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None)
+        return isinstance(state, str) and state.startswith(TRANSIENT_SQLSTATES)
+    return False
 
 
 class Backoff:

@@ -16,6 +16,7 @@ from server import api, cors, dashboard, live, openapi, ops, pages, reschedule, 
 from server.body_limit import BodyLimit
 from server.errors import HANDLERS
 from server.headers import SecurityHeaders
+from server.last_resort import LastResort
 
 
 def create_app(
@@ -55,6 +56,7 @@ def create_app(
         middleware=[
             Middleware(SecurityHeaders, https=rt.settings.public_url.startswith("https://")),
             Middleware(cors.ApiCors),  # every /api/ answer, errors included, readable cross-origin
+            Middleware(LastResort),  # an error no handler knows: logged (redacted), answered as JSON
             Middleware(BodyLimit),  # bodies capped before any route parses them
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]

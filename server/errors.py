@@ -8,6 +8,7 @@ import re
 import time
 
 import msgspec
+import sqlalchemy.exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from dialer.core.countries import country_list
 from dialer.core.errors import InvalidField, NotFound, RateLimited, Refused, Unavailable
 from dialer.retrying import DATABASE_DOWN, QuietLog
+from dialer.retrying import database_down as database_unavailable
 from server.schema import Error, ErrorDetail
 from server.widget_texts import DEFAULT_LANGUAGE, ERRORS, LANGUAGES
 
@@ -118,6 +120,15 @@ async def database_down(request: Request, exc: Exception) -> Response:
     return Response(DOWN_MESSAGE, status_code=503, headers=headers, media_type="text/plain")
 
 
+async def database_error(request: Request, exc: Exception) -> Response:
+    """A database error of no class `DATABASE_DOWN` names: a 503 when its SQLSTATE says the database is
+    away, full or gave the transaction up (`retrying.database_down`); else a bug, for the last resort
+    (server/last_resort.py) to log."""
+    if database_unavailable(exc):
+        return await database_down(request, exc)
+    raise exc
+
+
 HANDLERS: dict[type[Exception], object] = {
     ApiError: api_error,
     InvalidField: invalid_field,
@@ -125,4 +136,5 @@ HANDLERS: dict[type[Exception], object] = {
     Refused: refused,
     HTTPException: http_error,
     **{kind: database_down for kind in DATABASE_DOWN},
+    sqlalchemy.exc.DBAPIError: database_error,
 }

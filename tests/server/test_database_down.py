@@ -10,8 +10,10 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
+from dialer import db
 from dialer.db.models import Lead
 from dialer.runtime import Runtime
 from server.app import create_app
@@ -90,6 +92,26 @@ class Broken:
 def test_each_way_of_losing_the_database_is_a_503(unreachable: tuple[TestClient, Runtime], exc: Exception) -> None:
     client, rt = unreachable
     rt.sessions = Broken(exc)  # type: ignore[assignment]
+    assert_kind_503(client.post("/api/v1/callbacks", json=CALLBACK))
+    assert_kind_503(client.get("/api/v1/sites/shop/config"))
+
+
+@pytest.mark.parametrize("refusal", [
+    asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+    asyncpg.DeadlockDetectedError,
+], ids=lambda e: e.__name__)
+def test_a_postgresql_that_refuses_for_the_moment_is_a_503(
+    unreachable: tuple[TestClient, Runtime], refusal: type[Exception],
+) -> None:
+    # As the app meets them: SQLAlchemy wraps these asyncpg errors in a plain DBAPIError (no
+    # OperationalError), told apart by its SQLSTATE (53300 too many clients, 57P03 starting up, 57P01
+    # shutting down, 40P01 a deadlock: the transaction was given up, nothing written).
+    client, rt = unreachable
+
+    async def refuse() -> Any:
+        raise refusal("the database refuses for the moment")
+
+    rt.sessions = db.sessionmaker(create_async_engine("postgresql+asyncpg://", async_creator=refuse))
     assert_kind_503(client.post("/api/v1/callbacks", json=CALLBACK))
     assert_kind_503(client.get("/api/v1/sites/shop/config"))
 
