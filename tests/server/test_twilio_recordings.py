@@ -64,6 +64,10 @@ async def jobs(line: Line) -> list[ProviderJob]:
         return list((await session.execute(select(ProviderJob).where(ProviderJob.kind == "recording"))).scalars())
 
 
+async def finished_jobs(line: Line) -> list[ProviderJob]:
+    return [job for job in await jobs(line) if job.done_at is not None]
+
+
 async def dashboard_audio(line: Line, leg_id: str) -> tuple[int, bytes]:
     """Sign in to the dashboard as the owner and play the leg's recording."""
     assert line.sessions is not None
@@ -116,8 +120,9 @@ async def test_the_job_survives_a_restart_and_a_late_callback_changes_nothing(
     await database.dispose()
     async with Line(twilio, database_url, managers=1, new_site=False, provider_options=FAST) as line:
         url = await recording_of(line, lead_id)
-        (done,) = await jobs(line)
-        assert done.done_at is not None and done.detail is None
+        # The job is marked done just after the recording it found is applied: wait for that, not the URL.
+        (done,) = await eventually(lambda: finished_jobs(line))
+        assert done.detail is None
         # Twilio's callback turns up after all, twice (at Ringback's address of now): the leg and its
         # timeline stay as they are.
         (lost,) = [p for p in twilio.network.lost if "RecordingSid" in p.params]
