@@ -36,7 +36,7 @@ UNSUBSCRIBED = "21610"  # Twilio: the recipient replied STOP to this sender
 
 class Texter:
     def __init__(self, database: AsyncEngine, provider: Provider, clock: Clock) -> None:
-        self.autocommit = database.execution_options(isolation_level="AUTOCOMMIT")
+        self.database = database
         self.provider = provider
         self.clock = clock
 
@@ -44,7 +44,7 @@ class Texter:
         """Send one text to the lead's visitor; returns the status it was left in."""
         body = texts.with_opt_out(body, lead.phone)
         text_id, now = new_id(), self.clock.now()
-        async with self.autocommit.connect() as conn:
+        async with self.database.begin() as conn:  # the text and its timeline line are seen together
             stopped = await opted_out_at(conn, lead.phone)
             if stopped is not None:
                 await _write(conn, text_id, lead.id, kind, sender, "opted_out", now,
@@ -58,13 +58,13 @@ class Texter:
         except ProviderError as exc:
             status = "refused" if exc.permanent else "failed"
             log.warning("text message for lead %s not sent: %s", lead.id, exc.reason)
-            async with self.autocommit.connect() as conn:
+            async with self.database.begin() as conn:
                 await _update(conn, text_id, self.clock.now(), status=status, error_code=exc.code, detail=exc.reason)
                 await timeline(conn, lead.id, self.clock.now(), f"text message ({kind}) not sent: {exc.reason}")
                 if exc.code == UNSUBSCRIBED:
                     await opt_out(conn, lead.phone, self.clock.now(), "STOP")
             return status
-        async with self.autocommit.connect() as conn:
+        async with self.database.begin() as conn:
             await _update(conn, text_id, self.clock.now(), status="queued", provider_sid=sid)
             shown = f": {sid}" if sid else ""
             await timeline(conn, lead.id, self.clock.now(), f"text message ({kind}) accepted by the provider{shown}")
