@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from dialer.clock import SystemClock
 from dialer.db.models import CallLeg, Lead, LeadEvent
-from dialer.sites.admin import add_manager, add_site
-from tests.harness import relaxed_abuse
+from tests.harness.morning import due_together as seed_morning
 from tests.twilio_standin import Pace, Person, TwilioStandIn
 from tests.twilio_standin.network import SECOND
 from tests.twilio_standin.ringback import CALLER_ID, Line, eventually
@@ -26,7 +25,6 @@ from tests.twilio_standin.ringback import CALLER_ID, Line, eventually
 SPEED = 5.0  # stand-in and engine seconds per real second
 LEADS = 120
 CPS = 1.0
-SITES = LEADS // 3  # three managers each, three leads each: every lead has a free manager at once
 
 
 def paced(second: float) -> Iterator[TwilioStandIn]:
@@ -55,36 +53,14 @@ async def line(twilio: TwilioStandIn, database_url: str) -> AsyncIterator[Line]:
         yield running
 
 
-def manager_phone(site: int, n: int) -> str:
-    return f"+1202556{site:02d}{n:02d}"
-
-
 async def due_together(line: Line, count: int) -> tuple[datetime, list[str]]:
-    """`count` scheduled callbacks, on SITES sites of three managers each, all due at one moment."""
+    """`count` scheduled callbacks, on sites of three managers each, all due at one moment."""
     assert line.sessions is not None
-    now = line.runtime.clock.now()
-    due = now + timedelta(seconds=2)
-    sites = []
-    async with line.sessions() as session, session.begin():
-        for i in range(SITES):
-            site = await add_site(session, name=f"Shop {i}", key=f"pace{i}", timezone="Europe/Warsaw", country="PL",
-                                  caller_id=CALLER_ID, any_country=True, now=now)
-            site.settings = {"calling_window": ["00:00", "24:00"], **relaxed_abuse()}
-            for n in range(3):
-                await add_manager(session, site=site, name=f"M{n + 1}", phone=manager_phone(i, n))
-            sites.append(site)
-        await session.flush()
-        rows = [
-            dict(id=f"lead{k:04d}", site_id=sites[k % SITES].id, kind="call", status="scheduled", version=0,
-                 token_hash="0" * 64, phone=f"+485012{k:05d}", timezone="Europe/Warsaw", scheduled_for=due,
-                 wake_at=due, attempt=1, confirmed_at=now, created_at=now, updated_at=now, source={}, utm={})
-            for k in range(count)
-        ]
-        await session.execute(insert(Lead), rows)
-    for row in rows:
-        line.twilio.people[str(row["phone"])] = Person(talk_for=5)  # a short talk: the last ends soon after
+    morning = await seed_morning(line.sessions, line.runtime.clock.now(), count, CALLER_ID)
+    for phone in morning.visitors:
+        line.twilio.people[phone] = Person(talk_for=5)  # a short talk: the last ends soon after
     await line._server.arun(_nudge(line))  # type: ignore[union-attr]
-    return due, [str(r["id"]) for r in rows]
+    return morning.due, morning.lead_ids
 
 
 def _nudge(line: Line):  # type: ignore[no-untyped-def]

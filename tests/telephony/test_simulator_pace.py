@@ -11,25 +11,24 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from dialer.clock import ManualClock
 from dialer.core.events import LegEvent, LegInitiated, LegRinging
 from dialer.core.states import LegRole
 from dialer.db.models import CallLeg, Lead, LeadEvent
 from dialer.runtime import Runtime
-from dialer.sites.admin import add_manager, add_site
 from dialer.telephony.base import CallRequest, PlacedCall, ProviderError
 from dialer.telephony.sim_scripts import Hostility
 from dialer.telephony.simulator import Behaviour, SimulatedProvider
-from tests.harness.world import build_runtime, relaxed_abuse
+from tests.harness.morning import due_together as seed_morning
+from tests.harness.world import build_runtime
 
 LEADS = 120
 CPS = 1.0
-SITES = LEADS // 3  # three managers each, three leads each, as tests/server/test_twilio_pace.py
 
 
 def manager(leg: str, to: str) -> CallRequest:
@@ -76,35 +75,14 @@ async def test_too_many_creates_at_once_are_refused_as_twilio_refuses_them() -> 
     assert len(sim.calls_to("+12025550302")) == 0 and sim.requests.refused == 1
 
 
-def manager_phone(site: int, n: int) -> str:
-    return f"+1202556{site:02d}{n:02d}"
-
-
 async def due_together(runtime: Runtime, clock: ManualClock, sim: SimulatedProvider) -> tuple[datetime, list[str]]:
-    """LEADS scheduled callbacks on SITES sites of three managers each, all due at one moment."""
-    now = clock.now()
-    due = now + timedelta(seconds=2)
-    sites = []
-    async with runtime.sessions() as session, session.begin():
-        for i in range(SITES):
-            site = await add_site(session, name=f"Shop {i}", key=f"pace{i}", timezone="Europe/Warsaw", country="PL",
-                                  caller_id="+12025550100", any_country=True, now=now)
-            site.settings = {"calling_window": ["00:00", "24:00"], **relaxed_abuse()}
-            for n in range(3):
-                await add_manager(session, site=site, name=f"M{n + 1}", phone=manager_phone(i, n))
-                sim.script(manager_phone(i, n), Behaviour.presses_1(after=3, talk_for=30))
-            sites.append(site)
-        await session.flush()
-        rows = [
-            dict(id=f"lead{k:04d}", site_id=sites[k % SITES].id, kind="call", status="scheduled", version=0,
-                 token_hash="0" * 64, phone=f"+485012{k:05d}", timezone="Europe/Warsaw", scheduled_for=due,
-                 wake_at=due, attempt=1, confirmed_at=now, created_at=now, updated_at=now, source={}, utm={})
-            for k in range(LEADS)
-        ]
-        await session.execute(insert(Lead), rows)
-    for row in rows:
-        sim.script(str(row["phone"]), Behaviour.answers(after=3, talk_for=30))
-    return due, [str(r["id"]) for r in rows]
+    """LEADS scheduled callbacks on sites of three managers each, all due at one moment."""
+    morning = await seed_morning(runtime.sessions, clock.now(), LEADS, "+12025550100")
+    for phone in morning.managers:
+        sim.script(phone, Behaviour.presses_1(after=3, talk_for=30))
+    for phone in morning.visitors:
+        sim.script(phone, Behaviour.answers(after=3, talk_for=30))
+    return morning.due, morning.lead_ids
 
 
 @pytest.mark.sqlite_only  # a simulated morning of 120 leads: the database is not what it tests
